@@ -262,10 +262,11 @@ type Compiled = (Node, Ty);
 impl Compiler<'_> {
     fn position(&self, id: u64) -> (usize, usize) {
         let Some((start, _)) = self.info.offset_for(id) else { return (1, 1) };
-        // The parser counts characters; walk the source to a line and column.
+        // The parser gives byte offsets; walk the source to a line and a
+        // column counted in characters.
         let mut line = 1;
         let mut column = 1;
-        for (i, ch) in self.source.chars().enumerate() {
+        for (i, ch) in self.source.char_indices() {
             if i as u32 >= start {
                 break;
             }

@@ -81,7 +81,7 @@ pub struct Lead {
 }
 
 macro_rules! lead_fields {
-    ($( $variant:ident => $name:literal, $ty:ident, |$l:ident, $now:ident| $get:expr; )*) => {
+    (|$l:ident, $now:ident| $( $variant:ident => $name:literal, $ty:ident, $get:expr; )*) => {
         /// The built-in lead fields a rule can name, with their types.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum LeadField { $($variant),* }
@@ -108,37 +108,38 @@ macro_rules! lead_fields {
 }
 
 lead_fields! {
-    Id => "lead_id", String, |l, now| ValueRef::Str(&l.id);
-    Email => "email", String, |l, now| ValueRef::from_opt_str(l.contact.email.as_ref().map(|e| e.as_str()));
-    EmailDomain => "email_domain", String, |l, now| ValueRef::from_opt_str(l.contact.email.as_ref().map(|e| e.domain()));
-    EmailFree => "email_free", Bool, |l, now| ValueRef::from_opt_bool(l.contact.email_kind.map(|k| k == EmailKind::Free));
-    EmailDisposable => "email_disposable", Bool, |l, now| ValueRef::from_opt_bool(l.contact.email_kind.map(|k| k == EmailKind::Disposable));
-    BusinessEmail => "business_email", Bool, |l, now| ValueRef::Bool(l.contact.email_kind == Some(EmailKind::Business));
-    FirstName => "first_name", String, |l, now| ValueRef::from_opt_str(l.contact.first_name.as_deref());
-    LastName => "last_name", String, |l, now| ValueRef::from_opt_str(l.contact.last_name.as_deref());
-    Phone => "phone", String, |l, now| ValueRef::from_opt_str(l.contact.phone.as_ref().map(|p| p.as_str()));
-    Title => "title", String, |l, now| ValueRef::from_opt_str(l.contact.title.as_deref());
-    Seniority => "seniority", String, |l, now| ValueRef::from_opt_str(l.contact.seniority.as_deref());
-    Department => "department", String, |l, now| ValueRef::from_opt_str(l.contact.department.as_deref());
-    Company => "company", String, |l, now| ValueRef::from_opt_str(l.company.name.as_deref());
-    Domain => "domain", String, |l, now| ValueRef::from_opt_str(l.company.domain.as_ref().map(|d| d.as_str()));
-    Industry => "industry", String, |l, now| ValueRef::from_opt_str(l.company.industry.as_deref());
-    Employees => "employees", Number, |l, now| ValueRef::from_opt_num(l.company.employees);
-    Revenue => "revenue", Number, |l, now| ValueRef::from_opt_num(l.company.revenue);
-    Country => "country", String, |l, now| ValueRef::from_opt_str(l.company.country.as_ref().map(|c| c.as_str()));
-    Region => "region", String, |l, now| ValueRef::from_opt_str(l.company.region.as_deref());
-    City => "city", String, |l, now| ValueRef::from_opt_str(l.company.city.as_deref());
-    Source => "source", String, |l, now| ValueRef::from_opt_str(l.source.channel.as_deref());
-    Campaign => "campaign", String, |l, now| ValueRef::from_opt_str(l.source.campaign.as_deref());
-    UtmSource => "utm_source", String, |l, now| ValueRef::from_opt_str(l.source.utm_source.as_deref());
-    UtmMedium => "utm_medium", String, |l, now| ValueRef::from_opt_str(l.source.utm_medium.as_deref());
-    UtmCampaign => "utm_campaign", String, |l, now| ValueRef::from_opt_str(l.source.utm_campaign.as_deref());
-    OptIn => "opt_in", Bool, |l, now| ValueRef::from_opt_bool(l.consent.opt_in);
-    DoNotContact => "do_not_contact", Bool, |l, now| ValueRef::Bool(l.consent.do_not_contact);
-    LawfulBasis => "lawful_basis", String, |l, now| ValueRef::from_opt_str(l.consent.lawful_basis.as_deref());
-    Owner => "owner", String, |l, now| ValueRef::from_opt_str(l.owner.as_deref());
-    Stage => "stage", String, |l, now| ValueRef::from_opt_str(l.stage.as_deref());
-    AgeDays => "age_days", Number, |l, now| ValueRef::from_opt_num(l.created_at.map(|c| c.days_until(now)));
+    |l, now|
+    Id => "lead_id", String, ValueRef::Str(&l.id);
+    Email => "email", String, ValueRef::from_opt_str(l.contact.email.as_ref().map(|e| e.as_str()));
+    EmailDomain => "email_domain", String, ValueRef::from_opt_str(l.contact.email.as_ref().map(|e| e.domain()));
+    EmailFree => "email_free", Bool, ValueRef::from_opt_bool(l.contact.email_kind.map(|k| k == EmailKind::Free));
+    EmailDisposable => "email_disposable", Bool, ValueRef::from_opt_bool(l.contact.email_kind.map(|k| k == EmailKind::Disposable));
+    BusinessEmail => "business_email", Bool, ValueRef::Bool(l.contact.email_kind == Some(EmailKind::Business));
+    FirstName => "first_name", String, ValueRef::from_opt_str(l.contact.first_name.as_deref());
+    LastName => "last_name", String, ValueRef::from_opt_str(l.contact.last_name.as_deref());
+    Phone => "phone", String, ValueRef::from_opt_str(l.contact.phone.as_ref().map(|p| p.as_str()));
+    Title => "title", String, ValueRef::from_opt_str(l.contact.title.as_deref());
+    Seniority => "seniority", String, ValueRef::from_opt_str(l.contact.seniority.as_deref());
+    Department => "department", String, ValueRef::from_opt_str(l.contact.department.as_deref());
+    Company => "company", String, ValueRef::from_opt_str(l.company.name.as_deref());
+    Domain => "domain", String, ValueRef::from_opt_str(l.company.domain.as_ref().map(|d| d.as_str()));
+    Industry => "industry", String, ValueRef::from_opt_str(l.company.industry.as_deref());
+    Employees => "employees", Number, ValueRef::from_opt_num(l.company.employees);
+    Revenue => "revenue", Number, ValueRef::from_opt_num(l.company.revenue);
+    Country => "country", String, ValueRef::from_opt_str(l.company.country.as_ref().map(|c| c.as_str()));
+    Region => "region", String, ValueRef::from_opt_str(l.company.region.as_deref());
+    City => "city", String, ValueRef::from_opt_str(l.company.city.as_deref());
+    Source => "source", String, ValueRef::from_opt_str(l.source.channel.as_deref());
+    Campaign => "campaign", String, ValueRef::from_opt_str(l.source.campaign.as_deref());
+    UtmSource => "utm_source", String, ValueRef::from_opt_str(l.source.utm_source.as_deref());
+    UtmMedium => "utm_medium", String, ValueRef::from_opt_str(l.source.utm_medium.as_deref());
+    UtmCampaign => "utm_campaign", String, ValueRef::from_opt_str(l.source.utm_campaign.as_deref());
+    OptIn => "opt_in", Bool, ValueRef::from_opt_bool(l.consent.opt_in);
+    DoNotContact => "do_not_contact", Bool, ValueRef::Bool(l.consent.do_not_contact);
+    LawfulBasis => "lawful_basis", String, ValueRef::from_opt_str(l.consent.lawful_basis.as_deref());
+    Owner => "owner", String, ValueRef::from_opt_str(l.owner.as_deref());
+    Stage => "stage", String, ValueRef::from_opt_str(l.stage.as_deref());
+    AgeDays => "age_days", Number, ValueRef::from_opt_num(l.created_at.map(|c| c.days_until(now)));
 }
 
 impl LeadField {

@@ -1,0 +1,287 @@
+//! Reading engagement events, attaching them to leads and dropping repeated
+//! deliveries (same idempotency key for the same lead counts once).
+//!
+//! Only what the model reads is kept: events of kinds no rule listens to are
+//! counted and skipped at read time, and only the properties the model's
+//! conditions name are stored.
+
+use crate::leads::Reject;
+use crate::mapping::{header_key, snake_case};
+use crate::reader::{self, InputFormat};
+use crate::time::parse_timestamp;
+use crate::IngestError;
+use compact_str::CompactString;
+use leadq_core::event::EventKind;
+use leadq_core::{CompiledModel, EventsView, Timestamp};
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+use std::hash::{Hash, Hasher};
+
+/// Events grouped by lead, in the columnar layout the scorer reads.
+#[derive(Debug, Default)]
+pub struct EventStore {
+    offsets: Vec<u32>,
+    kinds: Vec<u16>,
+    at: Vec<Timestamp>,
+    props: Vec<Option<CompactString>>,
+    props_per_event: usize,
+}
+
+/// A kind index no model uses: marks a dropped duplicate in place.
+pub const TOMBSTONE: u16 = u16::MAX;
+
+impl EventStore {
+    /// An empty store for `leads` leads.
+    pub fn empty(leads: usize, props_per_event: usize) -> Self {
+        EventStore { offsets: vec![0; leads + 1], props_per_event, ..Default::default() }
+    }
+
+    pub fn view(&self, lead: usize) -> EventsView<'_> {
+        let (a, b) = (self.offsets[lead] as usize, self.offsets[lead + 1] as usize);
+        let w = self.props_per_event;
+        EventsView { kinds: &self.kinds[a..b], at: &self.at[a..b], props: &self.props[a * w..b * w], props_per_event: w }
+    }
+
+    pub fn len(&self) -> usize {
+        self.kinds.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.kinds.is_empty()
+    }
+}
+
+/// What happened to the events of a file.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct EventStats {
+    pub read: u64,
+    pub used: u64,
+    pub duplicates: u64,
+    pub unknown_lead: u64,
+    pub kinds_not_in_model: u64,
+    pub rejected: u64,
+}
+
+struct Columns {
+    lead: usize,
+    kind: usize,
+    at: usize,
+    key: Option<usize>,
+    props: Vec<Option<usize>>,
+    json_props: Option<usize>,
+}
+
+fn find_columns(headers: &[String], model: &CompiledModel) -> Result<Columns, IngestError> {
+    let keys: Vec<String> = headers.iter().map(|h| header_key(h)).collect();
+    let find = |names: &[&str]| names.iter().find_map(|n| keys.iter().position(|k| k == n));
+    let lead = find(&["leadid", "lead", "prospectid", "contactid", "email", "emailaddress", "id"]).ok_or_else(|| IngestError::Format(format!("the events file has no lead column (lead_id or email); columns: {}", headers.join(", "))))?;
+    let kind = find(&["type", "eventtype", "event", "kind", "activity", "activitytype", "name", "eventname"]).ok_or_else(|| IngestError::Format("the events file has no event type column (type)".into()))?;
+    let at = find(&["timestamp", "occurredat", "at", "time", "eventtime", "date", "datetime", "createdat"]).ok_or_else(|| IngestError::Format("the events file has no timestamp column (timestamp)".into()))?;
+    let key = find(&["idempotencykey", "eventid", "key", "messageid", "dedupekey"]);
+    let props = model
+        .event_properties
+        .iter()
+        .map(|p| headers.iter().position(|h| snake_case(h) == *p || header_key(h) == header_key(p)))
+        .collect();
+    let json_props = find(&["properties", "props", "data", "payload"]);
+    Ok(Columns { lead, kind, at, key, props, json_props })
+}
+
+struct Parsed {
+    lead: Vec<u32>,
+    kind: Vec<u16>,
+    at: Vec<Timestamp>,
+    key: Vec<u64>,
+    props: Vec<Option<CompactString>>,
+    stats: EventStats,
+    rejects: Vec<Reject>,
+}
+
+fn kind_index(model: &CompiledModel, raw: &str) -> Option<u16> {
+    if let Some(i) = model.event_kind_index(raw) {
+        return Some(i);
+    }
+    EventKind::parse(raw).and_then(|k| model.event_kind_index(k.as_str()))
+}
+
+fn hash_of(parts: &[&[u8]]) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    for p in parts {
+        p.hash(&mut h);
+    }
+    h.finish()
+}
+
+fn parse_record(rec: &csv::ByteRecord, cols: &Columns, model: &CompiledModel, index: &FxHashMap<String, u32>, row: usize, line: u64, out: &mut Parsed) {
+    out.stats.read += 1;
+    let field = |i: usize| rec.get(i).map(|b| std::str::from_utf8(b).unwrap_or("").trim()).unwrap_or("");
+    let reject = |out: &mut Parsed, col: &str, value: &str, reason: String| {
+        out.stats.rejected += 1;
+        // Keep the first few thousand rejects in full; count the rest.
+        if out.rejects.len() < 10_000 {
+            out.rejects.push(Reject { file: "events", row, line, column: Some(col.to_string()), value: Some(value.to_string()), reason });
+        }
+    };
+    let kind_raw = field(cols.kind);
+    if kind_raw.is_empty() {
+        return reject(out, "type", "", "the event type is empty".into());
+    }
+    let Some(kind) = kind_index(model, kind_raw) else {
+        out.stats.kinds_not_in_model += 1;
+        return;
+    };
+    let lead_raw = field(cols.lead);
+    let lead = match index.get(lead_raw) {
+        Some(&l) => l,
+        None => match index.get(lead_raw.to_lowercase().as_str()) {
+            Some(&l) => l,
+            None => {
+                out.stats.unknown_lead += 1;
+                return;
+            }
+        },
+    };
+    let at_raw = field(cols.at);
+    let Some(at) = parse_timestamp(at_raw) else {
+        return reject(out, "timestamp", at_raw, format!("'{at_raw}' is not a timestamp (use RFC 3339, e.g. 2026-03-01T12:00:00Z)"));
+    };
+    let key = match cols.key.map(field) {
+        Some(k) if !k.is_empty() => hash_of(&[k.as_bytes()]),
+        // Without a key, an identical record is the same delivery.
+        _ => hash_of(&rec.iter().collect::<Vec<_>>()),
+    };
+    let json: Option<serde_json::Map<String, serde_json::Value>> = match cols.json_props {
+        Some(j) if cols.props.iter().any(Option::is_none) && !field(j).is_empty() => serde_json::from_str(field(j)).ok(),
+        _ => None,
+    };
+    for (pi, col) in cols.props.iter().enumerate() {
+        let v = match col {
+            Some(c) => Some(field(*c)).filter(|s| !s.is_empty()).map(CompactString::new),
+            None => json.as_ref().and_then(|m| m.get(&model.event_properties[pi])).map(|v| match v {
+                serde_json::Value::String(s) => CompactString::new(s),
+                other => CompactString::new(other.to_string()),
+            }),
+        };
+        out.props.push(v);
+    }
+    out.lead.push(lead);
+    out.kind.push(kind);
+    out.at.push(at);
+    out.key.push(key);
+}
+
+/// Reads an events file and groups its events under the leads of `index`
+/// (lead ids and emails → lead position). `leads` is the number of leads.
+pub fn read_events(bytes: &[u8], format: InputFormat, model: &CompiledModel, index: &FxHashMap<String, u32>, leads: usize) -> Result<(EventStore, EventStats, Vec<Reject>), IngestError> {
+    let w = model.event_properties.len();
+    let new_parsed = || Parsed { lead: vec![], kind: vec![], at: vec![], key: vec![], props: vec![], stats: EventStats::default(), rejects: vec![] };
+    let parts: Vec<Parsed> = match format {
+        InputFormat::Csv => {
+            let (headers, body, delimiter, first_line) = reader::csv_header(bytes)?;
+            let header_lines = first_line;
+            let cols = find_columns(&headers, model)?;
+            reader::par_chunks(body, header_lines, delimiter, |rdr, first_line| {
+                let mut out = new_parsed();
+                let mut rec = csv::ByteRecord::new();
+                loop {
+                    match rdr.read_byte_record(&mut rec) {
+                        Ok(false) => break,
+                        Ok(true) => {
+                            let line = first_line + rec.position().map_or(1, |p| p.line()) - 1;
+                            if rec.len() == 1 && rec[0].is_empty() {
+                                continue;
+                            }
+                            // Rows are numbered by line here: counting records
+                            // across parallel chunks would need a second pass.
+                            parse_record(&rec, &cols, model, index, (line + 1 - header_lines) as usize, line, &mut out);
+                        }
+                        Err(e) => {
+                            out.stats.read += 1;
+                            out.stats.rejected += 1;
+                            let line = first_line + e.position().map_or(1, |p| p.line()) - 1;
+                            out.rejects.push(Reject { file: "events", row: (line + 1 - header_lines) as usize, line, column: None, value: None, reason: e.to_string() });
+                        }
+                    }
+                }
+                out
+            })
+        }
+        InputFormat::Json | InputFormat::Ndjson => {
+            let table = reader::read_table(bytes, format)?;
+            let cols = find_columns(&table.headers, model)?;
+            let mut out = new_parsed();
+            for (row, line, reason) in &table.broken {
+                out.stats.read += 1;
+                out.stats.rejected += 1;
+                out.rejects.push(Reject { file: "events", row: *row, line: *line, column: None, value: None, reason: reason.clone() });
+            }
+            for r in &table.rows {
+                parse_record(r.fields.as_byte_record(), &cols, model, index, r.row, r.line, &mut out);
+            }
+            vec![out]
+        }
+    };
+    // Counting sort by lead keeps file order within each lead.
+    let mut counts = vec![0u32; leads + 1];
+    let mut stats = EventStats::default();
+    let mut rejects = Vec::new();
+    for p in &parts {
+        for &l in &p.lead {
+            counts[l as usize + 1] += 1;
+        }
+    }
+    for i in 1..counts.len() {
+        counts[i] += counts[i - 1];
+    }
+    let offsets = counts.clone();
+    let total = *offsets.last().unwrap_or(&0) as usize;
+    let mut kinds = vec![0u16; total];
+    let mut at = vec![Timestamp(0); total];
+    let mut keys = vec![0u64; total];
+    let mut props: Vec<Option<CompactString>> = vec![None; total * w];
+    let mut cursor = counts;
+    for mut p in parts {
+        for i in 0..p.lead.len() {
+            let slot = &mut cursor[p.lead[i] as usize];
+            let pos = *slot as usize;
+            *slot += 1;
+            kinds[pos] = p.kind[i];
+            at[pos] = p.at[i];
+            keys[pos] = p.key[i];
+            for j in 0..w {
+                props[pos * w + j] = p.props[i * w + j].take();
+            }
+        }
+        stats.read += p.stats.read;
+        stats.unknown_lead += p.stats.unknown_lead;
+        stats.kinds_not_in_model += p.stats.kinds_not_in_model;
+        stats.rejected += p.stats.rejected;
+        rejects.append(&mut p.rejects);
+    }
+    // Repeated deliveries: the first one of a key per lead counts.
+    let dups: Vec<usize> = (0..leads)
+        .into_par_iter()
+        .flat_map_iter(|l| {
+            let (a, b) = (offsets[l] as usize, offsets[l + 1] as usize);
+            let ks = &keys[a..b];
+            let mut found = Vec::new();
+            if ks.len() > 1 {
+                let mut seen: Vec<(u64, usize)> = ks.iter().copied().zip(a..b).collect();
+                seen.sort_unstable();
+                for pair in seen.windows(2) {
+                    if pair[0].0 == pair[1].0 {
+                        found.push(pair[1].1.max(pair[0].1));
+                    }
+                }
+            }
+            found
+        })
+        .collect();
+    for &d in &dups {
+        kinds[d] = TOMBSTONE;
+    }
+    stats.duplicates = dups.len() as u64;
+    stats.used = total as u64 - stats.duplicates;
+    rejects.sort_by_key(|r| r.line);
+    Ok((EventStore { offsets, kinds, at, props, props_per_event: w }, stats, rejects))
+}

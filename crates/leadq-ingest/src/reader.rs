@@ -1,0 +1,365 @@
+//! Reading lead and event files: CSV (any of `,` `;` tab `|`, detected; a
+//! UTF-8 BOM; CRLF or LF), a JSON array of objects, or NDJSON. Everything is
+//! turned into a header and string records; typing happens later.
+
+use crate::IngestError;
+use rayon::prelude::*;
+use std::ops::Range;
+use std::path::Path;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputFormat {
+    Csv,
+    Json,
+    Ndjson,
+}
+
+impl InputFormat {
+    /// Guesses the format from the file name, then from the first byte.
+    pub fn detect(path: &Path, bytes: &[u8]) -> InputFormat {
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+        match ext.as_str() {
+            "json" => return InputFormat::Json,
+            "ndjson" | "jsonl" => return InputFormat::Ndjson,
+            "csv" | "tsv" | "txt" => return InputFormat::Csv,
+            _ => {}
+        }
+        match strip_bom(bytes).iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'[') => InputFormat::Json,
+            Some(b'{') => InputFormat::Ndjson,
+            _ => InputFormat::Csv,
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<InputFormat> {
+        match s.to_ascii_lowercase().as_str() {
+            "csv" | "tsv" => Some(InputFormat::Csv),
+            "json" => Some(InputFormat::Json),
+            "ndjson" | "jsonl" => Some(InputFormat::Ndjson),
+            _ => None,
+        }
+    }
+}
+
+pub fn strip_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
+}
+
+/// One input record with where it came from.
+#[derive(Debug, Clone)]
+pub struct RawRow {
+    /// 1-based number of the record among the data records.
+    pub row: usize,
+    /// 1-based line of the file where the record starts.
+    pub line: u64,
+    pub fields: csv::StringRecord,
+}
+
+/// A whole input file as text records.
+#[derive(Debug, Clone, Default)]
+pub struct Table {
+    pub headers: Vec<String>,
+    pub rows: Vec<RawRow>,
+    /// Records that could not even be split into fields.
+    pub broken: Vec<(usize, u64, String)>,
+}
+
+/// Picks the delimiter whose count per line is highest and steady over the
+/// first lines, ignoring characters inside quotes.
+pub fn sniff_delimiter(bytes: &[u8]) -> u8 {
+    let sample = &bytes[..bytes.len().min(64 * 1024)];
+    let mut best = (b',', 0usize, false);
+    for cand in [b',', b';', b'\t', b'|'] {
+        let mut counts = Vec::new();
+        let mut in_quotes = false;
+        let mut n = 0;
+        for &b in sample {
+            match b {
+                b'"' => in_quotes = !in_quotes,
+                b'\n' if !in_quotes => {
+                    counts.push(n);
+                    n = 0;
+                    if counts.len() >= 50 {
+                        break;
+                    }
+                }
+                _ if b == cand && !in_quotes => n += 1,
+                _ => {}
+            }
+        }
+        if n > 0 {
+            counts.push(n);
+        }
+        let Some(&first) = counts.first() else { continue };
+        let steady = counts.iter().all(|&c| c == first);
+        // Prefer steady over merely frequent, then the higher count.
+        if first > 0 && ((steady && !best.2) || (steady == best.2 && first > best.1)) {
+            best = (cand, first, steady);
+        }
+    }
+    best.0
+}
+
+/// Splits `body` into about `parts` ranges that each end at a record
+/// boundary: a newline outside quotes.
+pub fn record_chunks(body: &[u8], parts: usize) -> Vec<Range<usize>> {
+    let parts = parts.max(1);
+    if body.is_empty() {
+        return vec![];
+    }
+    let target = body.len() / parts + 1;
+    let mut out = Vec::with_capacity(parts);
+    if memchr::memchr(b'"', body).is_none() {
+        // No quotes anywhere: every newline is a boundary.
+        let mut start = 0;
+        while start < body.len() {
+            let want = (start + target).min(body.len());
+            let end = if want >= body.len() { body.len() } else { memchr::memchr(b'\n', &body[want..]).map_or(body.len(), |i| want + i + 1) };
+            out.push(start..end);
+            start = end;
+        }
+        return out;
+    }
+    let mut in_quotes = false;
+    let mut start = 0;
+    let mut next_cut = target;
+    for i in memchr::memchr2_iter(b'"', b'\n', body) {
+        if body[i] == b'"' {
+            in_quotes = !in_quotes;
+        } else if !in_quotes && i + 1 >= next_cut {
+            out.push(start..i + 1);
+            start = i + 1;
+            next_cut = start + target;
+        }
+    }
+    if start < body.len() {
+        out.push(start..body.len());
+    }
+    out
+}
+
+/// Runs `f` over each chunk of CSV records in parallel. `f` gets a reader
+/// over the chunk (no header) and the 1-based file line its first record
+/// starts on; results come back in file order.
+pub fn par_chunks<T: Send>(body: &[u8], line_offset: u64, delimiter: u8, f: impl Fn(&mut csv::Reader<&[u8]>, u64) -> T + Sync) -> Vec<T> {
+    let parts = rayon::current_num_threads() * 8;
+    let chunks = record_chunks(body, parts);
+    let lines: Vec<u64> = chunks.par_iter().map(|r| memchr::memchr_iter(b'\n', &body[r.clone()]).count() as u64).collect();
+    let mut first_lines = Vec::with_capacity(chunks.len());
+    let mut acc = line_offset;
+    for n in &lines {
+        first_lines.push(acc);
+        acc += n;
+    }
+    chunks
+        .into_par_iter()
+        .zip(first_lines)
+        .map(|(r, first)| {
+            let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(delimiter).from_reader(&body[r]);
+            f(&mut rdr, first)
+        })
+        .collect()
+}
+
+/// Splits a CSV file into its header and the rest; also returns the
+/// delimiter and the 1-based line the first data record starts on.
+pub fn csv_header(bytes: &[u8]) -> Result<(Vec<String>, &[u8], u8, u64), IngestError> {
+    let bytes = strip_bom(bytes);
+    let delimiter = sniff_delimiter(bytes);
+    let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(delimiter).from_reader(bytes);
+    let mut rec = csv::ByteRecord::new();
+    let ok = rdr.read_byte_record(&mut rec).map_err(|e| IngestError::Format(format!("cannot read the header line: {e}")))?;
+    if !ok {
+        return Err(IngestError::Format("the file is empty".into()));
+    }
+    let headers: Vec<String> = rec.iter().map(|h| String::from_utf8_lossy(h).trim().to_string()).collect();
+    if headers.iter().all(|h| h.is_empty()) {
+        return Err(IngestError::Format("the header line is empty".into()));
+    }
+    let consumed = rdr.position().byte() as usize;
+    // The reader's position is now the start of the first data record.
+    let lines = rdr.position().line();
+    Ok((headers, &bytes[consumed..], delimiter, lines))
+}
+
+/// Reads a whole file of the given format.
+pub fn read_table(bytes: &[u8], format: InputFormat) -> Result<Table, IngestError> {
+    match format {
+        InputFormat::Csv => read_csv(bytes),
+        InputFormat::Json => {
+            let value: serde_json::Value = serde_json::from_slice(strip_bom(bytes)).map_err(|e| IngestError::Format(format!("invalid JSON at line {}, column {}: {e}", e.line(), e.column())))?;
+            let serde_json::Value::Array(items) = value else {
+                return Err(IngestError::Format("a JSON lead file must be an array of objects".into()));
+            };
+            Ok(json_rows(items.into_iter().enumerate().map(|(i, v)| (i as u64 + 1, Ok(v)))))
+        }
+        InputFormat::Ndjson => {
+            let text = String::from_utf8_lossy(strip_bom(bytes));
+            let items = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).map(|(i, l)| (i as u64 + 1, serde_json::from_str::<serde_json::Value>(l).map_err(|e| e.to_string())));
+            Ok(json_rows(items))
+        }
+    }
+}
+
+fn read_csv(bytes: &[u8]) -> Result<Table, IngestError> {
+    let (headers, body, delimiter, header_lines) = csv_header(bytes)?;
+    let width = headers.len();
+    let chunks = par_chunks(body, header_lines, delimiter, |rdr, first_line| {
+        let mut rows = Vec::new();
+        let mut broken = Vec::new();
+        let mut rec = csv::ByteRecord::new();
+        loop {
+            match rdr.read_byte_record(&mut rec) {
+                Ok(false) => break,
+                Ok(true) => {
+                    let line = first_line + rec.position().map_or(1, |p| p.line()) - 1;
+                    if rec.len() == 1 && rec.get(0).is_some_and(|f| f.is_empty()) {
+                        continue; // blank line
+                    }
+                    let mut fields = csv::StringRecord::from_byte_record_lossy(rec.clone());
+                    if fields.len() != width {
+                        broken.push((line, format!("has {} fields but the header has {width}", fields.len())));
+                        continue;
+                    }
+                    fields.trim();
+                    rows.push((line, fields));
+                }
+                Err(e) => {
+                    let line = first_line + e.position().map_or(1, |p| p.line()) - 1;
+                    broken.push((line, e.to_string()));
+                }
+            }
+        }
+        (rows, broken)
+    });
+    let mut table = Table { headers, ..Table::default() };
+    // Number records across chunks in file order, broken ones included, so
+    // that a row number always matches the data record a user counts.
+    let mut row = 0;
+    for (rows, broken) in chunks {
+        let mut merged: Vec<(u64, Result<csv::StringRecord, String>)> = rows.into_iter().map(|(l, r)| (l, Ok(r))).chain(broken.into_iter().map(|(l, e)| (l, Err(e)))).collect();
+        merged.sort_by_key(|(l, _)| *l);
+        for (line, r) in merged {
+            row += 1;
+            match r {
+                Ok(fields) => table.rows.push(RawRow { row, line, fields }),
+                Err(e) => table.broken.push((row, line, e)),
+            }
+        }
+    }
+    Ok(table)
+}
+
+fn flatten(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, String)>) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                flatten(&key, v, out);
+            }
+        }
+        serde_json::Value::Null => out.push((prefix.to_string(), String::new())),
+        serde_json::Value::String(s) => out.push((prefix.to_string(), s.clone())),
+        other => out.push((prefix.to_string(), other.to_string())),
+    }
+}
+
+fn json_rows(items: impl Iterator<Item = (u64, Result<serde_json::Value, String>)>) -> Table {
+    let mut headers: Vec<String> = Vec::new();
+    let mut index: rustc_hash::FxHashMap<String, usize> = Default::default();
+    let mut flat_rows = Vec::new();
+    let mut table = Table::default();
+    for (row0, (line, item)) in items.enumerate() {
+        let row = row0 + 1;
+        let value = match item {
+            Ok(v) => v,
+            Err(e) => {
+                table.broken.push((row, line, format!("invalid JSON: {e}")));
+                continue;
+            }
+        };
+        if !value.is_object() {
+            table.broken.push((row, line, "is not a JSON object".into()));
+            continue;
+        }
+        let mut pairs = Vec::new();
+        flatten("", &value, &mut pairs);
+        for (k, _) in &pairs {
+            if !index.contains_key(k) {
+                index.insert(k.clone(), headers.len());
+                headers.push(k.clone());
+            }
+        }
+        flat_rows.push((row, line, pairs));
+    }
+    for (row, line, pairs) in flat_rows {
+        let mut fields = vec![String::new(); headers.len()];
+        for (k, v) in pairs {
+            fields[index[&k]] = v.trim().to_string();
+        }
+        table.rows.push(RawRow { row, line, fields: csv::StringRecord::from(fields) });
+    }
+    table.headers = headers;
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_delimiter_is_detected() {
+        assert_eq!(sniff_delimiter(b"a,b,c\n1,2,3\n"), b',');
+        assert_eq!(sniff_delimiter(b"a;b;c\n1;2,5;3\n"), b';');
+        assert_eq!(sniff_delimiter(b"a\tb\n1\t2\n"), b'\t');
+        assert_eq!(sniff_delimiter(b"\"x,y\";b\n\"1,2\";3\n"), b';');
+    }
+
+    #[test]
+    fn a_csv_with_bom_and_crlf_reads_clean() {
+        let t = read_table(b"\xEF\xBB\xBFname;email\r\nAda;ada@x.io\r\nBob;bob@y.io\r\n", InputFormat::Csv).unwrap();
+        assert_eq!(t.headers, vec!["name", "email"]);
+        assert_eq!(t.rows.len(), 2);
+        assert_eq!(&t.rows[1].fields[1], "bob@y.io");
+        assert_eq!((t.rows[1].row, t.rows[1].line), (2, 3));
+    }
+
+    #[test]
+    fn a_ragged_row_is_reported_with_its_row_and_line_and_the_rest_is_kept() {
+        let t = read_table(b"a,b\n1,2\n\"multi\nline\",3\n4\n5,6\n", InputFormat::Csv).unwrap();
+        assert_eq!(t.rows.len(), 3);
+        assert_eq!(t.broken.len(), 1);
+        assert_eq!(t.broken[0].0, 3, "third data record");
+        assert_eq!(t.broken[0].1, 5, "starts on line 5 after a two-line record");
+        assert_eq!(t.rows[2].row, 4);
+    }
+
+    #[test]
+    fn chunks_never_split_a_quoted_record() {
+        let mut body = Vec::new();
+        for i in 0..500 {
+            body.extend_from_slice(format!("{i},\"line one\nline two, with comma\"\n").as_bytes());
+        }
+        let chunks = record_chunks(&body, 7);
+        assert!(chunks.len() > 1);
+        let mut total = 0;
+        for c in &chunks {
+            let n = csv::ReaderBuilder::new().has_headers(false).from_reader(&body[c.clone()]).records().filter(|r| r.as_ref().map(|r| r.len() == 2).unwrap_or(false)).count();
+            total += n;
+        }
+        assert_eq!(total, 500);
+        assert_eq!(chunks.last().unwrap().end, body.len());
+    }
+
+    #[test]
+    fn json_and_ndjson_flatten_nested_objects() {
+        let t = read_table(br#"[{"email":"a@x.io","bant":{"budget":"confirmed"},"n":3},{"email":"b@x.io","extra":null}]"#, InputFormat::Json).unwrap();
+        assert_eq!(t.headers, vec!["email", "bant.budget", "n", "extra"]);
+        assert_eq!(&t.rows[0].fields[1], "confirmed");
+        assert_eq!(&t.rows[0].fields[2], "3");
+        let n = read_table(b"{\"email\":\"a@x.io\"}\nnot json\n{\"email\":\"b@x.io\"}\n", InputFormat::Ndjson).unwrap();
+        assert_eq!(n.rows.len(), 2);
+        assert_eq!(n.broken.len(), 1);
+        assert_eq!(n.broken[0].1, 2);
+    }
+}
