@@ -25,7 +25,11 @@ pub struct Account {
 
 /// Groups leads by company domain (leads without one are left out).
 /// `priority_rank` orders priorities so the account shows its best one.
-pub fn roll_up(leads: &[Lead], scores: &[Score], priority_rank: impl Fn(&Score) -> u8) -> Vec<Account> {
+pub fn roll_up(
+    leads: &[Lead],
+    scores: &[Score],
+    priority_rank: impl Fn(&Score) -> u8,
+) -> Vec<Account> {
     let mut by_domain: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, l) in leads.iter().enumerate() {
         if let Some(d) = &l.company.domain {
@@ -36,13 +40,21 @@ pub fn roll_up(leads: &[Lead], scores: &[Score], priority_rank: impl Fn(&Score) 
         .into_iter()
         .map(|(domain, idx)| {
             let fit = idx.iter().map(|&i| scores[i].fit).fold(0.0, f64::max);
-            let best = idx.iter().copied().min_by_key(|&i| priority_rank(&scores[i])).unwrap_or(idx[0]);
+            let best = idx
+                .iter()
+                .copied()
+                .min_by_key(|&i| priority_rank(&scores[i]))
+                .unwrap_or(idx[0]);
             Account {
                 domain: domain.to_string(),
                 company: idx.iter().find_map(|&i| leads[i].company.name.clone()),
                 leads: idx.len(),
                 fit,
-                grade: idx.iter().map(|&i| scores[i].grade).min().unwrap_or(Grade::D),
+                grade: idx
+                    .iter()
+                    .map(|&i| scores[i].grade)
+                    .min()
+                    .unwrap_or(Grade::D),
                 engagement: idx.iter().map(|&i| scores[i].engagement).sum(),
                 engaged_leads: idx.iter().filter(|&&i| scores[i].engagement > 0.0).count(),
                 mqls: idx.iter().filter(|&&i| scores[i].mql).count(),

@@ -23,7 +23,10 @@ pub struct Email(String);
 
 impl Email {
     pub fn parse(raw: &str) -> Result<Email, ContactError> {
-        let s = raw.trim().trim_matches(|c| c == '<' || c == '>').to_lowercase();
+        let s = raw
+            .trim()
+            .trim_matches(|c| c == '<' || c == '>')
+            .to_lowercase();
         let bad = |why| ContactError::Email(raw.trim().to_string(), why);
         if s.len() > 254 {
             return Err(bad("longer than 254 characters"));
@@ -35,9 +38,9 @@ impl Email {
         if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
             return Err(bad("misplaced dot in local part"));
         }
-        let local_ok = local.chars().all(|c| {
-            c.is_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c)
-        });
+        let local_ok = local
+            .chars()
+            .all(|c| c.is_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
         if !local_ok {
             return Err(bad("forbidden character in local part"));
         }
@@ -151,7 +154,10 @@ impl CountryCode {
         if b.len() != 2 || !b.iter().all(|c| c.is_ascii_alphabetic()) {
             return Err(ContactError::Country(s.to_string()));
         }
-        Ok(CountryCode([b[0].to_ascii_uppercase(), b[1].to_ascii_uppercase()]))
+        Ok(CountryCode([
+            b[0].to_ascii_uppercase(),
+            b[1].to_ascii_uppercase(),
+        ]))
     }
 
     pub fn as_str(&self) -> &str {
@@ -193,7 +199,16 @@ mod tests {
 
     #[test]
     fn malformed_emails_are_rejected_with_the_reason() {
-        for bad in ["jane", "jane@", "@acme.com", "jane@@acme.com", "ja ne@acme.com", "jane@acme", "jane..d@acme.com", ".j@acme.com"] {
+        for bad in [
+            "jane",
+            "jane@",
+            "@acme.com",
+            "jane@@acme.com",
+            "ja ne@acme.com",
+            "jane@acme",
+            "jane..d@acme.com",
+            ".j@acme.com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad} should be rejected");
         }
         let err = Email::parse("jane.acme.com").unwrap_err().to_string();
@@ -202,8 +217,16 @@ mod tests {
 
     #[test]
     fn a_domain_is_extracted_from_a_website_url() {
-        assert_eq!(Domain::parse("https://www.Acme.com/about?x=1").unwrap().as_str(), "acme.com");
-        assert_eq!(Domain::parse("shop.acme.co.uk:8080").unwrap().as_str(), "shop.acme.co.uk");
+        assert_eq!(
+            Domain::parse("https://www.Acme.com/about?x=1")
+                .unwrap()
+                .as_str(),
+            "acme.com"
+        );
+        assert_eq!(
+            Domain::parse("shop.acme.co.uk:8080").unwrap().as_str(),
+            "shop.acme.co.uk"
+        );
         assert!(Domain::parse("localhost").is_err());
         assert!(Domain::parse("-bad-.com").is_err());
     }

@@ -50,9 +50,19 @@ impl EventKind {
         let folded: String = raw
             .trim()
             .chars()
-            .map(|c| if c == ' ' || c == '-' || c == '.' { '_' } else { c.to_ascii_lowercase() })
+            .map(|c| {
+                if c == ' ' || c == '-' || c == '.' {
+                    '_'
+                } else {
+                    c.to_ascii_lowercase()
+                }
+            })
             .collect();
-        if folded.is_empty() || !folded.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        if folded.is_empty()
+            || !folded
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
             return None;
         }
         Some(match folded.as_str() {
@@ -147,10 +157,18 @@ pub struct EventColumns {
 
 impl EventColumns {
     pub fn new(props_per_event: usize) -> Self {
-        EventColumns { props_per_event, ..Default::default() }
+        EventColumns {
+            props_per_event,
+            ..Default::default()
+        }
     }
 
-    pub fn push(&mut self, kind: u16, at: Timestamp, props: impl IntoIterator<Item = Option<compact_str::CompactString>>) {
+    pub fn push(
+        &mut self,
+        kind: u16,
+        at: Timestamp,
+        props: impl IntoIterator<Item = Option<compact_str::CompactString>>,
+    ) {
         self.kinds.push(kind);
         self.at.push(at);
         let before = self.props.len();
@@ -159,6 +177,11 @@ impl EventColumns {
     }
 
     pub fn view(&self) -> EventsView<'_> {
-        EventsView { kinds: &self.kinds, at: &self.at, props: &self.props, props_per_event: self.props_per_event }
+        EventsView {
+            kinds: &self.kinds,
+            at: &self.at,
+            props: &self.props,
+            props_per_event: self.props_per_event,
+        }
     }
 }

@@ -167,9 +167,17 @@ pub trait Resolver {
 impl Program {
     /// Parses and type-checks `source`. `expect` is the type the caller needs
     /// (a condition is `Bool`, a `value` is `Num`).
-    pub fn compile(source: &str, expect: Ty, resolver: &mut dyn Resolver) -> Result<Program, CompileError> {
+    pub fn compile(
+        source: &str,
+        expect: Ty,
+        resolver: &mut dyn Resolver,
+    ) -> Result<Program, CompileError> {
         let (ast, info) = parse(source)?;
-        let mut c = Compiler { info: &info, source, resolver };
+        let mut c = Compiler {
+            info: &info,
+            source,
+            resolver,
+        };
         let (root, ty) = c.compile(&ast)?;
         if ty != expect && !(ty == Ty::Null) {
             let (line, column) = c.position(ast.id);
@@ -179,7 +187,11 @@ impl Program {
                 column,
             });
         }
-        Ok(Program { root, ty, source: source.to_string() })
+        Ok(Program {
+            root,
+            ty,
+            source: source.to_string(),
+        })
     }
 
     pub fn ty(&self) -> Ty {
@@ -217,8 +229,16 @@ impl Program {
             match n {
                 Node::Const(_) => {}
                 Node::Slot(s) | Node::Has(s) => out.push(*s),
-                Node::Not(a) | Node::Neg(a) | Node::Size(a) | Node::In(a, _) | Node::Matches(a, _) => walk(a, out),
-                Node::And(a, b) | Node::Or(a, b) | Node::Cmp(_, a, b) | Node::Arith(_, a, b) | Node::Str(_, a, b) => {
+                Node::Not(a)
+                | Node::Neg(a)
+                | Node::Size(a)
+                | Node::In(a, _)
+                | Node::Matches(a, _) => walk(a, out),
+                Node::And(a, b)
+                | Node::Or(a, b)
+                | Node::Cmp(_, a, b)
+                | Node::Arith(_, a, b)
+                | Node::Str(_, a, b) => {
                     walk(a, out);
                     walk(b, out);
                 }
@@ -237,18 +257,26 @@ impl Program {
 
 fn parse(source: &str) -> Result<(IdedExpr, SourceInfo), CompileError> {
     if source.trim().is_empty() {
-        return Err(CompileError { message: "the expression is empty".into(), line: 1, column: 1 });
+        return Err(CompileError {
+            message: "the expression is empty".into(),
+            line: 1,
+            column: 1,
+        });
     }
-    cel::parser::Parser::new().parse_with_source_info(source).map_err(|errs| {
-        match errs.errors.into_iter().next() {
+    cel::parser::Parser::new()
+        .parse_with_source_info(source)
+        .map_err(|errs| match errs.errors.into_iter().next() {
             Some(e) => CompileError {
                 message: format!("syntax error: {}", e.msg),
                 line: e.pos.0.max(1) as usize,
                 column: (e.pos.1 + 1).max(1) as usize,
             },
-            None => CompileError { message: "syntax error".into(), line: 1, column: 1 },
-        }
-    })
+            None => CompileError {
+                message: "syntax error".into(),
+                line: 1,
+                column: 1,
+            },
+        })
 }
 
 struct Compiler<'a> {
@@ -261,7 +289,9 @@ type Compiled = (Node, Ty);
 
 impl Compiler<'_> {
     fn position(&self, id: u64) -> (usize, usize) {
-        let Some((start, _)) = self.info.offset_for(id) else { return (1, 1) };
+        let Some((start, _)) = self.info.offset_for(id) else {
+            return (1, 1);
+        };
         // The parser gives byte offsets; walk the source to a line and a
         // column counted in characters.
         let mut line = 1;
@@ -282,7 +312,11 @@ impl Compiler<'_> {
 
     fn err<T>(&self, id: u64, message: impl Into<String>) -> Result<T, CompileError> {
         let (line, column) = self.position(id);
-        Err(CompileError { message: message.into(), line, column })
+        Err(CompileError {
+            message: message.into(),
+            line,
+            column,
+        })
     }
 
     fn compile(&mut self, e: &IdedExpr) -> Result<Compiled, CompileError> {
@@ -292,9 +326,14 @@ impl Compiler<'_> {
                 LiteralValue::Int(i) => (Node::Const(Const::Num(*i.inner() as f64)), Ty::Num),
                 LiteralValue::UInt(u) => (Node::Const(Const::Num(*u.inner() as f64)), Ty::Num),
                 LiteralValue::Double(d) => (Node::Const(Const::Num(*d.inner())), Ty::Num),
-                LiteralValue::String(s) => (Node::Const(Const::Str(CompactString::new(s.inner()))), Ty::Str),
+                LiteralValue::String(s) => (
+                    Node::Const(Const::Str(CompactString::new(s.inner()))),
+                    Ty::Str,
+                ),
                 LiteralValue::Null => (Node::Const(Const::Null), Ty::Null),
-                LiteralValue::Bytes(_) => return self.err(e.id, "bytes literals are not supported"),
+                LiteralValue::Bytes(_) => {
+                    return self.err(e.id, "bytes literals are not supported")
+                }
             }),
             Ast::Ident(_) | Ast::Select(_) => {
                 if let Ast::Select(sel) = &e.expr {
@@ -304,7 +343,8 @@ impl Compiler<'_> {
                             p
                         });
                         let Some(path) = path else {
-                            return self.err(e.id, "has() needs a field name such as has(custom.budget)");
+                            return self
+                                .err(e.id, "has() needs a field name such as has(custom.budget)");
                         };
                         let (slot, _) = self.resolve(e.id, &path)?;
                         return Ok((Node::Has(slot), Ty::Bool));
@@ -318,8 +358,13 @@ impl Compiler<'_> {
             }
             Ast::Call(call) => self.call(e.id, &call.func_name, call.target.as_deref(), &call.args),
             Ast::List(_) => self.err(e.id, "a list literal can only stand on the right of 'in'"),
-            Ast::Map(_) | Ast::Struct(_) => self.err(e.id, "maps and messages are not supported in rules"),
-            Ast::Comprehension(_) => self.err(e.id, "macros such as all/exists/map/filter are not supported in rules"),
+            Ast::Map(_) | Ast::Struct(_) => {
+                self.err(e.id, "maps and messages are not supported in rules")
+            }
+            Ast::Comprehension(_) => self.err(
+                e.id,
+                "macros such as all/exists/map/filter are not supported in rules",
+            ),
             Ast::Unspecified => self.err(e.id, "incomplete expression"),
         }
     }
@@ -344,7 +389,13 @@ impl Compiler<'_> {
         }
     }
 
-    fn call(&mut self, id: u64, name: &str, target: Option<&IdedExpr>, args: &[IdedExpr]) -> Result<Compiled, CompileError> {
+    fn call(
+        &mut self,
+        id: u64,
+        name: &str,
+        target: Option<&IdedExpr>,
+        args: &[IdedExpr],
+    ) -> Result<Compiled, CompileError> {
         use cel::common::ast::operators as op;
         let binary = |op_name: &str| op_name == name && args.len() == 2 && target.is_none();
         if binary(op::LOGICAL_AND) || binary(op::LOGICAL_OR) {
@@ -352,7 +403,11 @@ impl Compiler<'_> {
             let (b, tb) = self.compile(&args[1])?;
             self.expect_bool(&args[0], ta, name)?;
             self.expect_bool(&args[1], tb, name)?;
-            let node = if name == op::LOGICAL_AND { Node::And(a.into(), b.into()) } else { Node::Or(a.into(), b.into()) };
+            let node = if name == op::LOGICAL_AND {
+                Node::And(a.into(), b.into())
+            } else {
+                Node::Or(a.into(), b.into())
+            };
             return Ok((node, Ty::Bool));
         }
         if name == op::LOGICAL_NOT && args.len() == 1 {
@@ -371,7 +426,10 @@ impl Compiler<'_> {
             let (a, ta) = self.compile(&args[1])?;
             let (b, tb) = self.compile(&args[2])?;
             let ty = unify(ta, tb).ok_or(()).or_else(|_| {
-                self.err(args[2].id, format!("both branches of ?: must have one type, found {ta} and {tb}"))
+                self.err(
+                    args[2].id,
+                    format!("both branches of ?: must have one type, found {ta} and {tb}"),
+                )
             })?;
             return Ok((Node::Cond(c.into(), a.into(), b.into()), ty));
         }
@@ -415,7 +473,10 @@ impl Compiler<'_> {
         if binary(op::IN) {
             let (a, ta) = self.compile(&args[0])?;
             let Ast::List(list) = &args[1].expr else {
-                return self.err(args[1].id, "the right side of 'in' must be a list literal such as [\"a\", \"b\"]");
+                return self.err(
+                    args[1].id,
+                    "the right side of 'in' must be a list literal such as [\"a\", \"b\"]",
+                );
             };
             let mut items = Vec::with_capacity(list.elements.len());
             for el in &list.elements {
@@ -424,7 +485,10 @@ impl Compiler<'_> {
                     return self.err(el.id, "list items must be literals");
                 };
                 if ta != Ty::Null && t != ta && t != Ty::Null {
-                    return self.err(el.id, format!("list item is a {t} but the left side of 'in' is a {ta}"));
+                    return self.err(
+                        el.id,
+                        format!("list item is a {t} but the left side of 'in' is a {ta}"),
+                    );
                 }
                 items.push(c);
             }
@@ -472,7 +536,11 @@ impl Compiler<'_> {
                     let trunc = Node::Arith(
                         ArithOp::Sub,
                         Box::new(a.clone()),
-                        Box::new(Node::Arith(ArithOp::Rem, Box::new(a), Box::new(Node::Const(Const::Num(1.0))))),
+                        Box::new(Node::Arith(
+                            ArithOp::Rem,
+                            Box::new(a),
+                            Box::new(Node::Const(Const::Num(1.0))),
+                        )),
                     );
                     return Ok((trunc, Ty::Num));
                 }
@@ -481,7 +549,13 @@ impl Compiler<'_> {
             ("has", _, _) => self.err(id, "has() needs a field name such as has(custom.budget)"),
             _ => {
                 let shown = name.trim_matches('_').replace('_', " ");
-                self.err(id, format!("unknown function or operator '{shown}' with {} argument(s)", args.len() + target.is_some() as usize))
+                self.err(
+                    id,
+                    format!(
+                        "unknown function or operator '{shown}' with {} argument(s)",
+                        args.len() + target.is_some() as usize
+                    ),
+                )
             }
         }
     }
@@ -653,7 +727,11 @@ mod tests {
     }
 
     fn row(employees: Option<f64>, industry: Option<&str>, visits: Option<f64>) -> Row<'_> {
-        Row { employees, industry, visits }
+        Row {
+            employees,
+            industry,
+            visits,
+        }
     }
 
     #[test]
@@ -669,7 +747,10 @@ mod tests {
         let p = compile("employees > 10").unwrap();
         assert!(!p.test(&row(None, None, None)));
         let q = compile("!(employees > 10)").unwrap();
-        assert!(q.test(&row(None, None, None)), "a comparison on null is false, so its negation is true");
+        assert!(
+            q.test(&row(None, None, None)),
+            "a comparison on null is false, so its negation is true"
+        );
         let h = compile("has(custom.visits) && custom.visits * 2 >= 10").unwrap();
         assert!(h.test(&row(None, None, Some(5.0))));
         assert!(!h.test(&row(None, None, None)));
@@ -677,7 +758,10 @@ mod tests {
 
     #[test]
     fn string_functions_and_ternaries_work() {
-        let p = compile(r#"industry.startsWith("soft") && (employees > 100 ? true : industry.contains("war"))"#).unwrap();
+        let p = compile(
+            r#"industry.startsWith("soft") && (employees > 100 ? true : industry.contains("war"))"#,
+        )
+        .unwrap();
         assert!(p.test(&row(Some(10.0), Some("software"), None)));
         let m = compile(r#"industry.matches("^(soft|hard)ware$") && size(industry) == 8"#).unwrap();
         assert!(m.test(&row(None, Some("hardware"), None)));
@@ -694,7 +778,11 @@ mod tests {
     #[test]
     fn a_type_error_is_rejected_with_its_position() {
         let err = compile("industry > 10").unwrap_err();
-        assert!(err.message.contains("cannot compare a string with a number"), "{err}");
+        assert!(
+            err.message
+                .contains("cannot compare a string with a number"),
+            "{err}"
+        );
         let err = compile("employees + 1").unwrap_err();
         assert!(err.message.contains("a bool is needed"), "{err}");
         let err = compile(r#"employees in ["a"]"#).unwrap_err();

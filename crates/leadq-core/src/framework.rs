@@ -10,7 +10,10 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum FrameworkError {
     #[error("framework definition {origin}: {source}")]
-    Parse { origin: String, source: toml::de::Error },
+    Parse {
+        origin: String,
+        source: toml::de::Error,
+    },
     #[error("framework {framework}: {message}")]
     Invalid { framework: String, message: String },
     #[error("unknown framework '{0}' (known: {1})")]
@@ -123,7 +126,10 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("meddic.toml", include_str!("../frameworks/meddic.toml")),
     ("champ.toml", include_str!("../frameworks/champ.toml")),
     ("spin.toml", include_str!("../frameworks/spin.toml")),
-    ("gpctba_ci.toml", include_str!("../frameworks/gpctba_ci.toml")),
+    (
+        "gpctba_ci.toml",
+        include_str!("../frameworks/gpctba_ci.toml"),
+    ),
     ("anum.toml", include_str!("../frameworks/anum.toml")),
 ];
 
@@ -131,7 +137,10 @@ const BUILT_IN: &[(&str, &str)] = &[
 pub fn built_in() -> Vec<Framework> {
     BUILT_IN
         .iter()
-        .map(|(origin, text)| Framework::from_toml(text, origin).unwrap_or_else(|e| panic!("shipped framework is invalid: {e}")))
+        .map(|(origin, text)| {
+            Framework::from_toml(text, origin)
+                .unwrap_or_else(|e| panic!("shipped framework is invalid: {e}"))
+        })
         .collect()
 }
 
@@ -143,7 +152,15 @@ pub fn find(key: &str, extra: &[Framework]) -> Result<Framework, FrameworkError>
     all.iter()
         .find(|f| normalise_key(&f.key) == want || f.column_prefix() == want)
         .cloned()
-        .ok_or_else(|| FrameworkError::Unknown(key.to_string(), all.iter().map(|f| f.key.as_str()).collect::<Vec<_>>().join(", ")))
+        .ok_or_else(|| {
+            FrameworkError::Unknown(
+                key.to_string(),
+                all.iter()
+                    .map(|f| f.key.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
+        })
 }
 
 fn normalise_key(k: &str) -> String {
@@ -152,13 +169,19 @@ fn normalise_key(k: &str) -> String {
 
 impl Framework {
     pub fn from_toml(text: &str, origin: &str) -> Result<Framework, FrameworkError> {
-        let f: Framework = toml::from_str(text).map_err(|source| FrameworkError::Parse { origin: origin.to_string(), source })?;
+        let f: Framework = toml::from_str(text).map_err(|source| FrameworkError::Parse {
+            origin: origin.to_string(),
+            source,
+        })?;
         f.check()?;
         Ok(f)
     }
 
     fn check(&self) -> Result<(), FrameworkError> {
-        let invalid = |message: String| FrameworkError::Invalid { framework: self.key.clone(), message };
+        let invalid = |message: String| FrameworkError::Invalid {
+            framework: self.key.clone(),
+            message,
+        };
         if self.criteria.is_empty() {
             return Err(invalid("has no criteria".into()));
         }
@@ -167,24 +190,41 @@ impl Framework {
             if !seen.insert(&c.key) {
                 return Err(invalid(format!("criterion '{}' is defined twice", c.key)));
             }
-            if c.key.is_empty() || !c.key.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_') {
-                return Err(invalid(format!("criterion key '{}' must be snake_case", c.key)));
+            if c.key.is_empty()
+                || !c
+                    .key
+                    .chars()
+                    .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_')
+            {
+                return Err(invalid(format!(
+                    "criterion key '{}' must be snake_case",
+                    c.key
+                )));
             }
             match c.answer {
                 AnswerType::Choice => {
                     if c.options.is_empty() {
-                        return Err(invalid(format!("choice criterion '{}' has no options", c.key)));
+                        return Err(invalid(format!(
+                            "choice criterion '{}' has no options",
+                            c.key
+                        )));
                     }
                     for s in c.satisfied_by.iter().chain(&c.disqualified_by) {
                         if !c.options.contains(s) {
-                            return Err(invalid(format!("criterion '{}': '{s}' is not one of its options", c.key)));
+                            return Err(invalid(format!(
+                                "criterion '{}': '{s}' is not one of its options",
+                                c.key
+                            )));
                         }
                     }
                 }
                 AnswerType::YesNo => {
                     for s in c.satisfied_by.iter().chain(&c.disqualified_by) {
                         if s != "yes" && s != "no" {
-                            return Err(invalid(format!("yes/no criterion '{}': '{s}' must be yes or no", c.key)));
+                            return Err(invalid(format!(
+                                "yes/no criterion '{}': '{s}' must be yes or no",
+                                c.key
+                            )));
                         }
                     }
                 }
@@ -193,7 +233,10 @@ impl Framework {
         }
         if let Some(n) = self.min_satisfied {
             if n as usize > self.criteria.len() || n == 0 {
-                return Err(invalid(format!("min_satisfied = {n} but there are {} criteria", self.criteria.len())));
+                return Err(invalid(format!(
+                    "min_satisfied = {n} but there are {} criteria",
+                    self.criteria.len()
+                )));
             }
         }
         Ok(())
@@ -228,11 +271,18 @@ impl Framework {
         }
         match c.answer {
             AnswerType::Choice => {
-                let key: String = folded.chars().map(|ch| if ch == ' ' || ch == '-' { '_' } else { ch }).collect();
+                let key: String = folded
+                    .chars()
+                    .map(|ch| if ch == ' ' || ch == '-' { '_' } else { ch })
+                    .collect();
                 if c.options.contains(&key) {
                     Ok(Value::str(&key))
                 } else {
-                    Err(format!("'{}' is not one of {}", raw.trim(), c.options.join(", ")))
+                    Err(format!(
+                        "'{}' is not one of {}",
+                        raw.trim(),
+                        c.options.join(", ")
+                    ))
                 }
             }
             AnswerType::YesNo => match folded.as_str() {
@@ -286,7 +336,10 @@ impl Framework {
             .enumerate()
             .map(|(i, c)| Self::state_of(c, answers.get(i).map_or(ValueRef::Null, Value::as_ref)))
             .collect();
-        let satisfied = states.iter().filter(|s| **s == CriterionState::Satisfied).count() as u32;
+        let satisfied = states
+            .iter()
+            .filter(|s| **s == CriterionState::Satisfied)
+            .count() as u32;
         let status = if states.contains(&CriterionState::Disqualifying) {
             FrameworkStatus::Disqualified
         } else {
@@ -311,7 +364,13 @@ impl Framework {
             .filter(|(_, s)| **s == CriterionState::Unknown)
             .map(|(c, _)| c.key.clone())
             .collect();
-        Evaluation { framework: self.key.clone(), status, satisfied, states, unknown }
+        Evaluation {
+            framework: self.key.clone(),
+            status,
+            satisfied,
+            states,
+            unknown,
+        }
     }
 }
 
@@ -338,7 +397,12 @@ mod tests {
         }
         for f in &all {
             for c in &f.criteria {
-                assert!(!c.questions.is_empty(), "{} {} has no questions", f.key, c.key);
+                assert!(
+                    !c.questions.is_empty(),
+                    "{} {} has no questions",
+                    f.key,
+                    c.key
+                );
             }
         }
     }
@@ -347,7 +411,10 @@ mod tests {
     fn spin_asks_its_questions_in_order() {
         let spin = find("spin", &[]).unwrap();
         let order: Vec<&str> = spin.criteria.iter().map(|c| c.key.as_str()).collect();
-        assert_eq!(order, ["situation", "problem", "implication", "need_payoff"]);
+        assert_eq!(
+            order,
+            ["situation", "problem", "implication", "need_payoff"]
+        );
     }
 
     #[test]
@@ -357,9 +424,12 @@ mod tests {
                 .criteria
                 .iter()
                 .map(|c| match c.answer {
-                    AnswerType::Choice | AnswerType::YesNo => {
-                        Value::str(c.satisfied_by.first().map(String::as_str).unwrap_or_else(|| c.options.first().map_or("yes", String::as_str)))
-                    }
+                    AnswerType::Choice | AnswerType::YesNo => Value::str(
+                        c.satisfied_by
+                            .first()
+                            .map(String::as_str)
+                            .unwrap_or_else(|| c.options.first().map_or("yes", String::as_str)),
+                    ),
                     AnswerType::Number => Value::Num(c.min.unwrap_or(0.0) + 1.0),
                     AnswerType::Text => Value::str("documented"),
                 })
@@ -377,7 +447,10 @@ mod tests {
     fn every_framework_with_a_disqualifying_answer_disqualifies() {
         for f in built_in() {
             if let Some(c) = f.criteria.iter().find(|c| !c.disqualified_by.is_empty()) {
-                let e = f.evaluate(&answers(&f, &[(c.key.as_str(), c.disqualified_by[0].as_str())]));
+                let e = f.evaluate(&answers(
+                    &f,
+                    &[(c.key.as_str(), c.disqualified_by[0].as_str())],
+                ));
                 assert_eq!(e.status, FrameworkStatus::Disqualified, "{}", f.key);
             }
         }
@@ -386,7 +459,10 @@ mod tests {
     #[test]
     fn bant_reports_the_criteria_still_unknown() {
         let bant = find("BANT", &[]).unwrap();
-        let e = bant.evaluate(&answers(&bant, &[("budget", "confirmed"), ("authority", "decision maker")]));
+        let e = bant.evaluate(&answers(
+            &bant,
+            &[("budget", "confirmed"), ("authority", "decision maker")],
+        ));
         assert_eq!(e.status, FrameworkStatus::NotYet);
         assert_eq!(e.unknown, vec!["need".to_string(), "timeline".to_string()]);
         assert_eq!(e.satisfied, 2);
@@ -413,6 +489,9 @@ satisfied_by = ["q"]
 "#;
         let err = Framework::from_toml(bad, "x.toml").unwrap_err().to_string();
         assert!(err.contains("'q' is not one of its options"), "{err}");
-        assert_eq!(find("gpctba/c&i", &[]).unwrap().column_prefix(), "gpctba_c_i");
+        assert_eq!(
+            find("gpctba/c&i", &[]).unwrap().column_prefix(),
+            "gpctba_c_i"
+        );
     }
 }

@@ -12,6 +12,7 @@ pub mod event;
 pub mod expr;
 pub mod framework;
 pub mod lead;
+pub mod metrics;
 pub mod model;
 pub mod scoring;
 pub mod time;

@@ -18,7 +18,11 @@ use toml::Spanned;
 pub enum ModelError {
     /// The file is not valid TOML or does not match the model schema.
     #[error("{message} (line {line}, column {column})")]
-    Syntax { message: String, line: usize, column: usize },
+    Syntax {
+        message: String,
+        line: usize,
+        column: usize,
+    },
     /// A rule's expression does not compile.
     #[error("{}", describe_rule_error(.section, .rule, .error, .file_position))]
     Rule {
@@ -33,12 +37,20 @@ pub enum ModelError {
     Invalid(String),
 }
 
-fn describe_rule_error(section: &str, rule: &str, e: &CompileError, file: &Option<(usize, usize)>) -> String {
+fn describe_rule_error(
+    section: &str,
+    rule: &str,
+    e: &CompileError,
+    file: &Option<(usize, usize)>,
+) -> String {
     let at = match file {
         Some((l, c)) => format!("line {l}, column {c} of the model; "),
         None => String::new(),
     };
-    format!("{section} rule '{rule}': {} ({at}column {} of the expression)", e.message, e.column)
+    format!(
+        "{section} rule '{rule}': {} ({at}column {} of the expression)",
+        e.message, e.column
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -217,15 +229,24 @@ struct ModelResolver<'m> {
 
 impl ModelResolver<'_> {
     fn known_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = LeadField::ALL.iter().map(|f| f.name().to_string()).collect();
+        let mut names: Vec<String> = LeadField::ALL
+            .iter()
+            .map(|f| f.name().to_string())
+            .collect();
         names.extend(self.custom.iter().map(|(n, _)| format!("custom.{n}")));
         for f in self.frameworks {
             let p = f.column_prefix();
-            names.extend(["status", "satisfied", "unknown"].iter().map(|a| format!("{p}.{a}")));
+            names.extend(
+                ["status", "satisfied", "unknown"]
+                    .iter()
+                    .map(|a| format!("{p}.{a}")),
+            );
             names.extend(f.criteria.iter().map(|c| format!("{p}.{}", c.key)));
         }
         if self.scope == Scope::Outcome {
-            names.extend(["fit", "grade", "engagement", "band", "priority", "score"].map(String::from));
+            names.extend(
+                ["fit", "grade", "engagement", "band", "priority", "score"].map(String::from),
+            );
         }
         if self.scope == Scope::Event {
             names.push("event.type".into());
@@ -246,7 +267,10 @@ impl ModelResolver<'_> {
             msg.push_str(&format!("; did you mean '{n}'?"));
         }
         if path.len() == 2 && path[0] == "custom" {
-            msg.push_str(&format!(" (declare custom fields in [fields], e.g. {} = \"number\")", path[1]));
+            msg.push_str(&format!(
+                " (declare custom fields in [fields], e.g. {} = \"number\")",
+                path[1]
+            ));
         }
         if path.first() == Some(&"event") && self.scope != Scope::Event {
             msg = format!("'{wanted}' can only be used in an engagement rule with an `event`");
@@ -298,7 +322,11 @@ impl Resolver for ModelResolver<'_> {
                 Ok((Slot::EventProp(i), FieldType::String))
             }
             [prefix, attr] => {
-                let Some(fi) = self.frameworks.iter().position(|f| f.column_prefix() == *prefix) else {
+                let Some(fi) = self
+                    .frameworks
+                    .iter()
+                    .position(|f| f.column_prefix() == *prefix)
+                else {
                     return Err(self.unknown(path));
                 };
                 match *attr {
@@ -307,8 +335,15 @@ impl Resolver for ModelResolver<'_> {
                     "unknown" => Ok((Slot::FrameworkUnknown(fi), FieldType::Number)),
                     key => {
                         let f = &self.frameworks[fi];
-                        let ci = f.criteria.iter().position(|c| c.key == key).ok_or_else(|| self.unknown(path))?;
-                        Ok((Slot::Answer(self.answer_offsets[fi] + ci), Framework::answer_field_type(&f.criteria[ci])))
+                        let ci = f
+                            .criteria
+                            .iter()
+                            .position(|c| c.key == key)
+                            .ok_or_else(|| self.unknown(path))?;
+                        Ok((
+                            Slot::Answer(self.answer_offsets[fi] + ci),
+                            Framework::answer_field_type(&f.criteria[ci]),
+                        ))
                     }
                 }
             }
@@ -331,7 +366,11 @@ impl CompiledModel {
     pub fn from_toml(text: &str) -> Result<CompiledModel, ModelError> {
         let def: ModelDef = toml::from_str(text).map_err(|e| {
             let (line, column) = e.span().map_or((1, 1), |s| line_col(text, s.start));
-            ModelError::Syntax { message: e.message().trim().to_string(), line, column }
+            ModelError::Syntax {
+                message: e.message().trim().to_string(),
+                line,
+                column,
+            }
         })?;
         Self::compile(def, text)
     }
@@ -345,17 +384,21 @@ impl CompiledModel {
                 return invalid(format!("[fields]: '{name}' must be a snake_case name"));
             }
             let Some(t) = FieldType::parse(ty) else {
-                return invalid(format!("[fields]: '{name}' has unknown type '{ty}' (use string, number or bool)"));
+                return invalid(format!(
+                    "[fields]: '{name}' has unknown type '{ty}' (use string, number or bool)"
+                ));
             };
             custom_fields.push((name.clone(), t));
         }
         // Frameworks.
         for f in &def.custom_frameworks {
-            Framework::from_toml(&toml::to_string(f).unwrap_or_default(), &f.key).map_err(|e| ModelError::Invalid(e.to_string()))?;
+            Framework::from_toml(&toml::to_string(f).unwrap_or_default(), &f.key)
+                .map_err(|e| ModelError::Invalid(e.to_string()))?;
         }
         let mut frameworks = Vec::new();
         for key in &def.frameworks {
-            let f = framework::find(key, &def.custom_frameworks).map_err(|e| ModelError::Invalid(format!("frameworks: {e}")))?;
+            let f = framework::find(key, &def.custom_frameworks)
+                .map_err(|e| ModelError::Invalid(format!("frameworks: {e}")))?;
             if frameworks.iter().any(|g: &Framework| g.key == f.key) {
                 return invalid(format!("frameworks: '{key}' is listed twice"));
             }
@@ -370,31 +413,52 @@ impl CompiledModel {
         // Thresholds.
         let g = [def.grades.A, def.grades.B, def.grades.C];
         if !(g[0] > g[1] && g[1] > g[2]) {
-            return invalid(format!("[grades]: thresholds must decrease from A to C, got A={} B={} C={}", g[0], g[1], g[2]));
+            return invalid(format!(
+                "[grades]: thresholds must decrease from A to C, got A={} B={} C={}",
+                g[0], g[1], g[2]
+            ));
         }
         let mut b = [0.0; 3];
         for (i, slot) in b.iter_mut().enumerate() {
             let key = (i + 1).to_string();
             *slot = *def.bands.get(&key).ok_or_else(|| ModelError::Invalid(format!("[bands]: missing threshold for band {key} (bands 1, 2 and 3 need one; band 4 is everything below)")))?;
         }
-        if let Some(extra) = def.bands.keys().find(|k| !["1", "2", "3"].contains(&k.as_str())) {
-            return invalid(format!("[bands]: unknown band '{extra}' (only 1, 2 and 3 take a threshold)"));
+        if let Some(extra) = def
+            .bands
+            .keys()
+            .find(|k| !["1", "2", "3"].contains(&k.as_str()))
+        {
+            return invalid(format!(
+                "[bands]: unknown band '{extra}' (only 1, 2 and 3 take a threshold)"
+            ));
         }
         if !(b[0] > b[1] && b[1] > b[2]) {
-            return invalid(format!("[bands]: thresholds must decrease from band 1 to 3, got {} {} {}", b[0], b[1], b[2]));
+            return invalid(format!(
+                "[bands]: thresholds must decrease from band 1 to 3, got {} {} {}",
+                b[0], b[1], b[2]
+            ));
         }
         let priority_rank = match &def.priority {
             None => default_priority_rank(),
             Some(p) => custom_priority_rank(&p.order)?,
         };
-        let (fit_weight, engagement_weight) = def.score.as_ref().map_or((1.0, 1.0), |s| (s.fit_weight, s.engagement_weight));
+        let (fit_weight, engagement_weight) = def
+            .score
+            .as_ref()
+            .map_or((1.0, 1.0), |s| (s.fit_weight, s.engagement_weight));
 
         let mut event_properties = Vec::new();
         let mut event_kinds: Vec<String> = Vec::new();
-        let rule_err = |section: &'static str, rule: &str, src: &Spanned<String>, error: CompileError| {
-            let file_position = expression_file_position(text, src, &error);
-            ModelError::Rule { section, rule: rule.to_string(), error, file_position }
-        };
+        let rule_err =
+            |section: &'static str, rule: &str, src: &Spanned<String>, error: CompileError| {
+                let file_position = expression_file_position(text, src, &error);
+                ModelError::Rule {
+                    section,
+                    rule: rule.to_string(),
+                    error,
+                    file_position,
+                }
+            };
         let mut names = std::collections::HashSet::new();
         let mut fit = Vec::new();
         for r in &def.fit {
@@ -402,9 +466,21 @@ impl CompiledModel {
                 return invalid(format!("fit rule '{}' is defined twice", r.name));
             }
             check_points("fit", &r.name, r.points)?;
-            let mut res = ModelResolver { scope: Scope::Lead, custom: &custom_fields, frameworks: &frameworks, answer_offsets: &answer_offsets, event_properties: &mut event_properties };
-            let when = Program::compile(r.when.get_ref(), Ty::Bool, &mut res).map_err(|e| rule_err("fit", &r.name, &r.when, e))?;
-            fit.push(FitRule { name: r.name.clone(), description: r.description.clone(), when, points: r.points });
+            let mut res = ModelResolver {
+                scope: Scope::Lead,
+                custom: &custom_fields,
+                frameworks: &frameworks,
+                answer_offsets: &answer_offsets,
+                event_properties: &mut event_properties,
+            };
+            let when = Program::compile(r.when.get_ref(), Ty::Bool, &mut res)
+                .map_err(|e| rule_err("fit", &r.name, &r.when, e))?;
+            fit.push(FitRule {
+                name: r.name.clone(),
+                description: r.description.clone(),
+                when,
+                points: r.points,
+            });
         }
         let mut engagement = Vec::new();
         for r in &def.engagement {
@@ -420,7 +496,10 @@ impl CompiledModel {
             let mut events = Vec::new();
             for k in &kinds {
                 let Some(kind) = crate::event::EventKind::parse(k) else {
-                    return invalid(format!("engagement rule '{}': '{k}' is not an event type name", r.name));
+                    return invalid(format!(
+                        "engagement rule '{}': '{k}' is not an event type name",
+                        r.name
+                    ));
                 };
                 let name = kind.as_str().to_string();
                 let idx = match event_kinds.iter().position(|e| *e == name) {
@@ -432,11 +511,22 @@ impl CompiledModel {
                 };
                 events.push(idx as u16);
             }
-            let scope = if events.is_empty() { Scope::Lead } else { Scope::Event };
-            for (what, v) in [("half_life_days", r.half_life_days), ("cap", r.cap), ("cap_window_days", r.cap_window_days)] {
+            let scope = if events.is_empty() {
+                Scope::Lead
+            } else {
+                Scope::Event
+            };
+            for (what, v) in [
+                ("half_life_days", r.half_life_days),
+                ("cap", r.cap),
+                ("cap_window_days", r.cap_window_days),
+            ] {
                 if let Some(v) = v {
                     if !(v.is_finite() && v > 0.0) {
-                        return invalid(format!("engagement rule '{}': {what} must be a positive number, got {v}", r.name));
+                        return invalid(format!(
+                            "engagement rule '{}': {what} must be a positive number, got {v}",
+                            r.name
+                        ));
                     }
                 }
             }
@@ -444,21 +534,42 @@ impl CompiledModel {
                 return invalid(format!("engagement rule '{}': half_life_days and cap_window_days need an `event` (aggregate fields carry no timestamps)", r.name));
             }
             if r.cap_window_days.is_some() && r.cap.is_none() {
-                return invalid(format!("engagement rule '{}': cap_window_days is set but cap is not", r.name));
+                return invalid(format!(
+                    "engagement rule '{}': cap_window_days is set but cap is not",
+                    r.name
+                ));
             }
             if !events.is_empty() && r.value.is_some() {
-                return invalid(format!("engagement rule '{}': `value` is for aggregate rules (without `event`)", r.name));
+                return invalid(format!(
+                    "engagement rule '{}': `value` is for aggregate rules (without `event`)",
+                    r.name
+                ));
             }
             if events.is_empty() && r.when.is_none() && r.value.is_none() {
-                return invalid(format!("engagement rule '{}': needs an `event`, a `when` or a `value`", r.name));
+                return invalid(format!(
+                    "engagement rule '{}': needs an `event`, a `when` or a `value`",
+                    r.name
+                ));
             }
-            let mut res = ModelResolver { scope, custom: &custom_fields, frameworks: &frameworks, answer_offsets: &answer_offsets, event_properties: &mut event_properties };
+            let mut res = ModelResolver {
+                scope,
+                custom: &custom_fields,
+                frameworks: &frameworks,
+                answer_offsets: &answer_offsets,
+                event_properties: &mut event_properties,
+            };
             let when = match &r.when {
-                Some(w) => Some(Program::compile(w.get_ref(), Ty::Bool, &mut res).map_err(|e| rule_err("engagement", &r.name, w, e))?),
+                Some(w) => Some(
+                    Program::compile(w.get_ref(), Ty::Bool, &mut res)
+                        .map_err(|e| rule_err("engagement", &r.name, w, e))?,
+                ),
                 None => None,
             };
             let value = match &r.value {
-                Some(v) => Some(Program::compile(v.get_ref(), Ty::Num, &mut res).map_err(|e| rule_err("engagement", &r.name, v, e))?),
+                Some(v) => Some(
+                    Program::compile(v.get_ref(), Ty::Num, &mut res)
+                        .map_err(|e| rule_err("engagement", &r.name, v, e))?,
+                ),
                 None => None,
             };
             engagement.push(EngagementRule {
@@ -473,10 +584,20 @@ impl CompiledModel {
                 cap_window_days: r.cap_window_days,
             });
         }
-        let mut outcome = ModelResolver { scope: Scope::Outcome, custom: &custom_fields, frameworks: &frameworks, answer_offsets: &answer_offsets, event_properties: &mut event_properties };
-        let mql = Program::compile(def.mql.when.get_ref(), Ty::Bool, &mut outcome).map_err(|e| rule_err("mql", "mql", &def.mql.when, e))?;
+        let mut outcome = ModelResolver {
+            scope: Scope::Outcome,
+            custom: &custom_fields,
+            frameworks: &frameworks,
+            answer_offsets: &answer_offsets,
+            event_properties: &mut event_properties,
+        };
+        let mql = Program::compile(def.mql.when.get_ref(), Ty::Bool, &mut outcome)
+            .map_err(|e| rule_err("mql", "mql", &def.mql.when, e))?;
         let sql = match &def.sql {
-            Some(s) => Some(Program::compile(s.when.get_ref(), Ty::Bool, &mut outcome).map_err(|e| rule_err("sql", "sql", &s.when, e))?),
+            Some(s) => Some(
+                Program::compile(s.when.get_ref(), Ty::Bool, &mut outcome)
+                    .map_err(|e| rule_err("sql", "sql", &s.when, e))?,
+            ),
             None => None,
         };
         let mut rules_by_kind = vec![Vec::new(); event_kinds.len()];
@@ -513,7 +634,10 @@ impl CompiledModel {
     /// The index of an event kind in this model, or `None` when no rule
     /// listens to it (such events can be skipped at read time).
     pub fn event_kind_index(&self, kind: &str) -> Option<u16> {
-        self.event_kinds.iter().position(|k| k == kind).map(|i| i as u16)
+        self.event_kinds
+            .iter()
+            .position(|k| k == kind)
+            .map(|i| i as u16)
     }
 
     /// Total number of framework answers a lead carries for this model.
@@ -573,17 +697,27 @@ fn check_points(section: &str, rule: &str, points: f64) -> Result<(), ModelError
     if points.is_finite() {
         Ok(())
     } else {
-        Err(ModelError::Invalid(format!("{section} rule '{rule}': points must be a finite number")))
+        Err(ModelError::Invalid(format!(
+            "{section} rule '{rule}': points must be a finite number"
+        )))
     }
 }
 
 /// Where in the model file an expression error sits: the error's position
 /// in the decoded expression is mapped back through the string as written,
 /// so escapes (`\"`) and line-ending backslashes are accounted for.
-fn expression_file_position(text: &str, src: &Spanned<String>, e: &CompileError) -> Option<(usize, usize)> {
+fn expression_file_position(
+    text: &str,
+    src: &Spanned<String>,
+    e: &CompileError,
+) -> Option<(usize, usize)> {
     let span = src.span();
     let raw = text.get(span.clone())?;
-    let quote = if raw.starts_with("\"\"\"") || raw.starts_with("'''") { 3 } else { 1 };
+    let quote = if raw.starts_with("\"\"\"") || raw.starts_with("'''") {
+        3
+    } else {
+        1
+    };
     let mut start = span.start + quote;
     if quote == 3 {
         if text[start..].starts_with('\n') {
@@ -594,7 +728,10 @@ fn expression_file_position(text: &str, src: &Spanned<String>, e: &CompileError)
     }
     let body = text.get(start..span.end)?;
     let target = char_index(src.get_ref(), e.line, e.column);
-    Some(line_col(text, start + written_offset(body, target, raw.starts_with('"'))))
+    Some(line_col(
+        text,
+        start + written_offset(body, target, raw.starts_with('"')),
+    ))
 }
 
 /// The index, in characters, of a 1-based line and column of `s`.
@@ -660,18 +797,27 @@ fn default_priority_rank() -> [[u8; 4]; 4] {
 fn custom_priority_rank(order: &[String]) -> Result<[[u8; 4]; 4], ModelError> {
     let mut rank = [[u8::MAX; 4]; 4];
     for (i, p) in order.iter().enumerate() {
-        let parsed = Priority::parse(p).ok_or_else(|| ModelError::Invalid(format!("[priority]: '{p}' is not a priority like A1 or D4")))?;
+        let parsed = Priority::parse(p).ok_or_else(|| {
+            ModelError::Invalid(format!("[priority]: '{p}' is not a priority like A1 or D4"))
+        })?;
         let cell = &mut rank[parsed.grade as usize][(parsed.band - 1) as usize];
         if *cell != u8::MAX {
-            return Err(ModelError::Invalid(format!("[priority]: '{p}' appears twice in order")));
+            return Err(ModelError::Invalid(format!(
+                "[priority]: '{p}' appears twice in order"
+            )));
         }
         *cell = i as u8;
     }
     for (g, row) in rank.iter().enumerate() {
         for (b, v) in row.iter().enumerate() {
             if *v == u8::MAX {
-                let p = Priority { grade: Grade::ALL[g], band: b as u8 + 1 };
-                return Err(ModelError::Invalid(format!("[priority]: order must list all 16 priorities; {p} is missing")));
+                let p = Priority {
+                    grade: Grade::ALL[g],
+                    band: b as u8 + 1,
+                };
+                return Err(ModelError::Invalid(format!(
+                    "[priority]: order must list all 16 priorities; {p} is missing"
+                )));
             }
         }
     }

@@ -68,7 +68,11 @@ impl Priority {
         let s = s.trim();
         let mut chars = s.chars();
         let grade = Grade::parse(&chars.next()?.to_string())?;
-        let band = chars.as_str().parse::<u8>().ok().filter(|b| (1..=4).contains(b))?;
+        let band = chars
+            .as_str()
+            .parse::<u8>()
+            .ok()
+            .filter(|b| (1..=4).contains(b))?;
         Some(Priority { grade, band })
     }
 }
@@ -144,8 +148,16 @@ impl Env for LeadEnv<'_> {
     fn get(&self, slot: Slot) -> ValueRef<'_> {
         match slot {
             Slot::Lead(f) => f.get(self.lead, self.now),
-            Slot::Custom(i) => self.lead.custom.get(i).map_or(ValueRef::Null, |v| v.as_ref()),
-            Slot::Answer(i) => self.lead.answers.get(i).map_or(ValueRef::Null, |v| v.as_ref()),
+            Slot::Custom(i) => self
+                .lead
+                .custom
+                .get(i)
+                .map_or(ValueRef::Null, |v| v.as_ref()),
+            Slot::Answer(i) => self
+                .lead
+                .answers
+                .get(i)
+                .map_or(ValueRef::Null, |v| v.as_ref()),
             Slot::FrameworkStatus(i) => ValueRef::Str(self.frameworks[i].status.as_str()),
             Slot::FrameworkSatisfied(i) => ValueRef::Num(self.frameworks[i].satisfied as f64),
             Slot::FrameworkUnknown(i) => ValueRef::Num(self.frameworks[i].unknown.len() as f64),
@@ -155,12 +167,24 @@ impl Env for LeadEnv<'_> {
                 .and_then(|(_, props)| props.get(i))
                 .and_then(|p| p.as_deref())
                 .map_or(ValueRef::Null, ValueRef::Str),
-            Slot::Fit => self.outcome.map_or(ValueRef::Null, |(s, _)| ValueRef::Num(s.fit)),
-            Slot::Grade => self.outcome.map_or(ValueRef::Null, |(s, _)| ValueRef::Str(s.grade.as_str())),
-            Slot::Engagement => self.outcome.map_or(ValueRef::Null, |(s, _)| ValueRef::Num(s.engagement)),
-            Slot::Band => self.outcome.map_or(ValueRef::Null, |(s, _)| ValueRef::Num(s.band as f64)),
-            Slot::Priority => self.outcome.map_or(ValueRef::Null, |(s, _)| ValueRef::Str(s.priority.as_str())),
-            Slot::Score => self.outcome.map_or(ValueRef::Null, |(_, v)| ValueRef::Num(v)),
+            Slot::Fit => self
+                .outcome
+                .map_or(ValueRef::Null, |(s, _)| ValueRef::Num(s.fit)),
+            Slot::Grade => self
+                .outcome
+                .map_or(ValueRef::Null, |(s, _)| ValueRef::Str(s.grade.as_str())),
+            Slot::Engagement => self
+                .outcome
+                .map_or(ValueRef::Null, |(s, _)| ValueRef::Num(s.engagement)),
+            Slot::Band => self
+                .outcome
+                .map_or(ValueRef::Null, |(s, _)| ValueRef::Num(s.band as f64)),
+            Slot::Priority => self
+                .outcome
+                .map_or(ValueRef::Null, |(s, _)| ValueRef::Str(s.priority.as_str())),
+            Slot::Score => self
+                .outcome
+                .map_or(ValueRef::Null, |(_, v)| ValueRef::Num(v)),
         }
     }
 }
@@ -194,13 +218,24 @@ impl CompiledModel {
 
     /// Like [`score`](Self::score) and also records every event's
     /// contribution, for `leadq explain`.
-    pub fn explain(&self, lead: &Lead, events: EventsView<'_>, as_of: Timestamp) -> (Score, Vec<EventContribution>) {
+    pub fn explain(
+        &self,
+        lead: &Lead,
+        events: EventsView<'_>,
+        as_of: Timestamp,
+    ) -> (Score, Vec<EventContribution>) {
         let mut trace = Vec::new();
         let s = self.score_inner(lead, events, as_of, Some(&mut trace));
         (s, trace)
     }
 
-    fn score_inner(&self, lead: &Lead, events: EventsView<'_>, as_of: Timestamp, mut trace: Option<&mut Vec<EventContribution>>) -> Score {
+    fn score_inner(
+        &self,
+        lead: &Lead,
+        events: EventsView<'_>,
+        as_of: Timestamp,
+        mut trace: Option<&mut Vec<EventContribution>>,
+    ) -> Score {
         let frameworks: Vec<Evaluation> = self
             .frameworks
             .iter()
@@ -210,21 +245,45 @@ impl CompiledModel {
                 f.evaluate(lead.answers.get(off..end).unwrap_or(&[]))
             })
             .collect();
-        let mut env = LeadEnv { lead, now: as_of, frameworks: &frameworks, event: None, outcome: None };
+        let mut env = LeadEnv {
+            lead,
+            now: as_of,
+            frameworks: &frameworks,
+            event: None,
+            outcome: None,
+        };
         let mut reasons = Vec::new();
 
         let mut fit = 0.0;
         for (i, r) in self.fit.iter().enumerate() {
             if r.when.test(&env) {
                 fit += r.points;
-                reasons.push(Reason { kind: RuleKind::Fit, rule: i as u16, points: r.points, raw_points: r.points, events: 0, capped: false });
+                reasons.push(Reason {
+                    kind: RuleKind::Fit,
+                    rule: i as u16,
+                    points: r.points,
+                    raw_points: r.points,
+                    events: 0,
+                    capped: false,
+                });
             }
         }
         let fit = fit.max(0.0);
 
-        let mut acc = vec![Acc { window: -1, ..Acc::default() }; self.engagement.len()];
+        let mut acc = vec![
+            Acc {
+                window: -1,
+                ..Acc::default()
+            };
+            self.engagement.len()
+        ];
         // Aggregate rules read lead fields only.
-        for (i, r) in self.engagement.iter().enumerate().filter(|(_, r)| r.is_aggregate()) {
+        for (i, r) in self
+            .engagement
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.is_aggregate())
+        {
             if let Some(w) = &r.when {
                 if !w.test(&env) {
                     continue;
@@ -241,20 +300,38 @@ impl CompiledModel {
                 Some(c) if raw.abs() > c => (c.copysign(raw), true),
                 _ => (raw, false),
             };
-            acc[i] = Acc { points: counted, raw: counted, events: 0, capped, window: 0, used_in_window: counted.abs() };
+            acc[i] = Acc {
+                points: counted,
+                raw: counted,
+                events: 0,
+                capped,
+                window: 0,
+                used_in_window: counted.abs(),
+            };
             // Mark that it fired even when the contribution is zero.
             acc[i].events = 0;
-            reasons.push(Reason { kind: RuleKind::Engagement, rule: i as u16, points: counted, raw_points: counted, events: 0, capped });
+            reasons.push(Reason {
+                kind: RuleKind::Engagement,
+                rule: i as u16,
+                points: counted,
+                raw_points: counted,
+                events: 0,
+                capped,
+            });
         }
 
         // Event rules: newest first, so that a cap keeps the freshest signals.
         if !events.is_empty() && !self.event_kinds.is_empty() {
-            let mut order: Vec<u32> = (0..events.len() as u32).filter(|&i| events.at[i as usize] <= as_of).collect();
+            let mut order: Vec<u32> = (0..events.len() as u32)
+                .filter(|&i| events.at[i as usize] <= as_of)
+                .collect();
             order.sort_by_key(|&i| std::cmp::Reverse(events.at[i as usize]));
             for ei in order {
                 let ei = ei as usize;
                 let kind = events.kinds[ei] as usize;
-                let Some(rules) = self.rules_by_kind.get(kind) else { continue };
+                let Some(rules) = self.rules_by_kind.get(kind) else {
+                    continue;
+                };
                 if rules.is_empty() {
                     continue;
                 }
@@ -295,24 +372,59 @@ impl CompiledModel {
                         a.events += 1;
                     }
                     if let Some(t) = trace.as_deref_mut() {
-                        t.push(EventContribution { rule: ri, event: ei, at: events.at[ei], age_days, raw_points: raw, decay_factor: factor, points: pts, capped });
+                        t.push(EventContribution {
+                            rule: ri,
+                            event: ei,
+                            at: events.at[ei],
+                            age_days,
+                            raw_points: raw,
+                            decay_factor: factor,
+                            points: pts,
+                            capped,
+                        });
                     }
                 }
             }
             for (i, a) in acc.iter().enumerate() {
                 if !self.engagement[i].is_aggregate() && (a.events > 0 || a.capped) {
-                    reasons.push(Reason { kind: RuleKind::Engagement, rule: i as u16, points: a.points, raw_points: a.raw, events: a.events, capped: a.capped });
+                    reasons.push(Reason {
+                        kind: RuleKind::Engagement,
+                        rule: i as u16,
+                        points: a.points,
+                        raw_points: a.raw,
+                        events: a.events,
+                        capped: a.capped,
+                    });
                 }
             }
         }
+        // Reasons read in model order: fit rules, then engagement rules.
+        reasons.sort_by_key(|r| (r.kind as u8, r.rule));
         let engagement: f64 = acc.iter().map(|a| a.points).sum::<f64>().max(0.0);
         let grade = self.grade_of(fit);
         let band = self.band_of(engagement);
         let priority = Priority { grade, band };
         let combined = self.fit_weight * fit + self.engagement_weight * engagement;
-        let mut score = Score { fit, engagement, score: combined, grade, band, priority, mql: false, sql: None, reasons, frameworks: Vec::new() };
+        let mut score = Score {
+            fit,
+            engagement,
+            score: combined,
+            grade,
+            band,
+            priority,
+            mql: false,
+            sql: None,
+            reasons,
+            frameworks: Vec::new(),
+        };
         let (mql, sql) = {
-            let env = LeadEnv { lead, now: as_of, frameworks: &frameworks, event: None, outcome: Some((&score, combined)) };
+            let env = LeadEnv {
+                lead,
+                now: as_of,
+                frameworks: &frameworks,
+                event: None,
+                outcome: Some((&score, combined)),
+            };
             (self.mql.test(&env), self.sql.as_ref().map(|p| p.test(&env)))
         };
         score.mql = mql || sql == Some(true);
@@ -340,7 +452,11 @@ impl CompiledModel {
             out.push(' ');
             out.push_str(&format_points(r.points));
             if r.events > 0 {
-                out.push_str(&format!(" ({} event{}", r.events, if r.events == 1 { "" } else { "s" }));
+                out.push_str(&format!(
+                    " ({} event{}",
+                    r.events,
+                    if r.events == 1 { "" } else { "s" }
+                ));
                 if r.capped {
                     out.push_str(", capped");
                 }

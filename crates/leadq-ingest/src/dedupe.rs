@@ -31,7 +31,9 @@ struct UnionFind {
 
 impl UnionFind {
     fn new(n: usize) -> Self {
-        UnionFind { parent: (0..n as u32).collect() }
+        UnionFind {
+            parent: (0..n as u32).collect(),
+        }
     }
     fn find(&mut self, mut x: u32) -> u32 {
         while self.parent[x as usize] != x {
@@ -54,7 +56,29 @@ impl UnionFind {
 
 /// A company name without legal suffixes and punctuation, for blocking.
 pub fn company_key(name: &str) -> String {
-    const SUFFIXES: &[&str] = &["inc", "llc", "ltd", "limited", "gmbh", "corp", "corporation", "co", "company", "plc", "sa", "ag", "bv", "srl", "sas", "pty", "oy", "ab", "as", "kk", "the"];
+    const SUFFIXES: &[&str] = &[
+        "inc",
+        "llc",
+        "ltd",
+        "limited",
+        "gmbh",
+        "corp",
+        "corporation",
+        "co",
+        "company",
+        "plc",
+        "sa",
+        "ag",
+        "bv",
+        "srl",
+        "sas",
+        "pty",
+        "oy",
+        "ab",
+        "as",
+        "kk",
+        "the",
+    ];
     fold(name)
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty() && !SUFFIXES.contains(w))
@@ -64,7 +88,10 @@ pub fn company_key(name: &str) -> String {
 
 fn person_key(l: &Lead) -> Option<String> {
     let name = l.full_name()?;
-    let k: String = fold(&name).chars().filter(|c| c.is_alphabetic() || *c == ' ').collect();
+    let k: String = fold(&name)
+        .chars()
+        .filter(|c| c.is_alphabetic() || *c == ' ')
+        .collect();
     let k = k.trim().to_string();
     (k.len() >= 3 && k.contains(' ')).then_some(k)
 }
@@ -73,7 +100,11 @@ fn person_key(l: &Lead) -> Option<String> {
 /// Returns the merged leads (one per cluster, in the order of each
 /// cluster's first row), their source indices (survivor first), and the
 /// merges.
-pub fn dedupe(leads: Vec<Lead>, rows: &[usize], mapping: &Mapping) -> (Vec<Lead>, Vec<Vec<usize>>, Vec<Merge>) {
+pub fn dedupe(
+    leads: Vec<Lead>,
+    rows: &[usize],
+    mapping: &Mapping,
+) -> (Vec<Lead>, Vec<Vec<usize>>, Vec<Merge>) {
     let n = leads.len();
     let mut uf = UnionFind::new(n);
     let mut reasons: FxHashMap<u32, (Vec<&'static str>, f64)> = FxHashMap::default();
@@ -129,7 +160,13 @@ pub fn dedupe(leads: Vec<Lead>, rows: &[usize], mapping: &Mapping) -> (Vec<Lead>
         // Block by company so comparisons stay near-linear.
         let mut blocks: FxHashMap<String, Vec<(usize, String)>> = FxHashMap::default();
         for (i, l) in leads.iter().enumerate() {
-            let company = l.company.name.as_deref().map(company_key).filter(|k| !k.is_empty()).or_else(|| l.company.domain.as_ref().map(|d| d.to_string()));
+            let company = l
+                .company
+                .name
+                .as_deref()
+                .map(company_key)
+                .filter(|k| !k.is_empty())
+                .or_else(|| l.company.domain.as_ref().map(|d| d.to_string()));
             if let (Some(c), Some(p)) = (company, person_key(l)) {
                 blocks.entry(c).or_default().push((i, p));
             }
@@ -146,13 +183,20 @@ pub fn dedupe(leads: Vec<Lead>, rows: &[usize], mapping: &Mapping) -> (Vec<Lead>
                     let ((a, na), (b, nb)) = (&members[x], &members[y]);
                     let (la, lb) = (&leads[*a], &leads[*b]);
                     let conflicting = |p: Option<&str>, q: Option<&str>| matches!((p, q), (Some(p), Some(q)) if p != q);
-                    if conflicting(la.contact.email.as_ref().map(|e| e.as_str()), lb.contact.email.as_ref().map(|e| e.as_str()))
-                        || conflicting(la.contact.phone.as_ref().map(|e| e.as_str()), lb.contact.phone.as_ref().map(|e| e.as_str()))
-                    {
+                    if conflicting(
+                        la.contact.email.as_ref().map(|e| e.as_str()),
+                        lb.contact.email.as_ref().map(|e| e.as_str()),
+                    ) || conflicting(
+                        la.contact.phone.as_ref().map(|e| e.as_str()),
+                        lb.contact.phone.as_ref().map(|e| e.as_str()),
+                    ) {
                         continue;
                     }
                     let sim = strsim::jaro_winkler(na, nb);
-                    if sim >= mapping.fuzzy_threshold && na.split(' ').next_back().map(|s| s.chars().next()) == nb.split(' ').next_back().map(|s| s.chars().next()) {
+                    if sim >= mapping.fuzzy_threshold
+                        && na.split(' ').next_back().map(|s| s.chars().next())
+                            == nb.split(' ').next_back().map(|s| s.chars().next())
+                    {
                         let (ra, rb) = (uf.find(*a as u32) as usize, uf.find(*b as u32) as usize);
                         note(&mut uf, ra, rb, "name+company", sim);
                     }
@@ -171,7 +215,13 @@ pub fn dedupe(leads: Vec<Lead>, rows: &[usize], mapping: &Mapping) -> (Vec<Lead>
         });
         clusters[c].push(i);
     }
-    let source_rank = |l: &Lead| l.source.channel.as_ref().and_then(|s| mapping.source_priority.iter().position(|p| p == s)).unwrap_or(usize::MAX);
+    let source_rank = |l: &Lead| {
+        l.source
+            .channel
+            .as_ref()
+            .and_then(|s| mapping.source_priority.iter().position(|p| p == s))
+            .unwrap_or(usize::MAX)
+    };
     let recency = |l: &Lead| l.updated_at.or(l.created_at).map_or(i64::MIN, |t| t.0);
     let mut slots: Vec<Option<Lead>> = leads.into_iter().map(Some).collect();
     let mut out = Vec::with_capacity(clusters.len());
@@ -185,8 +235,14 @@ pub fn dedupe(leads: Vec<Lead>, rows: &[usize], mapping: &Mapping) -> (Vec<Lead>
         }
         let root = uf.find(members[0] as u32);
         members.sort_by(|&a, &b| {
-            let (la, lb) = (slots[a].as_ref().unwrap_or_else(|| unreachable!()), slots[b].as_ref().unwrap_or_else(|| unreachable!()));
-            source_rank(la).cmp(&source_rank(lb)).then_with(|| recency(lb).cmp(&recency(la))).then_with(|| b.cmp(&a))
+            let (la, lb) = (
+                slots[a].as_ref().unwrap_or_else(|| unreachable!()),
+                slots[b].as_ref().unwrap_or_else(|| unreachable!()),
+            );
+            source_rank(la)
+                .cmp(&source_rank(lb))
+                .then_with(|| recency(lb).cmp(&recency(la)))
+                .then_with(|| b.cmp(&a))
         });
         let mut survivor = slots[members[0]].take().unwrap_or_default();
         let mut merged_ids = Vec::new();
@@ -270,7 +326,10 @@ mod tests {
     use leadq_core::{Email, PhoneNumber, Timestamp};
 
     fn lead(id: &str, email: Option<&str>, name: (&str, &str), company: &str) -> Lead {
-        let mut l = Lead { id: id.into(), ..Lead::default() };
+        let mut l = Lead {
+            id: id.into(),
+            ..Lead::default()
+        };
         l.contact.email = email.map(|e| Email::parse(e).unwrap());
         l.contact.first_name = Some(name.0.into());
         l.contact.last_name = Some(name.1.into());
@@ -290,7 +349,11 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].id, "2", "the newest record survives");
         assert_eq!(out[0].company.name.as_deref(), Some("Acme Inc"));
-        assert_eq!(out[0].contact.title.as_deref(), Some("CTO"), "empty fields are filled from the older record");
+        assert_eq!(
+            out[0].contact.title.as_deref(),
+            Some("CTO"),
+            "empty fields are filled from the older record"
+        );
         assert_eq!(out[0].company.employees, Some(500.0));
         assert_eq!(members[0], vec![1, 0]);
         assert_eq!(merges[0].matched_on, "email");
@@ -308,7 +371,10 @@ mod tests {
         b.contact.phone = Some(PhoneNumber::parse_e164("+14155552671").unwrap());
         b.source.channel = Some("web".into());
         b.updated_at = Some(Timestamp(9));
-        let m = Mapping { source_priority: vec!["sales".into(), "web".into()], ..Mapping::default() };
+        let m = Mapping {
+            source_priority: vec!["sales".into(), "web".into()],
+            ..Mapping::default()
+        };
         let (out, _, merges) = dedupe(vec![a, b], &[1, 2], &m);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].company.name.as_deref(), Some("X"));
@@ -317,14 +383,23 @@ mod tests {
 
     #[test]
     fn similar_names_at_one_company_merge_with_a_confidence() {
-        let a = lead("1", Some("jon.smith@acme.com"), ("Jon", "Smith"), "Acme Inc.");
+        let a = lead(
+            "1",
+            Some("jon.smith@acme.com"),
+            ("Jon", "Smith"),
+            "Acme Inc.",
+        );
         let b = lead("2", None, ("John", "Smith"), "ACME");
         let c = lead("3", None, ("Jane", "Doe"), "Acme");
         let (out, _, merges) = dedupe(vec![a, b, c], &[1, 2, 3], &Mapping::default());
         assert_eq!(out.len(), 2);
         assert_eq!(merges.len(), 1);
         assert_eq!(merges[0].matched_on, "name+company");
-        assert!(merges[0].confidence > 0.93 && merges[0].confidence < 1.0, "{}", merges[0].confidence);
+        assert!(
+            merges[0].confidence > 0.93 && merges[0].confidence < 1.0,
+            "{}",
+            merges[0].confidence
+        );
     }
 
     #[test]

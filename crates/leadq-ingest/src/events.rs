@@ -33,13 +33,22 @@ pub const TOMBSTONE: u16 = u16::MAX;
 impl EventStore {
     /// An empty store for `leads` leads.
     pub fn empty(leads: usize, props_per_event: usize) -> Self {
-        EventStore { offsets: vec![0; leads + 1], props_per_event, ..Default::default() }
+        EventStore {
+            offsets: vec![0; leads + 1],
+            props_per_event,
+            ..Default::default()
+        }
     }
 
     pub fn view(&self, lead: usize) -> EventsView<'_> {
         let (a, b) = (self.offsets[lead] as usize, self.offsets[lead + 1] as usize);
         let w = self.props_per_event;
-        EventsView { kinds: &self.kinds[a..b], at: &self.at[a..b], props: &self.props[a * w..b * w], props_per_event: w }
+        EventsView {
+            kinds: &self.kinds[a..b],
+            at: &self.at[a..b],
+            props: &self.props[a * w..b * w],
+            props_per_event: w,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -74,17 +83,64 @@ struct Columns {
 fn find_columns(headers: &[String], model: &CompiledModel) -> Result<Columns, IngestError> {
     let keys: Vec<String> = headers.iter().map(|h| header_key(h)).collect();
     let find = |names: &[&str]| names.iter().find_map(|n| keys.iter().position(|k| k == n));
-    let lead = find(&["leadid", "lead", "prospectid", "contactid", "email", "emailaddress", "id"]).ok_or_else(|| IngestError::Format(format!("the events file has no lead column (lead_id or email); columns: {}", headers.join(", "))))?;
-    let kind = find(&["type", "eventtype", "event", "kind", "activity", "activitytype", "name", "eventname"]).ok_or_else(|| IngestError::Format("the events file has no event type column (type)".into()))?;
-    let at = find(&["timestamp", "occurredat", "at", "time", "eventtime", "date", "datetime", "createdat"]).ok_or_else(|| IngestError::Format("the events file has no timestamp column (timestamp)".into()))?;
+    let lead = find(&[
+        "leadid",
+        "lead",
+        "prospectid",
+        "contactid",
+        "email",
+        "emailaddress",
+        "id",
+    ])
+    .ok_or_else(|| {
+        IngestError::Format(format!(
+            "the events file has no lead column (lead_id or email); columns: {}",
+            headers.join(", ")
+        ))
+    })?;
+    let kind = find(&[
+        "type",
+        "eventtype",
+        "event",
+        "kind",
+        "activity",
+        "activitytype",
+        "name",
+        "eventname",
+    ])
+    .ok_or_else(|| IngestError::Format("the events file has no event type column (type)".into()))?;
+    let at = find(&[
+        "timestamp",
+        "occurredat",
+        "at",
+        "time",
+        "eventtime",
+        "date",
+        "datetime",
+        "createdat",
+    ])
+    .ok_or_else(|| {
+        IngestError::Format("the events file has no timestamp column (timestamp)".into())
+    })?;
     let key = find(&["idempotencykey", "eventid", "key", "messageid", "dedupekey"]);
     let props = model
         .event_properties
         .iter()
-        .map(|p| headers.iter().position(|h| snake_case(h) == *p || header_key(h) == header_key(p)))
+        .map(|p| {
+            headers
+                .iter()
+                .position(|h| snake_case(h) == *p || header_key(h) == header_key(p))
+        })
         .collect();
     let json_props = find(&["properties", "props", "data", "payload"]);
-    Ok(Columns { lead, kind, at, key, props, json_props })
+    Ok(Columns {
+        lead,
+        kind,
+        at,
+        key,
+        props,
+        json_props,
+    })
 }
 
 struct Parsed {
@@ -112,14 +168,33 @@ fn hash_of(parts: &[&[u8]]) -> u64 {
     h.finish()
 }
 
-fn parse_record(rec: &csv::ByteRecord, cols: &Columns, model: &CompiledModel, index: &FxHashMap<String, u32>, row: usize, line: u64, out: &mut Parsed) {
+fn parse_record(
+    rec: &csv::ByteRecord,
+    cols: &Columns,
+    model: &CompiledModel,
+    index: &FxHashMap<String, u32>,
+    row: usize,
+    line: u64,
+    out: &mut Parsed,
+) {
     out.stats.read += 1;
-    let field = |i: usize| rec.get(i).map(|b| std::str::from_utf8(b).unwrap_or("").trim()).unwrap_or("");
+    let field = |i: usize| {
+        rec.get(i)
+            .map(|b| std::str::from_utf8(b).unwrap_or("").trim())
+            .unwrap_or("")
+    };
     let reject = |out: &mut Parsed, col: &str, value: &str, reason: String| {
         out.stats.rejected += 1;
         // Keep the first few thousand rejects in full; count the rest.
         if out.rejects.len() < 10_000 {
-            out.rejects.push(Reject { file: "events", row, line, column: Some(col.to_string()), value: Some(value.to_string()), reason });
+            out.rejects.push(Reject {
+                file: "events",
+                row,
+                line,
+                column: Some(col.to_string()),
+                value: Some(value.to_string()),
+                reason,
+            });
         }
     };
     let kind_raw = field(cols.kind);
@@ -143,7 +218,12 @@ fn parse_record(rec: &csv::ByteRecord, cols: &Columns, model: &CompiledModel, in
     };
     let at_raw = field(cols.at);
     let Some(at) = parse_timestamp(at_raw) else {
-        return reject(out, "timestamp", at_raw, format!("'{at_raw}' is not a timestamp (use RFC 3339, e.g. 2026-03-01T12:00:00Z)"));
+        return reject(
+            out,
+            "timestamp",
+            at_raw,
+            format!("'{at_raw}' is not a timestamp (use RFC 3339, e.g. 2026-03-01T12:00:00Z)"),
+        );
     };
     let key = match cols.key.map(field) {
         Some(k) if !k.is_empty() => hash_of(&[k.as_bytes()]),
@@ -151,16 +231,23 @@ fn parse_record(rec: &csv::ByteRecord, cols: &Columns, model: &CompiledModel, in
         _ => hash_of(&rec.iter().collect::<Vec<_>>()),
     };
     let json: Option<serde_json::Map<String, serde_json::Value>> = match cols.json_props {
-        Some(j) if cols.props.iter().any(Option::is_none) && !field(j).is_empty() => serde_json::from_str(field(j)).ok(),
+        Some(j) if cols.props.iter().any(Option::is_none) && !field(j).is_empty() => {
+            serde_json::from_str(field(j)).ok()
+        }
         _ => None,
     };
     for (pi, col) in cols.props.iter().enumerate() {
         let v = match col {
-            Some(c) => Some(field(*c)).filter(|s| !s.is_empty()).map(CompactString::new),
-            None => json.as_ref().and_then(|m| m.get(&model.event_properties[pi])).map(|v| match v {
-                serde_json::Value::String(s) => CompactString::new(s),
-                other => CompactString::new(other.to_string()),
-            }),
+            Some(c) => Some(field(*c))
+                .filter(|s| !s.is_empty())
+                .map(CompactString::new),
+            None => json
+                .as_ref()
+                .and_then(|m| m.get(&model.event_properties[pi]))
+                .map(|v| match v {
+                    serde_json::Value::String(s) => CompactString::new(s),
+                    other => CompactString::new(other.to_string()),
+                }),
         };
         out.props.push(v);
     }
@@ -172,9 +259,23 @@ fn parse_record(rec: &csv::ByteRecord, cols: &Columns, model: &CompiledModel, in
 
 /// Reads an events file and groups its events under the leads of `index`
 /// (lead ids and emails → lead position). `leads` is the number of leads.
-pub fn read_events(bytes: &[u8], format: InputFormat, model: &CompiledModel, index: &FxHashMap<String, u32>, leads: usize) -> Result<(EventStore, EventStats, Vec<Reject>), IngestError> {
+pub fn read_events(
+    bytes: &[u8],
+    format: InputFormat,
+    model: &CompiledModel,
+    index: &FxHashMap<String, u32>,
+    leads: usize,
+) -> Result<(EventStore, EventStats, Vec<Reject>), IngestError> {
     let w = model.event_properties.len();
-    let new_parsed = || Parsed { lead: vec![], kind: vec![], at: vec![], key: vec![], props: vec![], stats: EventStats::default(), rejects: vec![] };
+    let new_parsed = || Parsed {
+        lead: vec![],
+        kind: vec![],
+        at: vec![],
+        key: vec![],
+        props: vec![],
+        stats: EventStats::default(),
+        rejects: vec![],
+    };
     let parts: Vec<Parsed> = match format {
         InputFormat::Csv => {
             let (headers, body, delimiter, first_line) = reader::csv_header(bytes)?;
@@ -193,13 +294,28 @@ pub fn read_events(bytes: &[u8], format: InputFormat, model: &CompiledModel, ind
                             }
                             // Rows are numbered by line here: counting records
                             // across parallel chunks would need a second pass.
-                            parse_record(&rec, &cols, model, index, (line + 1 - header_lines) as usize, line, &mut out);
+                            parse_record(
+                                &rec,
+                                &cols,
+                                model,
+                                index,
+                                (line + 1 - header_lines) as usize,
+                                line,
+                                &mut out,
+                            );
                         }
                         Err(e) => {
                             out.stats.read += 1;
                             out.stats.rejected += 1;
                             let line = first_line + e.position().map_or(1, |p| p.line()) - 1;
-                            out.rejects.push(Reject { file: "events", row: (line + 1 - header_lines) as usize, line, column: None, value: None, reason: e.to_string() });
+                            out.rejects.push(Reject {
+                                file: "events",
+                                row: (line + 1 - header_lines) as usize,
+                                line,
+                                column: None,
+                                value: None,
+                                reason: e.to_string(),
+                            });
                         }
                     }
                 }
@@ -213,10 +329,25 @@ pub fn read_events(bytes: &[u8], format: InputFormat, model: &CompiledModel, ind
             for (row, line, reason) in &table.broken {
                 out.stats.read += 1;
                 out.stats.rejected += 1;
-                out.rejects.push(Reject { file: "events", row: *row, line: *line, column: None, value: None, reason: reason.clone() });
+                out.rejects.push(Reject {
+                    file: "events",
+                    row: *row,
+                    line: *line,
+                    column: None,
+                    value: None,
+                    reason: reason.clone(),
+                });
             }
             for r in &table.rows {
-                parse_record(r.fields.as_byte_record(), &cols, model, index, r.row, r.line, &mut out);
+                parse_record(
+                    r.fields.as_byte_record(),
+                    &cols,
+                    model,
+                    index,
+                    r.row,
+                    r.line,
+                    &mut out,
+                );
             }
             vec![out]
         }
@@ -283,5 +414,15 @@ pub fn read_events(bytes: &[u8], format: InputFormat, model: &CompiledModel, ind
     stats.duplicates = dups.len() as u64;
     stats.used = total as u64 - stats.duplicates;
     rejects.sort_by_key(|r| r.line);
-    Ok((EventStore { offsets, kinds, at, props, props_per_event: w }, stats, rejects))
+    Ok((
+        EventStore {
+            offsets,
+            kinds,
+            at,
+            props,
+            props_per_event: w,
+        },
+        stats,
+        rejects,
+    ))
 }

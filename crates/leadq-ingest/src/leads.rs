@@ -41,9 +41,19 @@ fn clean_text(raw: &str) -> String {
 }
 
 /// Cleans `raw` into a lead for `model` following `plan`.
-pub fn build_lead(raw: &RawRow, headers: &[String], plan: &ColumnPlan, mapping: &Mapping, model: &CompiledModel) -> Result<Lead, Reject> {
+pub fn build_lead(
+    raw: &RawRow,
+    headers: &[String],
+    plan: &ColumnPlan,
+    mapping: &Mapping,
+    model: &CompiledModel,
+) -> Result<Lead, Reject> {
     let refdata = RefData::get();
-    let mut lead = Lead { custom: vec![Value::Null; model.custom_fields.len()], answers: vec![Value::Null; model.answer_count()], ..Lead::default() };
+    let mut lead = Lead {
+        custom: vec![Value::Null; model.custom_fields.len()],
+        answers: vec![Value::Null; model.answer_count()],
+        ..Lead::default()
+    };
     let slots = model.answer_slots();
     let mut full_name: Option<String> = None;
     let mut lead_id: Option<String> = None;
@@ -55,12 +65,20 @@ pub fn build_lead(raw: &RawRow, headers: &[String], plan: &ColumnPlan, mapping: 
         value: Some(value.to_string()),
         reason,
     };
-    let categorical = |v: &str| if mapping.fold && !normalize::is_folded(v) { fold(v) } else { v.trim().to_string() };
+    let categorical = |v: &str| {
+        if mapping.fold && !normalize::is_folded(v) {
+            fold(v)
+        } else {
+            v.trim().to_string()
+        }
+    };
     for (col, target) in plan.targets.iter().enumerate() {
         if *target == Target::PassThrough {
             continue;
         }
-        let Some(v) = raw.fields.get(col) else { continue };
+        let Some(v) = raw.fields.get(col) else {
+            continue;
+        };
         if mapping.is_missing(v) {
             continue;
         }
@@ -74,8 +92,18 @@ pub fn build_lead(raw: &RawRow, headers: &[String], plan: &ColumnPlan, mapping: 
                 let (name, ty) = &model.custom_fields[*i];
                 lead.custom[*i] = match ty {
                     FieldType::String => Value::Str(categorical(v).into()),
-                    FieldType::Number => Value::Num(normalize::parse_number(v).ok_or_else(|| reject(col, v, format!("custom.{name}: '{v}' is not a number")))?),
-                    FieldType::Bool => Value::Bool(normalize::parse_bool(v).ok_or_else(|| reject(col, v, format!("custom.{name}: '{v}' is not yes/no or true/false")))?),
+                    FieldType::Number => {
+                        Value::Num(normalize::parse_number(v).ok_or_else(|| {
+                            reject(col, v, format!("custom.{name}: '{v}' is not a number"))
+                        })?)
+                    }
+                    FieldType::Bool => Value::Bool(normalize::parse_bool(v).ok_or_else(|| {
+                        reject(
+                            col,
+                            v,
+                            format!("custom.{name}: '{v}' is not yes/no or true/false"),
+                        )
+                    })?),
                 };
             }
             Target::Answer(i) => {
@@ -83,7 +111,8 @@ pub fn build_lead(raw: &RawRow, headers: &[String], plan: &ColumnPlan, mapping: 
                 let f = &model.frameworks[fi];
                 let c = &f.criteria[ci];
                 let off = model.answer_offsets[fi] + ci;
-                lead.answers[off] = Framework::parse_answer(c, v).map_err(|e| reject(col, v, format!("{}.{}: {e}", f.column_prefix(), c.key)))?;
+                lead.answers[off] = Framework::parse_answer(c, v)
+                    .map_err(|e| reject(col, v, format!("{}.{}: {e}", f.column_prefix(), c.key)))?;
             }
             Target::Field(field) => {
                 use InputField as F;
@@ -98,7 +127,8 @@ pub fn build_lead(raw: &RawRow, headers: &[String], plan: &ColumnPlan, mapping: 
                     F::LeadId => set_once!(lead_id, v.to_string()),
                     F::Email => {
                         if lead.contact.email.is_none() {
-                            lead.contact.email = Some(Email::parse(v).map_err(|e| reject(col, v, e.to_string()))?);
+                            lead.contact.email =
+                                Some(Email::parse(v).map_err(|e| reject(col, v, e.to_string()))?);
                         }
                     }
                     F::FirstName => set_once!(lead.contact.first_name, clean_text(v)),
@@ -106,19 +136,31 @@ pub fn build_lead(raw: &RawRow, headers: &[String], plan: &ColumnPlan, mapping: 
                     F::FullName => set_once!(full_name, clean_text(v)),
                     F::Phone => {
                         if lead.contact.phone.is_none() {
-                            lead.contact.phone = Some(normalize::parse_phone(v, mapping.default_region).map_err(|e| reject(col, v, e))?);
+                            lead.contact.phone = Some(
+                                normalize::parse_phone(v, mapping.default_region)
+                                    .map_err(|e| reject(col, v, e))?,
+                            );
                         }
                     }
                     F::Title => set_once!(lead.contact.title, clean_text(v)),
                     F::Company => set_once!(lead.company.name, clean_text(v)),
                     F::Domain => {
                         if lead.company.domain.is_none() {
-                            lead.company.domain = Some(Domain::parse(v).map_err(|e| reject(col, v, e.to_string()))?);
+                            lead.company.domain =
+                                Some(Domain::parse(v).map_err(|e| reject(col, v, e.to_string()))?);
                         }
                     }
                     F::Industry => set_once!(lead.company.industry, categorical(v)),
                     F::Employees | F::Revenue => {
-                        let n = normalize::parse_number(v).filter(|n| *n >= 0.0).ok_or_else(|| reject(col, v, format!("{}: '{v}' is not a non-negative number", field.name())))?;
+                        let n = normalize::parse_number(v)
+                            .filter(|n| *n >= 0.0)
+                            .ok_or_else(|| {
+                                reject(
+                                    col,
+                                    v,
+                                    format!("{}: '{v}' is not a non-negative number", field.name()),
+                                )
+                            })?;
                         if *field == F::Employees {
                             set_once!(lead.company.employees, n);
                         } else {
@@ -129,7 +171,11 @@ pub fn build_lead(raw: &RawRow, headers: &[String], plan: &ColumnPlan, mapping: 
                         // An unknown country name is left empty rather than
                         // rejected: exports carry values like "Asia/Pacific".
                         if lead.company.country.is_none() {
-                            lead.company.country = refdata.country(v).or_else(|| CountryCode::parse(v).ok().filter(|c| refdata.region(*c).is_some()));
+                            lead.company.country = refdata.country(v).or_else(|| {
+                                CountryCode::parse(v)
+                                    .ok()
+                                    .filter(|c| refdata.region(*c).is_some())
+                            });
                         }
                     }
                     F::Region => set_once!(lead.company.region, v.trim().to_ascii_uppercase()),
@@ -140,7 +186,13 @@ pub fn build_lead(raw: &RawRow, headers: &[String], plan: &ColumnPlan, mapping: 
                     F::UtmMedium => set_once!(lead.source.utm_medium, categorical(v)),
                     F::UtmCampaign => set_once!(lead.source.utm_campaign, categorical(v)),
                     F::OptIn | F::DoNotContact => {
-                        let b = normalize::parse_bool(v).ok_or_else(|| reject(col, v, format!("{}: '{v}' is not yes/no or true/false", field.name())))?;
+                        let b = normalize::parse_bool(v).ok_or_else(|| {
+                            reject(
+                                col,
+                                v,
+                                format!("{}: '{v}' is not yes/no or true/false", field.name()),
+                            )
+                        })?;
                         if *field == F::OptIn {
                             set_once!(lead.consent.opt_in, b);
                         } else {
@@ -181,13 +233,20 @@ pub fn build_lead(raw: &RawRow, headers: &[String], plan: &ColumnPlan, mapping: 
         }
     }
     if lead.company.region.is_none() {
-        lead.company.region = lead.company.country.and_then(|c| refdata.region(c)).map(String::from);
+        lead.company.region = lead
+            .company
+            .country
+            .and_then(|c| refdata.region(c))
+            .map(String::from);
     }
     if let Some(t) = &lead.contact.title {
         lead.contact.seniority = normalize::seniority(t).map(String::from);
         lead.contact.department = normalize::department(t).map(String::from);
     }
-    lead.id = match lead_id.or_else(|| lead.contact.email.as_ref().map(|e| e.to_string())).or_else(|| lead.contact.phone.as_ref().map(|p| p.to_string())) {
+    lead.id = match lead_id
+        .or_else(|| lead.contact.email.as_ref().map(|e| e.to_string()))
+        .or_else(|| lead.contact.phone.as_ref().map(|p| p.to_string()))
+    {
         Some(id) => id,
         None => {
             return Err(Reject {

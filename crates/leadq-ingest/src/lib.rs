@@ -51,19 +51,41 @@ pub struct LeadBatch {
 impl LeadBatch {
     /// Total input records seen (accepted, rejected or merged).
     pub fn records(&self) -> usize {
-        self.leads.len() + self.rejects.len() + self.merges.iter().map(|m| m.merged_rows.len()).sum::<usize>()
+        self.leads.len()
+            + self.rejects.len()
+            + self
+                .merges
+                .iter()
+                .map(|m| m.merged_rows.len())
+                .sum::<usize>()
     }
 }
 
 /// Reads, cleans, validates and de-duplicates the leads of one file.
-pub fn load_leads(bytes: &[u8], format: InputFormat, model: &CompiledModel, mapping: &Mapping) -> Result<LeadBatch, IngestError> {
+pub fn load_leads(
+    bytes: &[u8],
+    format: InputFormat,
+    model: &CompiledModel,
+    mapping: &Mapping,
+) -> Result<LeadBatch, IngestError> {
     let table = reader::read_table(bytes, format)?;
     let plan = mapping.plan(&table.headers, model)?;
-    let built: Vec<Result<Lead, Reject>> = table.rows.par_iter().map(|r| leads::build_lead(r, &table.headers, &plan, mapping, model)).collect();
+    let built: Vec<Result<Lead, Reject>> = table
+        .rows
+        .par_iter()
+        .map(|r| leads::build_lead(r, &table.headers, &plan, mapping, model))
+        .collect();
     let mut rejects: Vec<Reject> = table
         .broken
         .iter()
-        .map(|(row, line, reason)| Reject { file: "leads", row: *row, line: *line, column: None, value: None, reason: format!("cannot be read: {reason}") })
+        .map(|(row, line, reason)| Reject {
+            file: "leads",
+            row: *row,
+            line: *line,
+            column: None,
+            value: None,
+            reason: format!("cannot be read: {reason}"),
+        })
         .collect();
     let mut accepted = Vec::with_capacity(built.len());
     let mut raw_idx = Vec::with_capacity(built.len());
@@ -100,5 +122,14 @@ pub fn load_leads(bytes: &[u8], format: InputFormat, model: &CompiledModel, mapp
             }
         }
     }
-    Ok(LeadBatch { headers: table.headers, leads, raw, rows: out_rows, rejects, merges, warnings: plan.warnings, index })
+    Ok(LeadBatch {
+        headers: table.headers,
+        leads,
+        raw,
+        rows: out_rows,
+        rejects,
+        merges,
+        warnings: plan.warnings,
+        index,
+    })
 }

@@ -41,42 +41,187 @@ pub enum InputField {
 
 /// `(field, canonical name, synonyms as folded header keys)`.
 const FIELDS: &[(InputField, &str, &[&str])] = &[
-    (InputField::LeadId, "lead_id", &["id", "leadid", "recordid", "prospectid", "contactid", "externalid"]),
-    (InputField::Email, "email", &["emailaddress", "workemail", "businessemail", "mail", "emailid"]),
-    (InputField::FirstName, "first_name", &["firstname", "first", "givenname", "fname", "forename"]),
-    (InputField::LastName, "last_name", &["lastname", "last", "surname", "familyname", "lname"]),
-    (InputField::FullName, "full_name", &["name", "fullname", "contactname", "leadname"]),
-    (InputField::Phone, "phone", &["phonenumber", "mobile", "mobilephone", "mobilephonenumber", "telephone", "tel", "workphone", "directphone"]),
-    (InputField::Title, "title", &["jobtitle", "position", "role", "designation"]),
-    (InputField::Company, "company", &["companyname", "organization", "organisation", "account", "accountname", "employer"]),
-    (InputField::Domain, "domain", &["website", "websiteurl", "companydomain", "companywebsite", "url", "web"]),
+    (
+        InputField::LeadId,
+        "lead_id",
+        &[
+            "id",
+            "leadid",
+            "recordid",
+            "prospectid",
+            "contactid",
+            "externalid",
+        ],
+    ),
+    (
+        InputField::Email,
+        "email",
+        &[
+            "emailaddress",
+            "workemail",
+            "businessemail",
+            "mail",
+            "emailid",
+        ],
+    ),
+    (
+        InputField::FirstName,
+        "first_name",
+        &["firstname", "first", "givenname", "fname", "forename"],
+    ),
+    (
+        InputField::LastName,
+        "last_name",
+        &["lastname", "last", "surname", "familyname", "lname"],
+    ),
+    (
+        InputField::FullName,
+        "full_name",
+        &["name", "fullname", "contactname", "leadname"],
+    ),
+    (
+        InputField::Phone,
+        "phone",
+        &[
+            "phonenumber",
+            "mobile",
+            "mobilephone",
+            "mobilephonenumber",
+            "telephone",
+            "tel",
+            "workphone",
+            "directphone",
+        ],
+    ),
+    (
+        InputField::Title,
+        "title",
+        &["jobtitle", "position", "role", "designation"],
+    ),
+    (
+        InputField::Company,
+        "company",
+        &[
+            "companyname",
+            "organization",
+            "organisation",
+            "account",
+            "accountname",
+            "employer",
+        ],
+    ),
+    (
+        InputField::Domain,
+        "domain",
+        &[
+            "website",
+            "websiteurl",
+            "companydomain",
+            "companywebsite",
+            "url",
+            "web",
+        ],
+    ),
     (InputField::Industry, "industry", &["sector", "vertical"]),
-    (InputField::Employees, "employees", &["numberofemployees", "noofemployees", "employeecount", "companysize", "headcount", "employeesize"]),
-    (InputField::Revenue, "revenue", &["annualrevenue", "companyrevenue"]),
-    (InputField::Country, "country", &["countryregion", "nation", "countrycode"]),
+    (
+        InputField::Employees,
+        "employees",
+        &[
+            "numberofemployees",
+            "noofemployees",
+            "employeecount",
+            "companysize",
+            "headcount",
+            "employeesize",
+        ],
+    ),
+    (
+        InputField::Revenue,
+        "revenue",
+        &["annualrevenue", "companyrevenue"],
+    ),
+    (
+        InputField::Country,
+        "country",
+        &["countryregion", "nation", "countrycode"],
+    ),
     (InputField::Region, "region", &["salesregion", "georegion"]),
     (InputField::City, "city", &["town"]),
-    (InputField::Source, "source", &["leadsource", "originalsource", "channel", "sourcechannel"]),
-    (InputField::Campaign, "campaign", &["campaignname", "sourcecampaign"]),
+    (
+        InputField::Source,
+        "source",
+        &["leadsource", "originalsource", "channel", "sourcechannel"],
+    ),
+    (
+        InputField::Campaign,
+        "campaign",
+        &["campaignname", "sourcecampaign"],
+    ),
     (InputField::UtmSource, "utm_source", &[]),
     (InputField::UtmMedium, "utm_medium", &[]),
     (InputField::UtmCampaign, "utm_campaign", &[]),
-    (InputField::OptIn, "opt_in", &["marketingoptin", "emailoptin", "consent", "subscribed"]),
-    (InputField::DoNotContact, "do_not_contact", &["dnc", "donotcall", "emailoptout"]),
-    (InputField::LawfulBasis, "lawful_basis", &["legalbasis", "legalbasisforprocessingcontactsdata"]),
-    (InputField::Owner, "owner", &["leadowner", "contactowner", "assignedto", "salesrep"]),
-    (InputField::Stage, "stage", &["lifecyclestage", "leadstatus", "status"]),
-    (InputField::CreatedAt, "created_at", &["createdate", "createddate", "datecreated", "created", "createdon"]),
-    (InputField::UpdatedAt, "updated_at", &["lastmodifieddate", "lastmodified", "modified", "updated", "modifiedon"]),
+    (
+        InputField::OptIn,
+        "opt_in",
+        &["marketingoptin", "emailoptin", "consent", "subscribed"],
+    ),
+    (
+        InputField::DoNotContact,
+        "do_not_contact",
+        &["dnc", "donotcall", "emailoptout"],
+    ),
+    (
+        InputField::LawfulBasis,
+        "lawful_basis",
+        &["legalbasis", "legalbasisforprocessingcontactsdata"],
+    ),
+    (
+        InputField::Owner,
+        "owner",
+        &["leadowner", "contactowner", "assignedto", "salesrep"],
+    ),
+    (
+        InputField::Stage,
+        "stage",
+        &["lifecyclestage", "leadstatus", "status"],
+    ),
+    (
+        InputField::CreatedAt,
+        "created_at",
+        &[
+            "createdate",
+            "createddate",
+            "datecreated",
+            "created",
+            "createdon",
+        ],
+    ),
+    (
+        InputField::UpdatedAt,
+        "updated_at",
+        &[
+            "lastmodifieddate",
+            "lastmodified",
+            "modified",
+            "updated",
+            "modifiedon",
+        ],
+    ),
 ];
 
 impl InputField {
     pub fn name(self) -> &'static str {
-        FIELDS.iter().find(|(f, _, _)| *f == self).map_or("?", |(_, n, _)| n)
+        FIELDS
+            .iter()
+            .find(|(f, _, _)| *f == self)
+            .map_or("?", |(_, n, _)| n)
     }
 
     pub fn by_name(name: &str) -> Option<InputField> {
-        FIELDS.iter().find(|(_, n, _)| *n == name).map(|(f, _, _)| *f)
+        FIELDS
+            .iter()
+            .find(|(_, n, _)| *n == name)
+            .map(|(f, _, _)| *f)
     }
 
     pub fn all_names() -> impl Iterator<Item = &'static str> {
@@ -194,7 +339,9 @@ pub struct Mapping {
     pub fuzzy: bool,
 }
 
-pub const DEFAULT_MISSING: &[&str] = &["", "n/a", "na", "#n/a", "null", "nil", "-", "--", "select", "(blank)"];
+pub const DEFAULT_MISSING: &[&str] = &[
+    "", "n/a", "na", "#n/a", "null", "nil", "-", "--", "select", "(blank)",
+];
 
 impl Default for Mapping {
     fn default() -> Self {
@@ -214,7 +361,10 @@ impl Default for Mapping {
 /// A header folded to letters and digits: `"Number of Employees"` →
 /// `numberofemployees`.
 pub fn header_key(h: &str) -> String {
-    h.chars().filter(|c| c.is_alphanumeric()).flat_map(|c| c.to_lowercase()).collect()
+    h.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(|c| c.to_lowercase())
+        .collect()
 }
 
 /// A header as a snake_case field name: `"Total Time Spent on Website"` →
@@ -244,19 +394,32 @@ impl Mapping {
         let (n, _) = PRESETS
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name.trim()))
-            .ok_or_else(|| IngestError::Mapping(format!("unknown preset '{name}' (known: {})", preset_names().join(", "))))?;
-        Ok(Mapping { preset: n, ..Mapping::default() })
+            .ok_or_else(|| {
+                IngestError::Mapping(format!(
+                    "unknown preset '{name}' (known: {})",
+                    preset_names().join(", ")
+                ))
+            })?;
+        Ok(Mapping {
+            preset: n,
+            ..Mapping::default()
+        })
     }
 
     /// Parses a mapping file.
     pub fn from_toml(text: &str) -> Result<Mapping, IngestError> {
-        let f: MappingFile = toml::from_str(text).map_err(|e| IngestError::Mapping(e.to_string()))?;
+        let f: MappingFile =
+            toml::from_str(text).map_err(|e| IngestError::Mapping(e.to_string()))?;
         let mut m = match &f.preset {
             Some(p) => Mapping::preset(p)?,
             None => Mapping::default(),
         };
         if let Some(r) = &f.default_region {
-            m.default_region = crate::normalize::phone_region(r).ok_or_else(|| IngestError::Mapping(format!("default_region '{r}' is not a two-letter region code")))?;
+            m.default_region = crate::normalize::phone_region(r).ok_or_else(|| {
+                IngestError::Mapping(format!(
+                    "default_region '{r}' is not a two-letter region code"
+                ))
+            })?;
         }
         if let Some(ms) = f.missing {
             m.missing = ms.iter().map(|s| crate::normalize::fold(s)).collect();
@@ -266,14 +429,20 @@ impl Mapping {
         }
         if let Some(t) = f.fuzzy_threshold {
             if !(0.5..=1.0).contains(&t) {
-                return Err(IngestError::Mapping(format!("fuzzy_threshold must be between 0.5 and 1, got {t}")));
+                return Err(IngestError::Mapping(format!(
+                    "fuzzy_threshold must be between 0.5 and 1, got {t}"
+                )));
             }
             m.fuzzy_threshold = t;
         }
         if let Some(fz) = f.fuzzy {
             m.fuzzy = fz;
         }
-        m.source_priority = f.source_priority.iter().map(|s| crate::normalize::fold(s)).collect();
+        m.source_priority = f
+            .source_priority
+            .iter()
+            .map(|s| crate::normalize::fold(s))
+            .collect();
         for (col, target) in f.columns {
             let t = target.trim();
             let known = t == "ignore" || InputField::by_name(t).is_some() || t.contains('.');
@@ -291,16 +460,30 @@ impl Mapping {
             return true;
         }
         // Most values are not placeholders: compare without allocating.
-        self.missing.iter().any(|m| m.eq_ignore_ascii_case(t) || (t.len() == m.len() + 2 && crate::normalize::fold(t) == *m))
+        self.missing.iter().any(|m| {
+            m.eq_ignore_ascii_case(t) || (t.len() == m.len() + 2 && crate::normalize::fold(t) == *m)
+        })
     }
 
     /// Decides the target of every input column for `model`.
-    pub fn plan(&self, headers: &[String], model: &CompiledModel) -> Result<ColumnPlan, IngestError> {
-        let preset = PRESETS.iter().find(|(n, _)| *n == self.preset).map_or(&[][..], |(_, p)| *p);
+    pub fn plan(
+        &self,
+        headers: &[String],
+        model: &CompiledModel,
+    ) -> Result<ColumnPlan, IngestError> {
+        let preset = PRESETS
+            .iter()
+            .find(|(n, _)| *n == self.preset)
+            .map_or(&[][..], |(_, p)| *p);
         let mut warnings = Vec::new();
         for (col, _) in &self.columns {
-            if !headers.iter().any(|h| h == col || h.eq_ignore_ascii_case(col)) {
-                warnings.push(format!("the mapping names column '{col}', which is not in the file"));
+            if !headers
+                .iter()
+                .any(|h| h == col || h.eq_ignore_ascii_case(col))
+            {
+                warnings.push(format!(
+                    "the mapping names column '{col}', which is not in the file"
+                ));
             }
         }
         let answer_keys: Vec<String> = model
@@ -319,13 +502,26 @@ impl Mapping {
                 return Some(Target::Field(f));
             }
             if let Some(name) = t.strip_prefix("custom.") {
-                return Some(model.custom_fields.iter().position(|(n, _)| n == name).map_or(Target::PassThrough, Target::Custom));
+                return Some(
+                    model
+                        .custom_fields
+                        .iter()
+                        .position(|(n, _)| n == name)
+                        .map_or(Target::PassThrough, Target::Custom),
+                );
             }
-            answer_keys.iter().position(|k| k.eq_ignore_ascii_case(t)).map(Target::Answer)
+            answer_keys
+                .iter()
+                .position(|k| k.eq_ignore_ascii_case(t))
+                .map(Target::Answer)
         };
         let mut targets = Vec::with_capacity(headers.len());
         for h in headers {
-            let explicit = self.columns.iter().find(|(c, _)| c == h).or_else(|| self.columns.iter().find(|(c, _)| c.eq_ignore_ascii_case(h)));
+            let explicit = self
+                .columns
+                .iter()
+                .find(|(c, _)| c == h)
+                .or_else(|| self.columns.iter().find(|(c, _)| c.eq_ignore_ascii_case(h)));
             let target = if let Some((_, t)) = explicit {
                 match resolve_target(t) {
                     Some(t) => t,
@@ -333,14 +529,24 @@ impl Mapping {
                 }
             } else if let Some((_, t)) = preset.iter().find(|(c, _)| c.eq_ignore_ascii_case(h)) {
                 resolve_target(t).unwrap_or(Target::PassThrough)
-            } else if let Some(t) = answer_keys.iter().position(|k| k.eq_ignore_ascii_case(h.trim())) {
+            } else if let Some(t) = answer_keys
+                .iter()
+                .position(|k| k.eq_ignore_ascii_case(h.trim()))
+            {
                 Target::Answer(t)
             } else {
                 let key = header_key(h);
                 let snake = snake_case(h);
-                if let Some(i) = model.custom_fields.iter().position(|(n, _)| *n == snake || header_key(n) == key) {
+                if let Some(i) = model
+                    .custom_fields
+                    .iter()
+                    .position(|(n, _)| *n == snake || header_key(n) == key)
+                {
                     Target::Custom(i)
-                } else if let Some((f, _, _)) = FIELDS.iter().find(|(_, n, syn)| header_key(n) == key || syn.contains(&key.as_str())) {
+                } else if let Some((f, _, _)) = FIELDS
+                    .iter()
+                    .find(|(_, n, syn)| header_key(n) == key || syn.contains(&key.as_str()))
+                {
                     Target::Field(*f)
                 } else {
                     Target::PassThrough
@@ -353,7 +559,12 @@ impl Mapping {
                 warnings.push(format!("custom field '{name}' of the model matches no column; it is missing for every lead (map it with \"<column>\" = \"custom.{name}\")"));
             }
         }
-        let has_identity = targets.iter().any(|t| matches!(t, Target::Field(InputField::LeadId | InputField::Email | InputField::Phone)));
+        let has_identity = targets.iter().any(|t| {
+            matches!(
+                t,
+                Target::Field(InputField::LeadId | InputField::Email | InputField::Phone)
+            )
+        });
         if !has_identity {
             return Err(IngestError::Mapping(format!(
                 "no column gives a lead id, an email or a phone (columns: {}); map one with --mapping",
@@ -385,7 +596,11 @@ impl ColumnPlan {
                     Target::Custom(i) => format!("custom.{}", model.custom_fields[*i].0),
                     Target::Answer(i) => {
                         let (fi, ci) = slots[*i];
-                        format!("{}.{}", model.frameworks[fi].column_prefix(), model.frameworks[fi].criteria[ci].key)
+                        format!(
+                            "{}.{}",
+                            model.frameworks[fi].column_prefix(),
+                            model.frameworks[fi].criteria[ci].key
+                        )
                     }
                     Target::PassThrough => return None,
                 };
@@ -423,7 +638,17 @@ when = "fit > 0"
 
     #[test]
     fn headers_match_fields_by_name_and_synonym() {
-        let headers: Vec<String> = ["Email Address", "First Name", "Company Name", "No. of Employees", "TotalVisits", "BANT.Budget", "Notes"].map(String::from).into();
+        let headers: Vec<String> = [
+            "Email Address",
+            "First Name",
+            "Company Name",
+            "No. of Employees",
+            "TotalVisits",
+            "BANT.Budget",
+            "Notes",
+        ]
+        .map(String::from)
+        .into();
         let plan = Mapping::default().plan(&headers, &model()).unwrap();
         assert_eq!(plan.targets[0], Target::Field(InputField::Email));
         assert_eq!(plan.targets[1], Target::Field(InputField::FirstName));
@@ -439,22 +664,37 @@ when = "fit > 0"
         let m = Mapping::from_toml("default_region = \"GB\"\nmissing = [\"Select\", \"\"]\n[columns]\n\"Prospect ID\" = \"lead_id\"\n\"Visits\" = \"custom.total_visits\"\n\"Email\" = \"ignore\"\n").unwrap();
         let headers: Vec<String> = ["Prospect ID", "Visits", "Email"].map(String::from).into();
         let plan = m.plan(&headers, &model()).unwrap();
-        assert_eq!(plan.targets, vec![Target::Field(InputField::LeadId), Target::Custom(0), Target::PassThrough]);
+        assert_eq!(
+            plan.targets,
+            vec![
+                Target::Field(InputField::LeadId),
+                Target::Custom(0),
+                Target::PassThrough
+            ]
+        );
         assert!(m.is_missing(" select "));
-        assert!(!m.is_missing("n/a"), "the file's own list replaces the defaults");
+        assert!(
+            !m.is_missing("n/a"),
+            "the file's own list replaces the defaults"
+        );
     }
 
     #[test]
     fn a_file_without_any_identity_column_is_refused() {
         let headers: Vec<String> = ["foo", "bar"].map(String::from).into();
-        let err = Mapping::default().plan(&headers, &model()).unwrap_err().to_string();
+        let err = Mapping::default()
+            .plan(&headers, &model())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("no column gives a lead id"), "{err}");
     }
 
     #[test]
     fn presets_know_crm_headers_and_unknown_presets_are_named() {
         let m = Mapping::preset("salesforce").unwrap();
-        let headers: Vec<String> = ["Lead ID", "No. of Employees", "Lead Source"].map(String::from).into();
+        let headers: Vec<String> = ["Lead ID", "No. of Employees", "Lead Source"]
+            .map(String::from)
+            .into();
         let plan = m.plan(&headers, &model()).unwrap();
         assert_eq!(plan.targets[2], Target::Field(InputField::Source));
         let err = Mapping::preset("pipedrive").unwrap_err().to_string();
@@ -463,15 +703,23 @@ when = "fit > 0"
 
     #[test]
     fn a_mapping_with_an_unknown_target_is_refused() {
-        let err = Mapping::from_toml("[columns]\n\"A\" = \"emial\"\n").unwrap_err().to_string();
+        let err = Mapping::from_toml("[columns]\n\"A\" = \"emial\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unknown target 'emial'"), "{err}");
     }
 
     #[test]
     fn headers_become_snake_case_names() {
-        assert_eq!(snake_case("Total Time Spent on Website"), "total_time_spent_on_website");
+        assert_eq!(
+            snake_case("Total Time Spent on Website"),
+            "total_time_spent_on_website"
+        );
         assert_eq!(snake_case("TotalVisits"), "total_visits");
         assert_eq!(snake_case("Do Not Email"), "do_not_email");
-        assert_eq!(snake_case("A free copy of Mastering The Interview"), "a_free_copy_of_mastering_the_interview");
+        assert_eq!(
+            snake_case("A free copy of Mastering The Interview"),
+            "a_free_copy_of_mastering_the_interview"
+        );
     }
 }

@@ -24,7 +24,12 @@ pub fn fold(raw: &str) -> String {
 
 /// Whether `fold` would change nothing (saves an allocation on clean data).
 pub fn is_folded(raw: &str) -> bool {
-    !raw.starts_with(' ') && !raw.ends_with(' ') && !raw.contains("  ") && !raw.chars().any(|c| c.is_uppercase() || (c.is_whitespace() && c != ' '))
+    !raw.starts_with(' ')
+        && !raw.ends_with(' ')
+        && !raw.contains("  ")
+        && !raw
+            .chars()
+            .any(|c| c.is_uppercase() || (c.is_whitespace() && c != ' '))
 }
 
 /// Parses a number as exports write it: `1,234.5`, `1.234,5`, `1 234`,
@@ -39,7 +44,12 @@ pub fn parse_number(raw: &str) -> Option<f64> {
     }
     let s: String = s
         .chars()
-        .filter(|c| !matches!(c, '$' | '€' | '£' | '¥' | '+' | '%' | ' ' | '\u{a0}' | '_' | '\''))
+        .filter(|c| {
+            !matches!(
+                c,
+                '$' | '€' | '£' | '¥' | '+' | '%' | ' ' | '\u{a0}' | '_' | '\''
+            )
+        })
         .collect();
     // A range such as 51-200 or 51–200.
     if let Some((a, b)) = s.split_once(['-', '–']).filter(|(a, _)| !a.is_empty()) {
@@ -82,8 +92,10 @@ fn normalise_separators(s: &str) -> Option<String> {
 /// yes/no, true/false, y/n, 1/0, and the opt-in wording of CRM exports.
 pub fn parse_bool(raw: &str) -> Option<bool> {
     match fold(raw).as_str() {
-        "yes" | "y" | "true" | "t" | "1" | "on" | "opted in" | "opt-in" | "subscribed" | "checked" | "x" => Some(true),
-        "no" | "n" | "false" | "f" | "0" | "off" | "opted out" | "opt-out" | "unsubscribed" | "unchecked" => Some(false),
+        "yes" | "y" | "true" | "t" | "1" | "on" | "opted in" | "opt-in" | "subscribed"
+        | "checked" | "x" => Some(true),
+        "no" | "n" | "false" | "f" | "0" | "off" | "opted out" | "opt-out" | "unsubscribed"
+        | "unchecked" => Some(false),
         _ => None,
     }
 }
@@ -103,9 +115,13 @@ pub fn email_kind(email: &Email) -> EmailKind {
 
 /// Parses a phone number to E.164 with `default_region` for numbers written
 /// without a country code. Returns why it failed otherwise.
-pub fn parse_phone(raw: &str, default_region: phonenumber::country::Id) -> Result<PhoneNumber, String> {
+pub fn parse_phone(
+    raw: &str,
+    default_region: phonenumber::country::Id,
+) -> Result<PhoneNumber, String> {
     let s = raw.trim();
-    let parsed = phonenumber::parse(Some(default_region), s).map_err(|e| format!("'{s}' is not a phone number ({e})"))?;
+    let parsed = phonenumber::parse(Some(default_region), s)
+        .map_err(|e| format!("'{s}' is not a phone number ({e})"))?;
     if !phonenumber::is_valid(&parsed) {
         return Err(format!("'{s}' is not a valid phone number for its country"));
     }
@@ -127,7 +143,13 @@ fn words(title: &str) -> Vec<String> {
 }
 
 fn has_any(ws: &[String], text: &str, keys: &[&str]) -> bool {
-    keys.iter().any(|k| if k.contains(' ') { text.contains(k) } else { ws.iter().any(|w| w == k) })
+    keys.iter().any(|k| {
+        if k.contains(' ') {
+            text.contains(k)
+        } else {
+            ws.iter().any(|w| w == k)
+        }
+    })
 }
 
 /// Seniority from a job title: `c_level`, `vp`, `director`, `manager`,
@@ -138,22 +160,69 @@ pub fn seniority(title: &str) -> Option<&'static str> {
         return None;
     }
     let text = format!(" {} ", ws.join(" "));
-    let is_vp = has_any(&ws, &text, &["vp", "svp", "evp", "avp", " vice president ", " head of "]);
-    Some(if !is_vp && has_any(&ws, &text, &["ceo", "cto", "cfo", "coo", "cmo", "cio", "ciso", "cro", "cpo", "cdo", "chief", "founder", "cofounder", "co founder", "owner", "president", "partner", " managing director ", "proprietor"]) {
-        "c_level"
-    } else if is_vp {
-        "vp"
-    } else if has_any(&ws, &text, &["director", "directeur", "direktor"]) {
-        "director"
-    } else if has_any(&ws, &text, &["manager", "supervisor", " team lead ", "gerente", "leiter", "superintendent"]) {
-        "manager"
-    } else if has_any(&ws, &text, &["intern", "trainee", "student", "apprentice", "werkstudent"]) {
-        "intern"
-    } else if has_any(&ws, &text, &["senior", "sr", "principal", "staff", "lead"]) {
-        "senior"
-    } else {
-        "individual"
-    })
+    let is_vp = has_any(
+        &ws,
+        &text,
+        &["vp", "svp", "evp", "avp", " vice president ", " head of "],
+    );
+    Some(
+        if !is_vp
+            && has_any(
+                &ws,
+                &text,
+                &[
+                    "ceo",
+                    "cto",
+                    "cfo",
+                    "coo",
+                    "cmo",
+                    "cio",
+                    "ciso",
+                    "cro",
+                    "cpo",
+                    "cdo",
+                    "chief",
+                    "founder",
+                    "cofounder",
+                    "co founder",
+                    "owner",
+                    "president",
+                    "partner",
+                    " managing director ",
+                    "proprietor",
+                ],
+            )
+        {
+            "c_level"
+        } else if is_vp {
+            "vp"
+        } else if has_any(&ws, &text, &["director", "directeur", "direktor"]) {
+            "director"
+        } else if has_any(
+            &ws,
+            &text,
+            &[
+                "manager",
+                "supervisor",
+                " team lead ",
+                "gerente",
+                "leiter",
+                "superintendent",
+            ],
+        ) {
+            "manager"
+        } else if has_any(
+            &ws,
+            &text,
+            &["intern", "trainee", "student", "apprentice", "werkstudent"],
+        ) {
+            "intern"
+        } else if has_any(&ws, &text, &["senior", "sr", "principal", "staff", "lead"]) {
+            "senior"
+        } else {
+            "individual"
+        },
+    )
 }
 
 /// Department from a job title, or `None` when no keyword says.
@@ -166,21 +235,133 @@ pub fn department(title: &str) -> Option<&'static str> {
     }
     let text = format!(" {} ", ws.join(" "));
     const TABLE: &[(&str, &[&str])] = &[
-        ("executive", &["ceo", "founder", "cofounder", " co founder ", "president", "owner", " managing director ", " general manager "]),
-        ("it", &["cio", "ciso", "it", " information technology ", "sysadmin", "infrastructure", "security", "network", "helpdesk"]),
-        ("engineering", &["cto", "engineer", "engineering", "developer", "software", "devops", "architect", "programmer", "sre", "r&d"]),
+        (
+            "executive",
+            &[
+                "ceo",
+                "founder",
+                "cofounder",
+                " co founder ",
+                "president",
+                "owner",
+                " managing director ",
+                " general manager ",
+            ],
+        ),
+        (
+            "it",
+            &[
+                "cio",
+                "ciso",
+                "it",
+                " information technology ",
+                "sysadmin",
+                "infrastructure",
+                "security",
+                "network",
+                "helpdesk",
+            ],
+        ),
+        (
+            "engineering",
+            &[
+                "cto",
+                "engineer",
+                "engineering",
+                "developer",
+                "software",
+                "devops",
+                "architect",
+                "programmer",
+                "sre",
+                "r&d",
+            ],
+        ),
         ("data", &["data", "analytics", "analyst", "bi", "scientist"]),
-        ("sales", &["cro", "sales", " account executive ", "ae", "sdr", "bdr", " business development ", " account manager ", "revenue"]),
-        ("marketing", &["cmo", "marketing", "growth", "brand", " demand generation ", " demand gen ", "content", "seo", "communications", "pr"]),
-        ("finance", &["cfo", "finance", "financial", "accounting", "accountant", "controller", "treasurer", "fp&a"]),
-        ("hr", &["hr", " human resources ", "people", "talent", "recruiter", "recruiting", "chro"]),
-        ("operations", &["coo", "operations", "ops", " supply chain ", "logistics", "procurement", "purchasing"]),
+        (
+            "sales",
+            &[
+                "cro",
+                "sales",
+                " account executive ",
+                "ae",
+                "sdr",
+                "bdr",
+                " business development ",
+                " account manager ",
+                "revenue",
+            ],
+        ),
+        (
+            "marketing",
+            &[
+                "cmo",
+                "marketing",
+                "growth",
+                "brand",
+                " demand generation ",
+                " demand gen ",
+                "content",
+                "seo",
+                "communications",
+                "pr",
+            ],
+        ),
+        (
+            "finance",
+            &[
+                "cfo",
+                "finance",
+                "financial",
+                "accounting",
+                "accountant",
+                "controller",
+                "treasurer",
+                "fp&a",
+            ],
+        ),
+        (
+            "hr",
+            &[
+                "hr",
+                " human resources ",
+                "people",
+                "talent",
+                "recruiter",
+                "recruiting",
+                "chro",
+            ],
+        ),
+        (
+            "operations",
+            &[
+                "coo",
+                "operations",
+                "ops",
+                " supply chain ",
+                "logistics",
+                "procurement",
+                "purchasing",
+            ],
+        ),
         ("product", &["cpo", "product"]),
-        ("legal", &["legal", "counsel", "lawyer", "attorney", "compliance"]),
-        ("support", &["support", " customer success ", "service", "customer"]),
-        ("education", &["teacher", "professor", "lecturer", "principal", "tutor"]),
+        (
+            "legal",
+            &["legal", "counsel", "lawyer", "attorney", "compliance"],
+        ),
+        (
+            "support",
+            &["support", " customer success ", "service", "customer"],
+        ),
+        (
+            "education",
+            &["teacher", "professor", "lecturer", "principal", "tutor"],
+        ),
     ];
-    TABLE.iter().find(|(_, keys)| has_any(&ws, &text, keys)).map(|(d, _)| *d)
+    TABLE
+        .iter()
+        .find(|(_, keys)| has_any(&ws, &text, keys))
+        .map(|(d, _)| *d)
 }
 
 #[cfg(test)]
@@ -229,10 +410,19 @@ mod tests {
     #[test]
     fn phones_become_e164_with_a_default_region() {
         let us = phone_region("US").unwrap();
-        assert_eq!(parse_phone("(415) 555-2671", us).unwrap().as_str(), "+14155552671");
-        assert_eq!(parse_phone("+44 20 7946 0958", us).unwrap().as_str(), "+442079460958");
+        assert_eq!(
+            parse_phone("(415) 555-2671", us).unwrap().as_str(),
+            "+14155552671"
+        );
+        assert_eq!(
+            parse_phone("+44 20 7946 0958", us).unwrap().as_str(),
+            "+442079460958"
+        );
         let gb = phone_region("gb").unwrap();
-        assert_eq!(parse_phone("020 7946 0958", gb).unwrap().as_str(), "+442079460958");
+        assert_eq!(
+            parse_phone("020 7946 0958", gb).unwrap().as_str(),
+            "+442079460958"
+        );
         assert!(parse_phone("12", us).is_err());
         assert!(parse_phone("not a phone", us).is_err());
     }
@@ -245,9 +435,17 @@ mod tests {
             ("VP of Marketing", Some("vp"), Some("marketing")),
             ("Vice President, Sales", Some("vp"), Some("sales")),
             ("Head of Data", Some("vp"), Some("data")),
-            ("Director of Engineering", Some("director"), Some("engineering")),
+            (
+                "Director of Engineering",
+                Some("director"),
+                Some("engineering"),
+            ),
             ("IT Manager", Some("manager"), Some("it")),
-            ("Senior Software Engineer", Some("senior"), Some("engineering")),
+            (
+                "Senior Software Engineer",
+                Some("senior"),
+                Some("engineering"),
+            ),
             ("Marketing Intern", Some("intern"), Some("marketing")),
             ("Accountant", Some("individual"), Some("finance")),
         ];
@@ -262,8 +460,17 @@ mod tests {
 
     #[test]
     fn emails_are_classified_by_domain() {
-        assert_eq!(email_kind(&Email::parse("a@gmail.com").unwrap()), EmailKind::Free);
-        assert_eq!(email_kind(&Email::parse("a@mailinator.com").unwrap()), EmailKind::Disposable);
-        assert_eq!(email_kind(&Email::parse("a@acme.io").unwrap()), EmailKind::Business);
+        assert_eq!(
+            email_kind(&Email::parse("a@gmail.com").unwrap()),
+            EmailKind::Free
+        );
+        assert_eq!(
+            email_kind(&Email::parse("a@mailinator.com").unwrap()),
+            EmailKind::Disposable
+        );
+        assert_eq!(
+            email_kind(&Email::parse("a@acme.io").unwrap()),
+            EmailKind::Business
+        );
     }
 }

@@ -17,7 +17,11 @@ pub enum InputFormat {
 impl InputFormat {
     /// Guesses the format from the file name, then from the first byte.
     pub fn detect(path: &Path, bytes: &[u8]) -> InputFormat {
-        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("")
+            .to_ascii_lowercase();
         match ext.as_str() {
             "json" => return InputFormat::Json,
             "ndjson" | "jsonl" => return InputFormat::Ndjson,
@@ -90,7 +94,9 @@ pub fn sniff_delimiter(bytes: &[u8]) -> u8 {
         if n > 0 {
             counts.push(n);
         }
-        let Some(&first) = counts.first() else { continue };
+        let Some(&first) = counts.first() else {
+            continue;
+        };
         let steady = counts.iter().all(|&c| c == first);
         // Prefer steady over merely frequent, then the higher count.
         if first > 0 && ((steady && !best.2) || (steady == best.2 && first > best.1)) {
@@ -114,7 +120,11 @@ pub fn record_chunks(body: &[u8], parts: usize) -> Vec<Range<usize>> {
         let mut start = 0;
         while start < body.len() {
             let want = (start + target).min(body.len());
-            let end = if want >= body.len() { body.len() } else { memchr::memchr(b'\n', &body[want..]).map_or(body.len(), |i| want + i + 1) };
+            let end = if want >= body.len() {
+                body.len()
+            } else {
+                memchr::memchr(b'\n', &body[want..]).map_or(body.len(), |i| want + i + 1)
+            };
             out.push(start..end);
             start = end;
         }
@@ -141,10 +151,18 @@ pub fn record_chunks(body: &[u8], parts: usize) -> Vec<Range<usize>> {
 /// Runs `f` over each chunk of CSV records in parallel. `f` gets a reader
 /// over the chunk (no header) and the 1-based file line its first record
 /// starts on; results come back in file order.
-pub fn par_chunks<T: Send>(body: &[u8], line_offset: u64, delimiter: u8, f: impl Fn(&mut csv::Reader<&[u8]>, u64) -> T + Sync) -> Vec<T> {
+pub fn par_chunks<T: Send>(
+    body: &[u8],
+    line_offset: u64,
+    delimiter: u8,
+    f: impl Fn(&mut csv::Reader<&[u8]>, u64) -> T + Sync,
+) -> Vec<T> {
     let parts = rayon::current_num_threads() * 8;
     let chunks = record_chunks(body, parts);
-    let lines: Vec<u64> = chunks.par_iter().map(|r| memchr::memchr_iter(b'\n', &body[r.clone()]).count() as u64).collect();
+    let lines: Vec<u64> = chunks
+        .par_iter()
+        .map(|r| memchr::memchr_iter(b'\n', &body[r.clone()]).count() as u64)
+        .collect();
     let mut first_lines = Vec::with_capacity(chunks.len());
     let mut acc = line_offset;
     for n in &lines {
@@ -155,7 +173,11 @@ pub fn par_chunks<T: Send>(body: &[u8], line_offset: u64, delimiter: u8, f: impl
         .into_par_iter()
         .zip(first_lines)
         .map(|(r, first)| {
-            let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(delimiter).from_reader(&body[r]);
+            let mut rdr = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .delimiter(delimiter)
+                .from_reader(&body[r]);
             f(&mut rdr, first)
         })
         .collect()
@@ -166,13 +188,22 @@ pub fn par_chunks<T: Send>(body: &[u8], line_offset: u64, delimiter: u8, f: impl
 pub fn csv_header(bytes: &[u8]) -> Result<(Vec<String>, &[u8], u8, u64), IngestError> {
     let bytes = strip_bom(bytes);
     let delimiter = sniff_delimiter(bytes);
-    let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(delimiter).from_reader(bytes);
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .from_reader(bytes);
     let mut rec = csv::ByteRecord::new();
-    let ok = rdr.read_byte_record(&mut rec).map_err(|e| IngestError::Format(format!("cannot read the header line: {e}")))?;
+    let ok = rdr
+        .read_byte_record(&mut rec)
+        .map_err(|e| IngestError::Format(format!("cannot read the header line: {e}")))?;
     if !ok {
         return Err(IngestError::Format("the file is empty".into()));
     }
-    let headers: Vec<String> = rec.iter().map(|h| String::from_utf8_lossy(h).trim().to_string()).collect();
+    let headers: Vec<String> = rec
+        .iter()
+        .map(|h| String::from_utf8_lossy(h).trim().to_string())
+        .collect();
     if headers.iter().all(|h| h.is_empty()) {
         return Err(IngestError::Format("the header line is empty".into()));
     }
@@ -187,15 +218,38 @@ pub fn read_table(bytes: &[u8], format: InputFormat) -> Result<Table, IngestErro
     match format {
         InputFormat::Csv => read_csv(bytes),
         InputFormat::Json => {
-            let value: serde_json::Value = serde_json::from_slice(strip_bom(bytes)).map_err(|e| IngestError::Format(format!("invalid JSON at line {}, column {}: {e}", e.line(), e.column())))?;
+            let value: serde_json::Value =
+                serde_json::from_slice(strip_bom(bytes)).map_err(|e| {
+                    IngestError::Format(format!(
+                        "invalid JSON at line {}, column {}: {e}",
+                        e.line(),
+                        e.column()
+                    ))
+                })?;
             let serde_json::Value::Array(items) = value else {
-                return Err(IngestError::Format("a JSON lead file must be an array of objects".into()));
+                return Err(IngestError::Format(
+                    "a JSON lead file must be an array of objects".into(),
+                ));
             };
-            Ok(json_rows(items.into_iter().enumerate().map(|(i, v)| (i as u64 + 1, Ok(v)))))
+            Ok(json_rows(
+                items
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, v)| (i as u64 + 1, Ok(v))),
+            ))
         }
         InputFormat::Ndjson => {
             let text = String::from_utf8_lossy(strip_bom(bytes));
-            let items = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).map(|(i, l)| (i as u64 + 1, serde_json::from_str::<serde_json::Value>(l).map_err(|e| e.to_string())));
+            let items = text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+                .map(|(i, l)| {
+                    (
+                        i as u64 + 1,
+                        serde_json::from_str::<serde_json::Value>(l).map_err(|e| e.to_string()),
+                    )
+                });
             Ok(json_rows(items))
         }
     }
@@ -218,7 +272,10 @@ fn read_csv(bytes: &[u8]) -> Result<Table, IngestError> {
                     }
                     let mut fields = csv::StringRecord::from_byte_record_lossy(rec.clone());
                     if fields.len() != width {
-                        broken.push((line, format!("has {} fields but the header has {width}", fields.len())));
+                        broken.push((
+                            line,
+                            format!("has {} fields but the header has {width}", fields.len()),
+                        ));
                         continue;
                     }
                     fields.trim();
@@ -232,12 +289,19 @@ fn read_csv(bytes: &[u8]) -> Result<Table, IngestError> {
         }
         (rows, broken)
     });
-    let mut table = Table { headers, ..Table::default() };
+    let mut table = Table {
+        headers,
+        ..Table::default()
+    };
     // Number records across chunks in file order, broken ones included, so
     // that a row number always matches the data record a user counts.
     let mut row = 0;
     for (rows, broken) in chunks {
-        let mut merged: Vec<(u64, Result<csv::StringRecord, String>)> = rows.into_iter().map(|(l, r)| (l, Ok(r))).chain(broken.into_iter().map(|(l, e)| (l, Err(e)))).collect();
+        let mut merged: Vec<(u64, Result<csv::StringRecord, String>)> = rows
+            .into_iter()
+            .map(|(l, r)| (l, Ok(r)))
+            .chain(broken.into_iter().map(|(l, e)| (l, Err(e))))
+            .collect();
         merged.sort_by_key(|(l, _)| *l);
         for (line, r) in merged {
             row += 1;
@@ -254,7 +318,11 @@ fn flatten(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, String)>)
     match v {
         serde_json::Value::Object(map) => {
             for (k, v) in map {
-                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 flatten(&key, v, out);
             }
         }
@@ -279,7 +347,9 @@ fn json_rows(items: impl Iterator<Item = (u64, Result<serde_json::Value, String>
             }
         };
         if !value.is_object() {
-            table.broken.push((row, line, "is not a JSON object".into()));
+            table
+                .broken
+                .push((row, line, "is not a JSON object".into()));
             continue;
         }
         let mut pairs = Vec::new();
@@ -297,7 +367,11 @@ fn json_rows(items: impl Iterator<Item = (u64, Result<serde_json::Value, String>
         for (k, v) in pairs {
             fields[index[&k]] = v.trim().to_string();
         }
-        table.rows.push(RawRow { row, line, fields: csv::StringRecord::from(fields) });
+        table.rows.push(RawRow {
+            row,
+            line,
+            fields: csv::StringRecord::from(fields),
+        });
     }
     table.headers = headers;
     table
@@ -317,7 +391,11 @@ mod tests {
 
     #[test]
     fn a_csv_with_bom_and_crlf_reads_clean() {
-        let t = read_table(b"\xEF\xBB\xBFname;email\r\nAda;ada@x.io\r\nBob;bob@y.io\r\n", InputFormat::Csv).unwrap();
+        let t = read_table(
+            b"\xEF\xBB\xBFname;email\r\nAda;ada@x.io\r\nBob;bob@y.io\r\n",
+            InputFormat::Csv,
+        )
+        .unwrap();
         assert_eq!(t.headers, vec!["name", "email"]);
         assert_eq!(t.rows.len(), 2);
         assert_eq!(&t.rows[1].fields[1], "bob@y.io");
@@ -344,7 +422,12 @@ mod tests {
         assert!(chunks.len() > 1);
         let mut total = 0;
         for c in &chunks {
-            let n = csv::ReaderBuilder::new().has_headers(false).from_reader(&body[c.clone()]).records().filter(|r| r.as_ref().map(|r| r.len() == 2).unwrap_or(false)).count();
+            let n = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .from_reader(&body[c.clone()])
+                .records()
+                .filter(|r| r.as_ref().map(|r| r.len() == 2).unwrap_or(false))
+                .count();
             total += n;
         }
         assert_eq!(total, 500);
@@ -357,7 +440,11 @@ mod tests {
         assert_eq!(t.headers, vec!["email", "bant.budget", "n", "extra"]);
         assert_eq!(&t.rows[0].fields[1], "confirmed");
         assert_eq!(&t.rows[0].fields[2], "3");
-        let n = read_table(b"{\"email\":\"a@x.io\"}\nnot json\n{\"email\":\"b@x.io\"}\n", InputFormat::Ndjson).unwrap();
+        let n = read_table(
+            b"{\"email\":\"a@x.io\"}\nnot json\n{\"email\":\"b@x.io\"}\n",
+            InputFormat::Ndjson,
+        )
+        .unwrap();
         assert_eq!(n.rows.len(), 2);
         assert_eq!(n.broken.len(), 1);
         assert_eq!(n.broken[0].1, 2);

@@ -37,7 +37,10 @@ pub fn fold_country(name: &str) -> String {
 }
 
 fn domain_list(text: &'static str) -> FxHashSet<&'static str> {
-    text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect()
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect()
 }
 
 impl RefData {
@@ -46,15 +49,26 @@ impl RefData {
         let mut regions = FxHashMap::default();
         for line in COUNTRIES.lines().filter(|l| !l.trim().is_empty()) {
             let mut parts = line.split('\t');
-            let (Some(code), Some(region), Some(names)) = (parts.next(), parts.next(), parts.next()) else { continue };
-            let Ok(code) = CountryCode::parse(code) else { continue };
+            let (Some(code), Some(region), Some(names)) =
+                (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            let Ok(code) = CountryCode::parse(code) else {
+                continue;
+            };
             regions.insert(code, region.trim());
             countries.insert(fold_country(code.as_str()), code);
             for n in names.split('|') {
                 countries.insert(fold_country(n), code);
             }
         }
-        RefData { countries, regions, free_mail: domain_list(FREE_MAIL), disposable: domain_list(DISPOSABLE) }
+        RefData {
+            countries,
+            regions,
+            free_mail: domain_list(FREE_MAIL),
+            disposable: domain_list(DISPOSABLE),
+        }
     }
 
     pub fn get() -> &'static RefData {
@@ -104,8 +118,22 @@ mod tests {
     fn country_names_and_aliases_map_to_iso_codes() {
         let r = RefData::get();
         assert!(r.country_count() >= 245);
-        for (name, code) in [("United States", "US"), ("U.S.A.", "US"), ("usa", "US"), ("UK", "GB"), ("Deutschland", "DE"), ("de", "DE"), ("  India ", "IN"), ("España", "ES"), ("Espana", "ES")] {
-            assert_eq!(r.country(name).map(|c| c.to_string()), Some(code.to_string()), "{name}");
+        for (name, code) in [
+            ("United States", "US"),
+            ("U.S.A.", "US"),
+            ("usa", "US"),
+            ("UK", "GB"),
+            ("Deutschland", "DE"),
+            ("de", "DE"),
+            ("  India ", "IN"),
+            ("España", "ES"),
+            ("Espana", "ES"),
+        ] {
+            assert_eq!(
+                r.country(name).map(|c| c.to_string()),
+                Some(code.to_string()),
+                "{name}"
+            );
         }
         assert_eq!(r.country("Asia/Pacific Region"), None);
         assert_eq!(r.region(CountryCode::parse("DE").unwrap()), Some("EMEA"));

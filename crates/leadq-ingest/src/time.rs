@@ -35,7 +35,11 @@ fn fast_iso(s: &[u8]) -> Option<i64> {
     if s.len() < 10 || s[4] != b'-' || s[7] != b'-' {
         return None;
     }
-    let (y, m, d) = (digits(&s[0..4])? as i64, digits(&s[5..7])?, digits(&s[8..10])?);
+    let (y, m, d) = (
+        digits(&s[0..4])? as i64,
+        digits(&s[5..7])?,
+        digits(&s[8..10])?,
+    );
     if !(1..=12).contains(&m) || d == 0 || d > days_in_month(y, m) {
         return None;
     }
@@ -73,7 +77,11 @@ fn fast_iso(s: &[u8]) -> Option<i64> {
         [] | [b'Z'] | [b'z'] => Some(secs),
         [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] | [sign @ (b'+' | b'-'), h1, h2, m1, m2] => {
             let off = (digits(&[*h1, *h2])? * 3600 + digits(&[*m1, *m2])? * 60) as i64;
-            Some(if *sign == b'+' { secs - off } else { secs + off })
+            Some(if *sign == b'+' {
+                secs - off
+            } else {
+                secs + off
+            })
         }
         _ => None,
     }
@@ -102,7 +110,10 @@ pub fn parse_timestamp(raw: &str) -> Option<Timestamp> {
         return Some(Timestamp(ts.as_second()));
     }
     if let Ok(dt) = s.parse::<jiff::civil::DateTime>() {
-        return dt.to_zoned(jiff::tz::TimeZone::UTC).ok().map(|z| Timestamp(z.timestamp().as_second()));
+        return dt
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .ok()
+            .map(|z| Timestamp(z.timestamp().as_second()));
     }
     None
 }
@@ -117,7 +128,11 @@ fn slash_date(s: &str) -> Option<(i64, i64)> {
     if it.next().is_some() || c.len() != 4 {
         return None;
     }
-    let (a, b, y) = (a.parse::<u32>().ok()?, b.parse::<u32>().ok()?, c.parse::<i64>().ok()?);
+    let (a, b, y) = (
+        a.parse::<u32>().ok()?,
+        b.parse::<u32>().ok()?,
+        c.parse::<i64>().ok()?,
+    );
     let (d, m) = if a > 12 { (a, b) } else { (b, a) };
     if !(1..=12).contains(&m) || d == 0 || d > days_in_month(y, m) {
         return None;
@@ -140,7 +155,9 @@ fn slash_date(s: &str) -> Option<(i64, i64)> {
 
 /// Formats a timestamp as RFC 3339 in UTC.
 pub fn format_timestamp(t: Timestamp) -> String {
-    jiff::Timestamp::from_second(t.0).map(|ts| ts.to_string()).unwrap_or_else(|_| t.0.to_string())
+    jiff::Timestamp::from_second(t.0)
+        .map(|ts| ts.to_string())
+        .unwrap_or_else(|_| t.0.to_string())
 }
 
 #[cfg(test)]
@@ -178,7 +195,13 @@ mod tests {
 
     #[test]
     fn nonsense_is_not_a_timestamp() {
-        for s in ["", "yesterday", "2026-13-01", "2026-02-30", "2026-01-01T25:00:00Z"] {
+        for s in [
+            "",
+            "yesterday",
+            "2026-13-01",
+            "2026-02-30",
+            "2026-01-01T25:00:00Z",
+        ] {
             assert_eq!(parse_timestamp(s), None, "{s}");
         }
     }

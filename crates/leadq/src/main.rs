@@ -1,1 +1,46 @@
-fn main(){}
+//! `leadq`: the command line of the lead qualification engine.
+
+mod backtest;
+mod cli;
+mod demo;
+mod explain;
+mod frameworks;
+mod output;
+mod pipeline;
+mod progress;
+mod qualify;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = match cli::Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ => 2,
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match cli.command {
+        cli::Command::Qualify(args) => qualify::run(args),
+        cli::Command::Explain(args) => explain::run(args),
+        cli::Command::Backtest(args) => backtest::run(args),
+        cli::Command::Frameworks(args) => frameworks::run(args),
+        cli::Command::Demo(args) => demo::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if let Some(usage) = e.downcast_ref::<cli::UsageError>() {
+                eprintln!("error: {usage}");
+                return ExitCode::from(2);
+            }
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

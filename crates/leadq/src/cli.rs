@@ -1,0 +1,198 @@
+//! Command-line arguments.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "leadq",
+    version,
+    about = "Lead qualification engine: score, qualify, rank and explain leads",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Score, qualify and rank every lead of a file with a scoring model
+    Qualify(QualifyArgs),
+    /// Show the full score breakdown of one lead
+    Explain(ExplainArgs),
+    /// Measure how well a rules model ranks leads whose outcome is known
+    Backtest(BacktestArgs),
+    /// List and show the qualification frameworks (BANT, MEDDIC, …)
+    Frameworks(FrameworksArgs),
+    /// Generate a realistic synthetic data set
+    Demo(DemoArgs),
+}
+
+/// A usage mistake found after parsing (exit code 2).
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
+pub enum OutputFormat {
+    Csv,
+    Json,
+    Ndjson,
+}
+
+/// Where the leads come from and how to read them.
+#[derive(Args, Clone)]
+pub struct InputArgs {
+    /// Scoring model (TOML)
+    #[arg(long, short = 'm', value_name = "MODEL.toml")]
+    pub model: PathBuf,
+    /// Engagement events (CSV, JSON or NDJSON) with lead_id or email, type, timestamp
+    #[arg(long, value_name = "EVENTS")]
+    pub events: Option<PathBuf>,
+    /// Column mapping file (TOML)
+    #[arg(long, value_name = "FILE", conflicts_with = "preset")]
+    pub mapping: Option<PathBuf>,
+    /// Column mapping preset
+    #[arg(long, value_name = "NAME", value_parser = ["hubspot", "salesforce", "generic"])]
+    pub preset: Option<String>,
+    /// Score as of this instant (RFC 3339 or YYYY-MM-DD); default: now
+    #[arg(long, value_name = "RFC3339")]
+    pub as_of: Option<String>,
+    /// Input format when the file name does not tell
+    #[arg(long, value_name = "FORMAT", value_parser = ["csv", "json", "ndjson"])]
+    pub input_format: Option<String>,
+}
+
+#[derive(Args)]
+pub struct QualifyArgs {
+    /// Lead file (CSV with any delimiter, JSON array or NDJSON)
+    pub input: PathBuf,
+    #[command(flatten)]
+    pub common: InputArgs,
+    /// Output format (default: from --out's extension, else csv)
+    #[arg(long, value_enum)]
+    pub format: Option<OutputFormat>,
+    /// Write the ranked leads here instead of standard output
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Write rejected rows (row, line, column, reason) here as CSV
+    #[arg(long, value_name = "FILE")]
+    pub rejects: Option<PathBuf>,
+    /// Write the duplicate merges here as CSV
+    #[arg(long, value_name = "FILE")]
+    pub merges: Option<PathBuf>,
+    /// Write the account roll-up (leads grouped by company domain) here as CSV
+    #[arg(long, value_name = "FILE")]
+    pub accounts: Option<PathBuf>,
+    /// Leave the input columns out of the output
+    #[arg(long)]
+    pub no_passthrough: bool,
+    /// Print no summary
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+#[derive(Args)]
+pub struct ExplainArgs {
+    /// Lead file
+    pub input: PathBuf,
+    #[command(flatten)]
+    pub common: InputArgs,
+    /// The lead to explain: its id or email
+    #[arg(long, value_name = "ID")]
+    pub lead: String,
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct BacktestArgs {
+    /// Rules model to evaluate (TOML)
+    #[arg(long, short = 'm', value_name = "RULES.toml")]
+    pub model: PathBuf,
+    /// A second model to compare side by side
+    #[arg(long, value_name = "OTHER.toml")]
+    pub against: Option<PathBuf>,
+    /// Leads with known outcomes
+    #[arg(long, value_name = "FILE")]
+    pub data: PathBuf,
+    /// The outcome column (1/yes/true/won = converted)
+    #[arg(long, value_name = "COL")]
+    pub label: String,
+    /// Value of the label that means converted, when not 1/yes/true/won
+    #[arg(long, value_name = "VALUE")]
+    pub positive: Option<String>,
+    /// A separate outcomes file joined on lead id (when the label is not in --data)
+    #[arg(long, value_name = "FILE")]
+    pub outcomes: Option<PathBuf>,
+    #[arg(long, value_name = "EVENTS")]
+    pub events: Option<PathBuf>,
+    #[arg(long, value_name = "FILE", conflicts_with = "preset")]
+    pub mapping: Option<PathBuf>,
+    #[arg(long, value_name = "NAME", value_parser = ["hubspot", "salesforce", "generic"])]
+    pub preset: Option<String>,
+    #[arg(long, value_name = "RFC3339")]
+    pub as_of: Option<String>,
+    /// Print one JSON object
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct FrameworksArgs {
+    #[command(subcommand)]
+    pub command: FrameworksCommand,
+}
+
+#[derive(Subcommand)]
+pub enum FrameworksCommand {
+    /// List the shipped frameworks
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one framework's criteria and questions in asking order
+    Show {
+        /// BANT, MEDDIC, CHAMP, SPIN, GPCTBA/C&I or ANUM
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+pub struct DemoArgs {
+    #[command(subcommand)]
+    pub command: DemoCommand,
+}
+
+#[derive(Subcommand)]
+pub enum DemoCommand {
+    /// Write leads.csv, events.csv and outcomes.csv of a synthetic B2B company
+    Generate {
+        /// Number of distinct people (duplicates and bad rows come on top)
+        #[arg(long, default_value_t = 10_000)]
+        leads: usize,
+        /// Random seed: the same seed gives the same files
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Average engagement events per lead
+        #[arg(long, default_value_t = 10.0)]
+        events_per_lead: f64,
+        /// The data ends at this instant (RFC 3339 or YYYY-MM-DD)
+        #[arg(long, default_value = "2026-11-01T00:00:00Z")]
+        as_of: String,
+        /// Output directory (created if missing)
+        #[arg(long, short = 'o')]
+        out: PathBuf,
+    },
+}

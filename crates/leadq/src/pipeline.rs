@@ -1,0 +1,143 @@
+//! The shared path of `qualify`, `explain` and `backtest`: load the model,
+//! read and clean the leads, attach the events, score everything.
+
+use crate::cli::{InputArgs, UsageError};
+use crate::progress;
+use anyhow::{Context, Result};
+use leadq_core::{CompiledModel, Score, Timestamp};
+use leadq_ingest::{EventStats, EventStore, InputFormat, LeadBatch, Mapping, Reject};
+use rayon::prelude::*;
+use std::path::Path;
+use std::time::Instant;
+
+pub struct Run {
+    pub model: CompiledModel,
+    pub batch: LeadBatch,
+    pub events: EventStore,
+    pub event_stats: Option<EventStats>,
+    pub event_rejects: Vec<Reject>,
+    pub as_of: Timestamp,
+    pub scores: Vec<Score>,
+    pub timings: Vec<(&'static str, f64)>,
+}
+
+pub fn read_file(path: &Path, what: &str) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))
+}
+
+pub fn load_model(path: &Path) -> Result<CompiledModel> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read model {}", path.display()))?;
+    CompiledModel::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+pub fn load_mapping(mapping: Option<&Path>, preset: Option<&str>) -> Result<Mapping> {
+    Ok(match (mapping, preset) {
+        (Some(p), _) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read mapping {}", p.display()))?;
+            Mapping::from_toml(&text).with_context(|| format!("in {}", p.display()))?
+        }
+        (None, Some(name)) => Mapping::preset(name)?,
+        (None, None) => Mapping::default(),
+    })
+}
+
+pub fn parse_as_of(raw: Option<&str>) -> Result<Timestamp> {
+    match raw {
+        None => Ok(Timestamp(jiff::Timestamp::now().as_second())),
+        Some(s) => leadq_ingest::time::parse_timestamp(s).ok_or_else(|| UsageError(format!("--as-of '{s}' is not a timestamp (use RFC 3339 such as 2026-11-01T00:00:00Z, or YYYY-MM-DD)")).into()),
+    }
+}
+
+fn format_of(path: &Path, bytes: &[u8], forced: Option<&str>) -> InputFormat {
+    forced
+        .and_then(InputFormat::parse)
+        .unwrap_or_else(|| InputFormat::detect(path, bytes))
+}
+
+/// Reads everything and scores every lead.
+pub fn run(input: &Path, args: &InputArgs) -> Result<Run> {
+    let as_of = parse_as_of(args.as_of.as_deref())?;
+    let model = load_model(&args.model)?;
+    let mapping = load_mapping(args.mapping.as_deref(), args.preset.as_deref())?;
+    load_and_score(
+        input,
+        model,
+        &mapping,
+        args.events.as_deref(),
+        as_of,
+        args.input_format.as_deref(),
+    )
+}
+
+pub fn load_and_score(
+    input: &Path,
+    model: CompiledModel,
+    mapping: &Mapping,
+    events: Option<&Path>,
+    as_of: Timestamp,
+    input_format: Option<&str>,
+) -> Result<Run> {
+    let mut timings = Vec::new();
+    let t = Instant::now();
+    let spin = progress::spinner("reading leads");
+    let bytes = read_file(input, "input")?;
+    let format = format_of(input, &bytes, input_format);
+    let batch = leadq_ingest::load_leads(&bytes, format, &model, mapping)
+        .with_context(|| format!("cannot read leads from {}", input.display()))?;
+    drop(bytes);
+    spin.finish_and_clear();
+    timings.push(("read leads", t.elapsed().as_secs_f64()));
+
+    let t = Instant::now();
+    let (events, event_stats, event_rejects) = match events {
+        Some(p) => {
+            let spin = progress::spinner("reading events");
+            let bytes = read_file(p, "events")?;
+            let format = format_of(p, &bytes, None);
+            let (store, stats, rejects) = leadq_ingest::events::read_events(
+                &bytes,
+                format,
+                &model,
+                &batch.index,
+                batch.leads.len(),
+            )
+            .with_context(|| format!("cannot read events from {}", p.display()))?;
+            spin.finish_and_clear();
+            (store, Some(stats), rejects)
+        }
+        None => (
+            EventStore::empty(batch.leads.len(), model.event_properties.len()),
+            None,
+            Vec::new(),
+        ),
+    };
+    timings.push(("read events", t.elapsed().as_secs_f64()));
+
+    let t = Instant::now();
+    let bar = progress::bar(batch.leads.len() as u64, "scoring");
+    let scores: Vec<Score> = batch
+        .leads
+        .par_iter()
+        .enumerate()
+        .map(|(i, lead)| {
+            if i % 4096 == 0 {
+                bar.inc(4096.min((batch.leads.len() - i) as u64));
+            }
+            model.score(lead, events.view(i), as_of)
+        })
+        .collect();
+    bar.finish_and_clear();
+    timings.push(("score", t.elapsed().as_secs_f64()));
+    Ok(Run {
+        model,
+        batch,
+        events,
+        event_stats,
+        event_rejects,
+        as_of,
+        scores,
+        timings,
+    })
+}
