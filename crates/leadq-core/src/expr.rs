@@ -269,7 +269,8 @@ fn parse(source: &str) -> Result<(IdedExpr, SourceInfo), CompileError> {
             Some(e) => CompileError {
                 message: format!("syntax error: {}", e.msg),
                 line: e.pos.0.max(1) as usize,
-                column: (e.pos.1 + 1).max(1) as usize,
+                // The parser's columns are already 1-based.
+                column: e.pos.1.max(1) as usize,
             },
             None => CompileError {
                 message: "syntax error".into(),
@@ -795,7 +796,7 @@ mod tests {
         let err = compile("employees >= && 1").unwrap_err();
         assert!(err.message.starts_with("syntax error"), "{err}");
         assert_eq!(err.line, 1);
-        assert!(err.column >= 13, "{err}");
+        assert_eq!(err.column, 14, "{err}");
     }
 
     #[test]

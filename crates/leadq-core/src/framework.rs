@@ -113,12 +113,26 @@ pub enum CriterionState {
 /// The result of evaluating a framework on one lead's answers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
-    pub framework: String,
     pub status: FrameworkStatus,
     pub satisfied: u32,
+    /// Criteria with no answer yet.
+    pub unknown_count: u32,
+    /// One state per criterion, in asking order.
     pub states: Vec<CriterionState>,
-    /// Keys of criteria with no answer yet, in asking order.
-    pub unknown: Vec<String>,
+}
+
+impl Evaluation {
+    /// Keys of the criteria of `framework` still without an answer, in
+    /// asking order.
+    pub fn unknown<'f>(&self, framework: &'f Framework) -> Vec<&'f str> {
+        framework
+            .criteria
+            .iter()
+            .zip(&self.states)
+            .filter(|(_, s)| **s == CriterionState::Unknown)
+            .map(|(c, _)| c.key.as_str())
+            .collect()
+    }
 }
 
 const BUILT_IN: &[(&str, &str)] = &[
@@ -357,19 +371,15 @@ impl Framework {
                 FrameworkStatus::NotYet
             }
         };
-        let unknown = self
-            .criteria
+        let unknown_count = states
             .iter()
-            .zip(&states)
-            .filter(|(_, s)| **s == CriterionState::Unknown)
-            .map(|(c, _)| c.key.clone())
-            .collect();
+            .filter(|s| **s == CriterionState::Unknown)
+            .count() as u32;
         Evaluation {
-            framework: self.key.clone(),
             status,
             satisfied,
+            unknown_count,
             states,
-            unknown,
         }
     }
 }
@@ -436,10 +446,10 @@ mod tests {
                 .collect();
             let e = f.evaluate(&full);
             assert_eq!(e.status, FrameworkStatus::Qualified, "{}", f.key);
-            assert!(e.unknown.is_empty());
+            assert_eq!(e.unknown_count, 0);
             let none = f.evaluate(&[]);
             assert_eq!(none.status, FrameworkStatus::NotYet, "{}", f.key);
-            assert_eq!(none.unknown.len(), f.criteria.len());
+            assert_eq!(none.unknown(&f).len(), f.criteria.len());
         }
     }
 
@@ -464,7 +474,7 @@ mod tests {
             &[("budget", "confirmed"), ("authority", "decision maker")],
         ));
         assert_eq!(e.status, FrameworkStatus::NotYet);
-        assert_eq!(e.unknown, vec!["need".to_string(), "timeline".to_string()]);
+        assert_eq!(e.unknown(&bant), vec!["need", "timeline"]);
         assert_eq!(e.satisfied, 2);
     }
 

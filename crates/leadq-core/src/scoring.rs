@@ -160,7 +160,7 @@ impl Env for LeadEnv<'_> {
                 .map_or(ValueRef::Null, |v| v.as_ref()),
             Slot::FrameworkStatus(i) => ValueRef::Str(self.frameworks[i].status.as_str()),
             Slot::FrameworkSatisfied(i) => ValueRef::Num(self.frameworks[i].satisfied as f64),
-            Slot::FrameworkUnknown(i) => ValueRef::Num(self.frameworks[i].unknown.len() as f64),
+            Slot::FrameworkUnknown(i) => ValueRef::Num(self.frameworks[i].unknown_count as f64),
             Slot::EventKind => self.event.map_or(ValueRef::Null, |(k, _)| ValueRef::Str(k)),
             Slot::EventProp(i) => self
                 .event
@@ -444,19 +444,28 @@ impl CompiledModel {
     /// Reasons as one readable line: `Enterprise size +25; Pricing page +8.4 (3 events)`.
     pub fn reasons_text(&self, s: &Score) -> String {
         let mut out = String::new();
-        for r in &s.reasons {
-            if !out.is_empty() {
+        self.write_reasons(s, &mut out);
+        out
+    }
+
+    /// Appends [`reasons_text`](Self::reasons_text) to `out` without
+    /// allocating per reason (output of a million leads goes through here).
+    pub fn write_reasons(&self, s: &Score, out: &mut String) {
+        use std::fmt::Write;
+        for (i, r) in s.reasons.iter().enumerate() {
+            if i > 0 {
                 out.push_str("; ");
             }
             out.push_str(self.rule_name(r));
             out.push(' ');
-            out.push_str(&format_points(r.points));
+            write_points(out, r.points);
             if r.events > 0 {
-                out.push_str(&format!(
+                let _ = write!(
+                    out,
                     " ({} event{}",
                     r.events,
                     if r.events == 1 { "" } else { "s" }
-                ));
+                );
                 if r.capped {
                     out.push_str(", capped");
                 }
@@ -465,18 +474,25 @@ impl CompiledModel {
                 out.push_str(" (capped)");
             }
         }
-        out
     }
+}
+
+/// Appends points as `+12`, `-5` or `+8.42`.
+pub fn write_points(out: &mut String, p: f64) {
+    use std::fmt::Write;
+    let rounded = (p * 100.0).round() / 100.0;
+    let _ = if rounded.fract() == 0.0 {
+        write!(out, "{:+}", rounded as i64)
+    } else {
+        write!(out, "{rounded:+.2}")
+    };
 }
 
 /// `+12`, `-5`, `+8.42`.
 pub fn format_points(p: f64) -> String {
-    let rounded = (p * 100.0).round() / 100.0;
-    if rounded.fract() == 0.0 {
-        format!("{:+}", rounded as i64)
-    } else {
-        format!("{rounded:+.2}")
-    }
+    let mut s = String::new();
+    write_points(&mut s, p);
+    s
 }
 
 /// Ranks scored leads: priority order of the model, then score, then id.

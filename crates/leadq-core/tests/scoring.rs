@@ -1382,7 +1382,7 @@ fn the_sql_rule_can_use_the_status_of_a_qualification_framework() {
 
     let s = m.score(&lead(&all[..3]), ev.view(), AS_OF);
     assert_eq!(s.frameworks[0].status, FrameworkStatus::NotYet);
-    assert_eq!(s.frameworks[0].unknown, vec!["timeline".to_string()]);
+    assert_eq!(s.frameworks[0].unknown(&m.frameworks[0]), vec!["timeline"]);
     assert_eq!(s.sql, Some(false));
     assert!(!s.mql);
     assert_eq!(s.fit, 30.0);

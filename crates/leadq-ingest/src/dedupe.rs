@@ -7,6 +7,7 @@
 use crate::mapping::Mapping;
 use crate::normalize::fold;
 use leadq_core::{Lead, Value};
+use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
@@ -158,16 +159,22 @@ pub fn dedupe(
     }
     if mapping.fuzzy {
         // Block by company so comparisons stay near-linear.
+        let keys: Vec<Option<(String, String)>> = leads
+            .par_iter()
+            .map(|l| {
+                let company = l
+                    .company
+                    .name
+                    .as_deref()
+                    .map(company_key)
+                    .filter(|k| !k.is_empty())
+                    .or_else(|| l.company.domain.as_ref().map(|d| d.to_string()));
+                company.zip(person_key(l))
+            })
+            .collect();
         let mut blocks: FxHashMap<String, Vec<(usize, String)>> = FxHashMap::default();
-        for (i, l) in leads.iter().enumerate() {
-            let company = l
-                .company
-                .name
-                .as_deref()
-                .map(company_key)
-                .filter(|k| !k.is_empty())
-                .or_else(|| l.company.domain.as_ref().map(|d| d.to_string()));
-            if let (Some(c), Some(p)) = (company, person_key(l)) {
+        for (i, k) in keys.into_iter().enumerate() {
+            if let Some((c, p)) = k {
                 blocks.entry(c).or_default().push((i, p));
             }
         }

@@ -55,6 +55,15 @@ impl EventStore {
         self.kinds.len()
     }
 
+    /// Events (duplicates excluded) dated after `as_of`.
+    pub fn count_after(&self, as_of: Timestamp) -> u64 {
+        self.kinds
+            .iter()
+            .zip(&self.at)
+            .filter(|(k, t)| **k != TOMBSTONE && **t > as_of)
+            .count() as u64
+    }
+
     pub fn is_empty(&self) -> bool {
         self.kinds.is_empty()
     }
@@ -64,7 +73,10 @@ impl EventStore {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct EventStats {
     pub read: u64,
+    /// Events attached to a lead (duplicates excluded).
     pub used: u64,
+    /// Of those, events dated after the scoring instant (ignored by scores).
+    pub after_as_of: u64,
     pub duplicates: u64,
     pub unknown_lead: u64,
     pub kinds_not_in_model: u64,
@@ -281,14 +293,14 @@ pub fn read_events(
             let (headers, body, delimiter, first_line) = reader::csv_header(bytes)?;
             let header_lines = first_line;
             let cols = find_columns(&headers, model)?;
-            reader::par_chunks(body, header_lines, delimiter, |rdr, first_line| {
+            reader::par_chunks(body, header_lines, delimiter, |rdr, chunk, first_line| {
                 let mut out = new_parsed();
                 let mut rec = csv::ByteRecord::new();
                 loop {
                     match rdr.read_byte_record(&mut rec) {
                         Ok(false) => break,
                         Ok(true) => {
-                            let line = first_line + rec.position().map_or(1, |p| p.line()) - 1;
+                            let line = reader::record_line(chunk, first_line, rec.position());
                             if rec.len() == 1 && rec[0].is_empty() {
                                 continue;
                             }

@@ -36,7 +36,31 @@ impl fmt::Display for Reject {
     }
 }
 
+thread_local! {
+    // Job titles repeat a lot across a file; deriving seniority and
+    // department once per distinct title saves most of the work.
+    static TITLE_FACETS: std::cell::RefCell<rustc_hash::FxHashMap<String, (Option<&'static str>, Option<&'static str>)>> = Default::default();
+}
+
+fn title_facets(title: &str) -> (Option<&'static str>, Option<&'static str>) {
+    TITLE_FACETS.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some(hit) = cache.get(title) {
+            return *hit;
+        }
+        if cache.len() > 100_000 {
+            cache.clear();
+        }
+        let facets = (normalize::seniority(title), normalize::department(title));
+        cache.insert(title.to_string(), facets);
+        facets
+    })
+}
+
 fn clean_text(raw: &str) -> String {
+    if !raw.contains("  ") && !raw.contains(['\t', '\n', '\r']) {
+        return raw.trim().to_string();
+    }
     raw.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -240,8 +264,9 @@ pub fn build_lead(
             .map(String::from);
     }
     if let Some(t) = &lead.contact.title {
-        lead.contact.seniority = normalize::seniority(t).map(String::from);
-        lead.contact.department = normalize::department(t).map(String::from);
+        let (s, d) = title_facets(t);
+        lead.contact.seniority = s.map(String::from);
+        lead.contact.department = d.map(String::from);
     }
     lead.id = match lead_id
         .or_else(|| lead.contact.email.as_ref().map(|e| e.to_string()))

@@ -325,7 +325,7 @@ pub struct Mapping {
     pub preset: &'static str,
     pub columns: Vec<(String, String)>,
     /// Region used for phone numbers written without a country code.
-    pub default_region: phonenumber::country::Id,
+    pub default_region: crate::normalize::Region,
     /// Values meaning "no value", folded (e.g. `select`, `n/a`).
     pub missing: Vec<String>,
     /// Fold case and whitespace of categorical values.
@@ -348,7 +348,7 @@ impl Default for Mapping {
         Mapping {
             preset: "generic",
             columns: Vec::new(),
-            default_region: phonenumber::country::Id::US,
+            default_region: crate::normalize::Region::US,
             missing: DEFAULT_MISSING.iter().map(|s| s.to_string()).collect(),
             fold: true,
             source_priority: Vec::new(),

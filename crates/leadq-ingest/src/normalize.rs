@@ -115,23 +115,25 @@ pub fn email_kind(email: &Email) -> EmailKind {
 
 /// Parses a phone number to E.164 with `default_region` for numbers written
 /// without a country code. Returns why it failed otherwise.
-pub fn parse_phone(
-    raw: &str,
-    default_region: phonenumber::country::Id,
-) -> Result<PhoneNumber, String> {
+pub fn parse_phone(raw: &str, default_region: Region) -> Result<PhoneNumber, String> {
+    use rlibphonenumber::{PhoneNumberFormat, PHONE_NUMBER_UTIL};
     let s = raw.trim();
-    let parsed = phonenumber::parse(Some(default_region), s)
+    let parsed = PHONE_NUMBER_UTIL
+        .parse(s, Some(default_region))
         .map_err(|e| format!("'{s}' is not a phone number ({e})"))?;
-    if !phonenumber::is_valid(&parsed) {
+    if !parsed.is_valid() {
         return Err(format!("'{s}' is not a valid phone number for its country"));
     }
-    let e164 = parsed.format().mode(phonenumber::Mode::E164).to_string();
+    let e164 = parsed.format_as(PhoneNumberFormat::E164);
     PhoneNumber::parse_e164(&e164).map_err(|e| e.to_string())
 }
 
+/// The numbering-plan region used for phone numbers without a country code.
+pub use rlibphonenumber::Region;
+
 /// A phone region from a two-letter code such as `US` or `GB`.
-pub fn phone_region(code: &str) -> Option<phonenumber::country::Id> {
-    code.trim().to_ascii_uppercase().parse().ok()
+pub fn phone_region(code: &str) -> Option<Region> {
+    Region::from_code(&code.trim().to_ascii_uppercase()).ok()
 }
 
 fn words(title: &str) -> Vec<String> {

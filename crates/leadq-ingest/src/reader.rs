@@ -155,7 +155,7 @@ pub fn par_chunks<T: Send>(
     body: &[u8],
     line_offset: u64,
     delimiter: u8,
-    f: impl Fn(&mut csv::Reader<&[u8]>, u64) -> T + Sync,
+    f: impl Fn(&mut csv::Reader<&[u8]>, &[u8], u64) -> T + Sync,
 ) -> Vec<T> {
     let parts = rayon::current_num_threads() * 8;
     let chunks = record_chunks(body, parts);
@@ -177,10 +177,28 @@ pub fn par_chunks<T: Send>(
                 .has_headers(false)
                 .flexible(true)
                 .delimiter(delimiter)
-                .from_reader(&body[r]);
-            f(&mut rdr, first)
+                .from_reader(&body[r.clone()]);
+            f(&mut rdr, &body[r], first)
         })
         .collect()
+}
+
+/// The 1-based file line a record starts on. The csv reader stamps a
+/// record with the position before any blank lines it skipped, so those are
+/// stepped over here. `first_line` is the line the chunk starts on.
+pub fn record_line(chunk: &[u8], first_line: u64, pos: Option<&csv::Position>) -> u64 {
+    let Some(pos) = pos else { return first_line };
+    let mut line = first_line + pos.line() - 1;
+    let mut i = pos.byte() as usize;
+    while i < chunk.len() {
+        match chunk[i] {
+            b'\n' => line += 1,
+            b'\r' => {}
+            _ => break,
+        }
+        i += 1;
+    }
+    line
 }
 
 /// Splits a CSV file into its header and the rest; also returns the
@@ -231,12 +249,10 @@ pub fn read_table(bytes: &[u8], format: InputFormat) -> Result<Table, IngestErro
                     "a JSON lead file must be an array of objects".into(),
                 ));
             };
-            Ok(json_rows(
-                items
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, v)| (i as u64 + 1, Ok(v))),
-            ))
+            let lines = array_element_lines(strip_bom(bytes));
+            Ok(json_rows(items.into_iter().enumerate().map(|(i, v)| {
+                (lines.get(i).copied().unwrap_or(i as u64 + 1), Ok(v))
+            })))
         }
         InputFormat::Ndjson => {
             let text = String::from_utf8_lossy(strip_bom(bytes));
@@ -258,7 +274,7 @@ pub fn read_table(bytes: &[u8], format: InputFormat) -> Result<Table, IngestErro
 fn read_csv(bytes: &[u8]) -> Result<Table, IngestError> {
     let (headers, body, delimiter, header_lines) = csv_header(bytes)?;
     let width = headers.len();
-    let chunks = par_chunks(body, header_lines, delimiter, |rdr, first_line| {
+    let chunks = par_chunks(body, header_lines, delimiter, |rdr, chunk, first_line| {
         let mut rows = Vec::new();
         let mut broken = Vec::new();
         let mut rec = csv::ByteRecord::new();
@@ -266,7 +282,7 @@ fn read_csv(bytes: &[u8]) -> Result<Table, IngestError> {
             match rdr.read_byte_record(&mut rec) {
                 Ok(false) => break,
                 Ok(true) => {
-                    let line = first_line + rec.position().map_or(1, |p| p.line()) - 1;
+                    let line = record_line(chunk, first_line, rec.position());
                     if rec.len() == 1 && rec.get(0).is_some_and(|f| f.is_empty()) {
                         continue; // blank line
                     }
@@ -312,6 +328,45 @@ fn read_csv(bytes: &[u8]) -> Result<Table, IngestError> {
         }
     }
     Ok(table)
+}
+
+/// The 1-based line on which each element of a top-level JSON array
+/// starts, found by a scan that respects strings and nesting.
+fn array_element_lines(bytes: &[u8]) -> Vec<u64> {
+    let mut out = Vec::new();
+    let (mut depth, mut line) = (0u32, 1u64);
+    let (mut in_string, mut escaped, mut expecting) = (false, false, false);
+    for &b in bytes {
+        if b == b'\n' {
+            line += 1;
+        }
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        if expecting && !b.is_ascii_whitespace() && b != b']' {
+            out.push(line);
+            expecting = false;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth == 1 && b == b'[' {
+                    expecting = true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b',' if depth == 1 => expecting = true,
+            _ => {}
+        }
+    }
+    out
 }
 
 fn flatten(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, String)>) {
@@ -432,6 +487,12 @@ mod tests {
         }
         assert_eq!(total, 500);
         assert_eq!(chunks.last().unwrap().end, body.len());
+    }
+
+    #[test]
+    fn json_array_elements_know_the_line_they_start_on() {
+        let text = b"[\n  {\"a\": \"x,\\\"]\"},\n\n  {\"b\": [1, {\"c\": 2}]},\n  {}\n]";
+        assert_eq!(array_element_lines(text), vec![2, 4, 5]);
     }
 
     #[test]

@@ -176,6 +176,7 @@ fn show(v: &Value) -> String {
 }
 
 pub fn run(args: BacktestArgs) -> Result<()> {
+    let mut o = String::new();
     let as_of = pipeline::parse_as_of(args.as_of.as_deref())?;
     let mapping = pipeline::load_mapping(args.mapping.as_deref(), args.preset.as_deref())?;
     let mut results = Vec::new();
@@ -205,18 +206,25 @@ pub fn run(args: BacktestArgs) -> Result<()> {
         } else {
             json!({"model": results[0], "against": results[1]})
         };
-        println!("{}", serde_json::to_string_pretty(&out)?);
-        return Ok(());
+        outln!(o, "{}", serde_json::to_string_pretty(&out)?);
+        return crate::output::emit(&o);
     }
     let names: Vec<String> = results
         .iter()
         .map(|r| r["file"].as_str().unwrap_or("").to_string())
         .collect();
-    print!("{:<22}", "");
+    // Columns wide enough for the longest model path, with a gap.
+    let w = names
+        .iter()
+        .map(|n| n.chars().count() + 3)
+        .max()
+        .unwrap_or(0)
+        .max(28);
+    out!(o, "{:<22}", "");
     for n in &names {
-        print!("{n:>28}");
+        out!(o, "{n:>w$}");
     }
-    println!();
+    outln!(o);
     for (key, label) in [
         ("leads", "leads with outcome"),
         ("converted", "converted"),
@@ -232,38 +240,40 @@ pub fn run(args: BacktestArgs) -> Result<()> {
         ("mql_recall", "MQL recall"),
         ("rejected_rows", "rejected rows"),
     ] {
-        print!("{label:<22}");
+        out!(o, "{label:<22}");
         for r in &results {
-            print!("{:>28}", show(&r[key]));
+            out!(o, "{:>w$}", show(&r[key]));
         }
-        println!();
+        outln!(o);
     }
-    println!("\nconversion by grade (leads / rate):");
+    outln!(o, "\nconversion by grade (leads / rate):");
     for g in ["A", "B", "C", "D"] {
-        print!("  {g:<20}");
+        out!(o, "  {g:<20}");
         for r in &results {
             let c = &r["by_grade"][g];
-            print!(
-                "{:>28}",
+            out!(
+                o,
+                "{:>w$}",
                 format!("{} / {}", show(&c["leads"]), show(&c["rate"]))
             );
         }
-        println!();
+        outln!(o);
     }
-    println!("\nconversion by priority (leads / rate):");
+    outln!(o, "\nconversion by priority (leads / rate):");
     for g in ["A", "B", "C", "D"] {
         for b in 1..=4 {
             let p = format!("{g}{b}");
-            print!("  {p:<20}");
+            out!(o, "  {p:<20}");
             for r in &results {
                 let c = &r["by_priority"][&p];
-                print!(
-                    "{:>28}",
+                out!(
+                    o,
+                    "{:>w$}",
                     format!("{} / {}", show(&c["leads"]), show(&c["rate"]))
                 );
             }
-            println!();
+            outln!(o);
         }
     }
-    Ok(())
+    crate::output::emit(&o)
 }

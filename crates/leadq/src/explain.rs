@@ -11,6 +11,7 @@ use leadq_ingest::time::format_timestamp;
 use serde_json::json;
 
 pub fn run(args: ExplainArgs) -> Result<()> {
+    let mut o = String::new();
     let run = pipeline::run(&args.input, &args.common)?;
     let key = args.lead.trim();
     let Some(&idx) = run
@@ -59,7 +60,7 @@ pub fn run(args: ExplainArgs) -> Result<()> {
             .frameworks
             .iter()
             .zip(&score.frameworks)
-            .map(|(f, e)| json!({"framework": f.key, "status": e.status.to_string(), "satisfied": e.satisfied, "unknown": e.unknown, "states": e.states}))
+            .map(|(f, e)| json!({"framework": f.key, "status": e.status.to_string(), "satisfied": e.satisfied, "unknown": e.unknown(f), "states": e.states}))
             .collect();
         let out = json!({
             "lead_id": lead.id, "rank": rank, "of": run.batch.leads.len(), "as_of": format_timestamp(run.as_of), "model": m.to_string(),
@@ -68,12 +69,13 @@ pub fn run(args: ExplainArgs) -> Result<()> {
             "priority": score.priority.to_string(), "score": score.score, "mql": score.mql, "sql": score.sql,
             "fit_rules": fit, "engagement_rules": eng, "frameworks": fw,
         });
-        println!("{}", serde_json::to_string_pretty(&out)?);
-        return Ok(());
+        outln!(o, "{}", serde_json::to_string_pretty(&out)?);
+        return crate::output::emit(&o);
     }
 
     let name = lead.full_name().unwrap_or_default();
-    println!(
+    outln!(
+        o,
         "Lead {} {}— rank {rank} of {}",
         lead.id,
         if name.is_empty() {
@@ -92,17 +94,19 @@ pub fn run(args: ExplainArgs) -> Result<()> {
     ];
     let company: Vec<String> = company.into_iter().flatten().collect();
     if !company.is_empty() {
-        println!("Company: {}", company.join(", "));
+        outln!(o, "Company: {}", company.join(", "));
     }
     if let Some(t) = &lead.contact.title {
-        println!(
+        outln!(
+            o,
             "Title: {t} (seniority {}, department {})",
             lead.contact.seniority.as_deref().unwrap_or("?"),
             lead.contact.department.as_deref().unwrap_or("?")
         );
     }
-    println!("Model: {}; as of {}\n", m, format_timestamp(run.as_of));
-    println!(
+    outln!(o, "Model: {}; as of {}\n", m, format_timestamp(run.as_of));
+    outln!(
+        o,
         "Fit {} -> grade {} (A >= {}, B >= {}, C >= {})",
         fmt(score.fit),
         score.grade,
@@ -116,7 +120,8 @@ pub fn run(args: ExplainArgs) -> Result<()> {
         } else {
             "·"
         };
-        println!(
+        outln!(
+            o,
             "  {mark} {:<32} {:>6}   {}",
             r.name,
             if mark == "✓" {
@@ -127,7 +132,8 @@ pub fn run(args: ExplainArgs) -> Result<()> {
             r.when.source()
         );
     }
-    println!(
+    outln!(
+        o,
         "\nEngagement {} -> band {} (1 >= {}, 2 >= {}, 3 >= {})",
         fmt(score.engagement),
         score.band,
@@ -157,13 +163,15 @@ pub fn run(args: ExplainArgs) -> Result<()> {
                     .map_or("when it holds".to_string(), |v| format!("× {}", v.source()))
             );
         }
-        println!(
+        outln!(
+            o,
             "  {mark} {:<32} {:>8}   {rule_desc}",
             r.name,
             reason.map_or(String::new(), |x| pts(x.points))
         );
         for c in per_rule(i) {
-            println!(
+            outln!(
+                o,
                 "      {}  {:>6.1} d old  {:>6} × {:.3} = {:>7}{}",
                 format_timestamp(c.at),
                 c.age_days,
@@ -174,7 +182,8 @@ pub fn run(args: ExplainArgs) -> Result<()> {
             );
         }
     }
-    println!(
+    outln!(
+        o,
         "\nPriority {} (score {}); MQL: {}{}",
         score.priority,
         fmt(score.score),
@@ -183,12 +192,13 @@ pub fn run(args: ExplainArgs) -> Result<()> {
             .sql
             .map_or(String::new(), |s| format!("; SQL: {}", yes(s)))
     );
-    println!("  mql rule: {}", m.mql.source());
+    outln!(o, "  mql rule: {}", m.mql.source());
     if let Some(s) = &m.sql {
-        println!("  sql rule: {}", s.source());
+        outln!(o, "  sql rule: {}", s.source());
     }
     for (f, e) in m.frameworks.iter().zip(&score.frameworks) {
-        println!(
+        outln!(
+            o,
             "\n{}: {} ({} of {} criteria satisfied)",
             f.key,
             e.status,
@@ -208,18 +218,19 @@ pub fn run(args: ExplainArgs) -> Result<()> {
                 )
                 .map(|v| v.to_string())
                 .unwrap_or_default();
-            println!(
+            outln!(
+                o,
                 "  {:<28} {:<14} {}",
                 c.name,
                 format!("{st:?}").to_lowercase(),
                 answer
             );
         }
-        if !e.unknown.is_empty() {
-            println!("  still to ask: {}", e.unknown.join(", "));
+        if e.unknown_count > 0 {
+            outln!(o, "  still to ask: {}", e.unknown(f).join(", "));
         }
     }
-    Ok(())
+    crate::output::emit(&o)
 }
 
 fn fmt(x: f64) -> String {

@@ -5,46 +5,50 @@ use anyhow::Result;
 use leadq_core::framework::{self, AnswerType};
 
 pub fn run(args: FrameworksArgs) -> Result<()> {
+    let mut o = String::new();
     match args.command {
         FrameworksCommand::List { json } => {
             let all = framework::built_in();
             if json {
-                println!("{}", serde_json::to_string_pretty(&all)?);
-                return Ok(());
+                outln!(o, "{}", serde_json::to_string_pretty(&all)?);
+                return crate::output::emit(&o);
             }
-            println!("{:<12} {:<10} {:<9} NAME", "KEY", "COLUMNS", "CRITERIA");
+            outln!(o, "{:<12} {:<14} {:<9} NAME", "KEY", "COLUMNS", "CRITERIA");
             for f in all {
-                println!(
-                    "{:<12} {:<10} {:<9} {}",
+                outln!(
+                    o,
+                    "{:<12} {:<14} {:<9} {}",
                     f.key,
                     format!("{}.*", f.column_prefix()),
                     f.criteria.len(),
                     f.name
                 );
             }
-            Ok(())
+            crate::output::emit(&o)
         }
         FrameworksCommand::Show { name, json } => {
             let f = framework::find(&name, &[]).map_err(|e| UsageError(e.to_string()))?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&f)?);
-                return Ok(());
+                outln!(o, "{}", serde_json::to_string_pretty(&f)?);
+                return crate::output::emit(&o);
             }
-            println!("{} — {}", f.key, f.name);
+            outln!(o, "{} — {}", f.key, f.name);
             if !f.description.is_empty() {
-                println!("{}", f.description);
+                outln!(o, "{}", f.description);
             }
             match f.min_satisfied {
-                Some(n) => println!("Qualified when at least {n} of {} criteria are satisfied; any disqualifying answer disqualifies.", f.criteria.len()),
-                None => println!("Qualified when every required criterion is satisfied; any disqualifying answer disqualifies."),
+                Some(n) => outln!(o, "Qualified when at least {n} of {} criteria are satisfied; any disqualifying answer disqualifies.", f.criteria.len()),
+                None => outln!(o, "Qualified when every required criterion is satisfied; any disqualifying answer disqualifies."),
             }
-            println!(
+            outln!(
+                o,
                 "Answers are read from input columns {}.<criterion>.\n",
                 f.column_prefix()
             );
             for (i, c) in f.criteria.iter().enumerate() {
                 let req = if c.required { "required" } else { "optional" };
-                println!(
+                outln!(
+                    o,
                     "{}. {} ({}.{}, {req})",
                     i + 1,
                     c.name,
@@ -60,21 +64,21 @@ pub fn run(args: FrameworksArgs) -> Result<()> {
                     },
                     AnswerType::Text => "free text (satisfied when given)".into(),
                 };
-                println!("   answer: {answer}");
+                outln!(o, "   answer: {answer}");
                 if !c.satisfied_by.is_empty() {
-                    println!("   satisfied by: {}", c.satisfied_by.join(", "));
+                    outln!(o, "   satisfied by: {}", c.satisfied_by.join(", "));
                 }
                 if !c.disqualified_by.is_empty() {
-                    println!("   disqualified by: {}", c.disqualified_by.join(", "));
+                    outln!(o, "   disqualified by: {}", c.disqualified_by.join(", "));
                 }
                 for (qi, q) in c.questions.iter().enumerate() {
-                    println!("   Q{}: {q}", qi + 1);
+                    outln!(o, "   Q{}: {q}", qi + 1);
                 }
                 if !c.help.is_empty() {
-                    println!("   good answer: {}", c.help);
+                    outln!(o, "   good answer: {}", c.help);
                 }
             }
-            Ok(())
+            crate::output::emit(&o)
         }
     }
 }

@@ -1,5 +1,24 @@
 //! `leadq`: the command line of the lead qualification engine.
 
+/// Appends formatted text to a `String` (commands build their output and
+/// write it at once, see `output::emit`).
+macro_rules! out {
+    ($o:expr, $($t:tt)*) => {{
+        use std::fmt::Write as _;
+        let _ = write!($o, $($t)*);
+    }};
+}
+
+macro_rules! outln {
+    ($o:expr) => {
+        $o.push('\n')
+    };
+    ($o:expr, $($t:tt)*) => {{
+        use std::fmt::Write as _;
+        let _ = writeln!($o, $($t)*);
+    }};
+}
+
 mod backtest;
 mod cli;
 mod demo;
@@ -11,6 +30,12 @@ mod progress;
 mod qualify;
 
 use clap::Parser;
+
+// Ingest and scoring allocate many small strings from several threads; mimalloc
+// keeps that fast where the system allocator contends.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

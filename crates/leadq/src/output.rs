@@ -45,28 +45,57 @@ fn num(x: f64) -> String {
     }
 }
 
-fn score_fields(run: &Run, lead: usize, rank: usize) -> Vec<String> {
+/// Writes the fixed score columns of one lead into `w`; `buf` is scratch.
+fn write_score_fields(
+    w: &mut csv::Writer<Vec<u8>>,
+    buf: &mut String,
+    run: &Run,
+    lead: usize,
+    rank: usize,
+) -> csv::Result<()> {
+    use std::fmt::Write;
     let s = &run.scores[lead];
-    let mut f = vec![
-        run.batch.leads[lead].id.clone(),
-        rank.to_string(),
-        s.priority.to_string(),
-        s.grade.to_string(),
-        num(s.fit),
-        num(s.engagement),
-        num(s.score),
-        s.band.to_string(),
-        s.mql.to_string(),
-    ];
+    let field = |w: &mut csv::Writer<Vec<u8>>, buf: &mut String, f: &dyn Fn(&mut String)| {
+        buf.clear();
+        f(buf);
+        w.write_field(buf.as_bytes())
+    };
+    w.write_field(run.batch.leads[lead].id.as_bytes())?;
+    field(w, buf, &|b| {
+        let _ = write!(b, "{rank}");
+    })?;
+    w.write_field(s.priority.as_str())?;
+    w.write_field(s.grade.as_str())?;
+    for x in [s.fit, s.engagement, s.score] {
+        field(w, buf, &|b| write_num(b, x))?;
+    }
+    w.write_field([b'0' + s.band])?;
+    w.write_field(if s.mql { "true" } else { "false" })?;
     if let Some(sql) = s.sql {
-        f.push(sql.to_string());
+        w.write_field(if sql { "true" } else { "false" })?;
     }
-    for e in &s.frameworks {
-        f.push(e.status.to_string());
-        f.push(e.unknown.join(" "));
+    for (fw, e) in run.model.frameworks.iter().zip(&s.frameworks) {
+        w.write_field(e.status.as_str())?;
+        field(w, buf, &|b| {
+            for (i, k) in e.unknown(fw).iter().enumerate() {
+                if i > 0 {
+                    b.push(' ');
+                }
+                b.push_str(k);
+            }
+        })?;
     }
-    f.push(run.model.reasons_text(s));
-    f
+    field(w, buf, &|b| run.model.write_reasons(s, b))
+}
+
+fn write_num(b: &mut String, x: f64) {
+    use std::fmt::Write;
+    let r = (x * 100.0).round() / 100.0;
+    let _ = if r.fract() == 0.0 {
+        write!(b, "{}", r as i64)
+    } else {
+        write!(b, "{r}")
+    };
 }
 
 /// Input headers renamed where they clash with an output column.
@@ -134,7 +163,7 @@ pub fn lead_json(run: &Run, lead: usize, rank: usize, passthrough: bool) -> Valu
     if !s.frameworks.is_empty() {
         let mut fw = Map::new();
         for (f, e) in run.model.frameworks.iter().zip(&s.frameworks) {
-            fw.insert(f.column_prefix(), json!({ "status": e.status.to_string(), "satisfied": e.satisfied, "unknown": e.unknown }));
+            fw.insert(f.column_prefix(), json!({ "status": e.status.to_string(), "satisfied": e.satisfied, "unknown": e.unknown(f) }));
         }
         o.insert("frameworks".into(), Value::Object(fw));
     }
@@ -177,12 +206,15 @@ pub fn write_leads(
                 .enumerate()
                 .map(|(bi, chunk)| {
                     let mut w = csv::Writer::from_writer(Vec::with_capacity(chunk.len() * 200));
+                    let mut buf = String::new();
                     for (k, &lead) in chunk.iter().enumerate() {
-                        let mut rec = score_fields(run, lead, bi * BLOCK + k + 1);
+                        write_score_fields(&mut w, &mut buf, run, lead, bi * BLOCK + k + 1)?;
                         if passthrough {
-                            rec.extend(run.batch.raw[lead].iter().map(String::from));
+                            for v in run.batch.raw[lead].iter() {
+                                w.write_field(v)?;
+                            }
                         }
-                        w.write_record(&rec)?;
+                        w.write_record(None::<&[u8]>)?;
                     }
                     w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))
                 })
@@ -340,9 +372,10 @@ pub fn summary(run: &Run, rejects_to: Option<&std::path::Path>) -> String {
     ));
     if let Some(es) = &run.event_stats {
         s.push_str(&format!(
-            "events: {} read, {} used, {} duplicate deliveries ignored, {} for unknown leads, {} of kinds the model ignores, {} rejected\n",
+            "events: {} read, {} used ({} dated after as-of and ignored), {} duplicate deliveries ignored, {} for unknown leads, {} of kinds the model ignores, {} rejected\n",
             thousands(es.read as usize),
             thousands(es.used as usize),
+            thousands(es.after_as_of as usize),
             thousands(es.duplicates as usize),
             thousands(es.unknown_lead as usize),
             thousands(es.kinds_not_in_model as usize),
@@ -433,4 +466,14 @@ pub fn summary(run: &Run, rejects_to: Option<&std::path::Path>) -> String {
 /// `+25` style points for explain output.
 pub fn pts(p: f64) -> String {
     format_points(p)
+}
+
+/// Writes a command's text output to stdout. A reader that went away
+/// (`leadq … | head`) is not an error.
+pub fn emit(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
 }

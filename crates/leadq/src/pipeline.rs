@@ -96,7 +96,7 @@ pub fn load_and_score(
             let spin = progress::spinner("reading events");
             let bytes = read_file(p, "events")?;
             let format = format_of(p, &bytes, None);
-            let (store, stats, rejects) = leadq_ingest::events::read_events(
+            let (store, mut stats, rejects) = leadq_ingest::events::read_events(
                 &bytes,
                 format,
                 &model,
@@ -105,6 +105,7 @@ pub fn load_and_score(
             )
             .with_context(|| format!("cannot read events from {}", p.display()))?;
             spin.finish_and_clear();
+            stats.after_as_of = store.count_after(as_of);
             (store, Some(stats), rejects)
         }
         None => (

@@ -41,7 +41,12 @@ pub fn run(args: QualifyArgs) -> Result<()> {
         None => {
             let stdout = std::io::stdout();
             let mut lock = BufWriter::with_capacity(1 << 20, stdout.lock());
-            output::write_leads(&run, &order, format, !args.no_passthrough, &mut lock)?;
+            match output::write_leads(&run, &order, format, !args.no_passthrough, &mut lock) {
+                Err(e)
+                    if e.downcast_ref::<std::io::Error>()
+                        .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) => {}
+                other => other?,
+            }
         }
     }
     let all_rejects: Vec<&leadq_ingest::Reject> =
@@ -61,5 +66,8 @@ pub fn run(args: QualifyArgs) -> Result<()> {
         let mut err = std::io::stderr().lock();
         write!(err, "{}", output::summary(&run, args.rejects.as_deref()))?;
     }
+    // Freeing a million leads one by one takes longer than the process
+    // takes to exit; the operating system reclaims it all at once.
+    std::mem::forget(run);
     Ok(())
 }
