@@ -36,13 +36,16 @@ impl fmt::Display for Reject {
     }
 }
 
+/// Seniority and department derived from a job title.
+type TitleFacets = (Option<&'static str>, Option<&'static str>);
+
 thread_local! {
     // Job titles repeat a lot across a file; deriving seniority and
     // department once per distinct title saves most of the work.
-    static TITLE_FACETS: std::cell::RefCell<rustc_hash::FxHashMap<String, (Option<&'static str>, Option<&'static str>)>> = Default::default();
+    static TITLE_FACETS: std::cell::RefCell<rustc_hash::FxHashMap<String, TitleFacets>> = Default::default();
 }
 
-fn title_facets(title: &str) -> (Option<&'static str>, Option<&'static str>) {
+fn title_facets(title: &str) -> TitleFacets {
     TITLE_FACETS.with(|cache| {
         let mut cache = cache.borrow_mut();
         if let Some(hit) = cache.get(title) {

@@ -183,6 +183,10 @@ pub fn par_chunks<T: Send>(
         .collect()
 }
 
+/// A CSV file split after its header: the header names, the body, the
+/// detected delimiter and the line the body starts on.
+pub type CsvStart<'a> = (Vec<String>, &'a [u8], u8, u64);
+
 /// The 1-based file line a record starts on. The csv reader stamps a
 /// record with the position before any blank lines it skipped, so those are
 /// stepped over here. `first_line` is the line the chunk starts on.
@@ -203,7 +207,7 @@ pub fn record_line(chunk: &[u8], first_line: u64, pos: Option<&csv::Position>) -
 
 /// Splits a CSV file into its header and the rest; also returns the
 /// delimiter and the 1-based line the first data record starts on.
-pub fn csv_header(bytes: &[u8]) -> Result<(Vec<String>, &[u8], u8, u64), IngestError> {
+pub fn csv_header(bytes: &[u8]) -> Result<CsvStart<'_>, IngestError> {
     let bytes = strip_bom(bytes);
     let delimiter = sniff_delimiter(bytes);
     let mut rdr = csv::ReaderBuilder::new()
