@@ -31,6 +31,9 @@ impl Email {
         if s.len() > 254 {
             return Err(bad("longer than 254 characters"));
         }
+        if s.matches('@').count() > 1 {
+            return Err(bad("more than one '@'"));
+        }
         let (local, domain) = s.rsplit_once('@').ok_or_else(|| bad("no '@'"))?;
         if local.is_empty() || local.len() > 64 {
             return Err(bad("empty or overlong local part"));

@@ -177,6 +177,19 @@ pub struct DemoArgs {
 
 #[derive(Subcommand)]
 pub enum DemoCommand {
+    /// Generate a data set, qualify it with the default model and show the best leads
+    Run {
+        /// Number of people to generate
+        #[arg(long, default_value_t = 10_000)]
+        leads: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Directory for the generated and qualified files
+        #[arg(long, short = 'o', default_value = "leadq-demo")]
+        out: PathBuf,
+    },
+    /// Print the default scoring model (TOML) that matches the demo data
+    Model,
     /// Write leads.csv, events.csv and outcomes.csv of a synthetic B2B company
     Generate {
         /// Number of distinct people (duplicates and bad rows come on top)

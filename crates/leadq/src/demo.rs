@@ -13,14 +13,22 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
+/// The model that scores the demo data, shipped inside the binary.
+pub const DEFAULT_MODEL: &str = include_str!("../../../examples/default-model.toml");
+const DEMO_AS_OF: &str = "2026-11-01T00:00:00Z";
+
 pub fn run(args: DemoArgs) -> Result<()> {
-    let DemoCommand::Generate {
-        leads,
-        seed,
-        events_per_lead,
-        as_of,
-        out,
-    } = args.command;
+    let (leads, seed, events_per_lead, as_of, out) = match args.command {
+        DemoCommand::Generate {
+            leads,
+            seed,
+            events_per_lead,
+            as_of,
+            out,
+        } => (leads, seed, events_per_lead, as_of, out),
+        DemoCommand::Model => return crate::output::emit(DEFAULT_MODEL),
+        DemoCommand::Run { leads, seed, out } => return run_demo(leads, seed, &out),
+    };
     let as_of = leadq_ingest::time::parse_timestamp(&as_of)
         .ok_or_else(|| UsageError(format!("--as-of '{as_of}' is not a timestamp")))?;
     if leads == 0 {
@@ -51,6 +59,97 @@ pub fn run(args: DemoArgs) -> Result<()> {
         100.0 * stats.converted as f64 / leads as f64
     );
     Ok(())
+}
+
+/// Generates a data set, qualifies it and prints the ten best leads.
+fn run_demo(leads: usize, seed: u64, out: &Path) -> Result<()> {
+    if leads == 0 {
+        return Err(UsageError("--leads must be at least 1".into()).into());
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let as_of = leadq_ingest::time::parse_timestamp(DEMO_AS_OF).unwrap_or(leadq_core::Timestamp(0));
+    generate(
+        &Spec {
+            people: leads,
+            seed,
+            events_per_lead: 10.0,
+            as_of: as_of.0,
+        },
+        out,
+    )?;
+    let model_path = out.join("model.toml");
+    std::fs::write(&model_path, DEFAULT_MODEL)
+        .with_context(|| format!("cannot write {}", model_path.display()))?;
+    let model = leadq_core::CompiledModel::from_toml(DEFAULT_MODEL)
+        .map_err(|e| anyhow::anyhow!("default model: {e}"))?;
+    let mapping = leadq_ingest::Mapping::default();
+    let run = crate::pipeline::load_and_score(
+        &out.join("leads.csv"),
+        model,
+        &mapping,
+        Some(&out.join("events.csv")),
+        as_of,
+        None,
+    )?;
+    let ids: Vec<&str> = run.batch.leads.iter().map(|l| l.id.as_str()).collect();
+    let order = leadq_core::scoring::rank(&run.model, &ids, &run.scores);
+    let qualified = out.join("qualified.csv");
+    crate::output::write_leads(
+        &run,
+        &order,
+        crate::cli::OutputFormat::Csv,
+        true,
+        &mut BufWriter::new(
+            File::create(&qualified)
+                .with_context(|| format!("cannot create {}", qualified.display()))?,
+        ),
+    )?;
+    let mut o = String::new();
+    outln!(
+        o,
+        "The ten best of {} leads (as of {DEMO_AS_OF}):\n",
+        run.batch.leads.len()
+    );
+    for (rank, &i) in order.iter().take(10).enumerate() {
+        let (l, s) = (&run.batch.leads[i], &run.scores[i]);
+        let who = [
+            l.full_name(),
+            l.contact.title.clone(),
+            l.company.name.clone(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(", ");
+        outln!(
+            o,
+            "{:>2}. {} {} fit {:.0} engagement {:.1}{}  {who}",
+            rank + 1,
+            s.priority,
+            l.id,
+            s.fit,
+            s.engagement,
+            if s.mql { " MQL" } else { "" }
+        );
+        let reasons = run.model.reasons_text(s);
+        outln!(
+            o,
+            "    {}",
+            if reasons.chars().count() > 150 {
+                format!("{}…", reasons.chars().take(150).collect::<String>())
+            } else {
+                reasons
+            }
+        );
+    }
+    outln!(o, "\n{}", crate::output::summary(&run, None).trim_end());
+    outln!(
+        o,
+        "\nFiles in {dir}: leads.csv, events.csv, outcomes.csv, model.toml, qualified.csv.\nNext: leadq explain {dir}/leads.csv --events {dir}/events.csv --model {dir}/model.toml --as-of {DEMO_AS_OF} --lead {first}\n      leadq backtest --model {dir}/model.toml --data {dir}/leads.csv --events {dir}/events.csv --outcomes {dir}/outcomes.csv --label converted --as-of {DEMO_AS_OF}",
+        dir = out.display(),
+        first = order.first().map_or("L0000001", |&i| run.batch.leads[i].id.as_str())
+    );
+    crate::output::emit(&o)
 }
 
 pub struct Spec {
