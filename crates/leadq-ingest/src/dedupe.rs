@@ -2,13 +2,12 @@
 //! email or phone; fuzzy matches on a person's name within one company.
 //! Merged leads keep, field by field, the first non-empty value in
 //! survivorship order: trusted sources first (when configured), then the
-//! newest record.
+//! newest record, then the most complete one.
 
 use crate::mapping::Mapping;
 use crate::normalize::fold;
 use leadq_core::{Lead, Value};
 use rayon::prelude::*;
-use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 /// One merge: several input rows became one lead.
@@ -97,180 +96,174 @@ fn person_key(l: &Lead) -> Option<String> {
     (k.len() >= 3 && k.contains(' ')).then_some(k)
 }
 
+fn fx_hash(s: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = rustc_hash::FxHasher::default();
+    s.hash(&mut h);
+    h.finish()
+}
+
+/// What made two records one; bits of a cluster's match mask, in the order
+/// they are reported.
+const MATCH_KINDS: [&str; 4] = ["lead_id", "email", "phone", "name+company"];
+
+/// An edge between two records: (earlier, later, match kind, confidence).
+type Edge = (u32, u32, u8, f64);
+
+/// Records sharing an exact key, as edges from each to the first record
+/// with the same key. Sorting hashes keeps this parallel and allocation-free
+/// per record; equal hashes are confirmed on the strings.
+fn exact_edges(leads: &[Lead], kind: u8, key: impl Fn(&Lead) -> Option<&str> + Sync) -> Vec<Edge> {
+    let mut hashed: Vec<(u64, u32)> = leads.par_iter().enumerate().filter_map(|(i, l)| key(l).map(|k| (fx_hash(k), i as u32))).collect();
+    hashed.par_sort_unstable();
+    let mut edges = Vec::new();
+    for run in hashed.chunk_by(|a, b| a.0 == b.0).filter(|r| r.len() > 1) {
+        for (k, &(_, later)) in run.iter().enumerate().skip(1) {
+            let later_key = key(&leads[later as usize]);
+            if let Some(&(_, first)) = run[..k].iter().find(|(_, j)| key(&leads[*j as usize]) == later_key) {
+                edges.push((first, later, kind, 1.0));
+            }
+        }
+    }
+    edges
+}
+
+/// Pairs of records of one company whose names are nearly the same.
+fn fuzzy_edges(leads: &[Lead], mapping: &Mapping) -> Vec<Edge> {
+    // Block by company and the initials of the name, so comparisons stay
+    // near-linear even when many companies share a name; a typo rarely
+    // changes an initial, and a merge needs the same last initial anyway.
+    let keys: Vec<Option<(String, String)>> = leads
+        .par_iter()
+        .map(|l| {
+            let company = l.company.name.as_deref().map(company_key).filter(|k| !k.is_empty()).or_else(|| l.company.domain.as_ref().map(|d| d.to_string()));
+            company.zip(person_key(l)).map(|(c, p)| {
+                let initials: String = p.split(' ').filter_map(|w| w.chars().next()).collect();
+                (format!("{c}|{initials}"), p)
+            })
+        })
+        .collect();
+    let mut hashed: Vec<(u64, u32)> = keys.par_iter().enumerate().filter_map(|(i, k)| k.as_ref().map(|(b, _)| (fx_hash(b), i as u32))).collect();
+    hashed.par_sort_unstable();
+    let conflicting = |p: Option<&str>, q: Option<&str>| matches!((p, q), (Some(p), Some(q)) if p != q);
+    let mut edges = Vec::new();
+    for run in hashed.chunk_by(|a, b| a.0 == b.0).filter(|r| r.len() > 1 && r.len() <= 2000) {
+        // More than 2000 people in one block is a placeholder company name.
+        for x in 0..run.len() {
+            for y in x + 1..run.len() {
+                let (a, b) = (run[x].1 as usize, run[y].1 as usize);
+                let (Some((ba, na)), Some((bb, nb))) = (&keys[a], &keys[b]) else { continue };
+                if ba != bb {
+                    continue;
+                }
+                let (la, lb) = (&leads[a], &leads[b]);
+                if conflicting(la.contact.email.as_ref().map(|e| e.as_str()), lb.contact.email.as_ref().map(|e| e.as_str()))
+                    || conflicting(la.contact.phone.as_ref().map(|e| e.as_str()), lb.contact.phone.as_ref().map(|e| e.as_str()))
+                {
+                    continue;
+                }
+                let sim = strsim::jaro_winkler(na, nb);
+                let same_last_initial = na.split(' ').next_back().map(|s| s.chars().next()) == nb.split(' ').next_back().map(|s| s.chars().next());
+                if sim >= mapping.fuzzy_threshold && same_last_initial {
+                    edges.push((a as u32, b as u32, 3, sim));
+                }
+            }
+        }
+    }
+    edges
+}
+
 /// Clusters duplicate leads. `rows[i]` is the input row of `leads[i]`.
 /// Returns the merged leads (one per cluster, in the order of each
 /// cluster's first row), their source indices (survivor first), and the
 /// merges.
-pub fn dedupe(
-    leads: Vec<Lead>,
-    rows: &[usize],
-    mapping: &Mapping,
-) -> (Vec<Lead>, Vec<Vec<usize>>, Vec<Merge>) {
+pub fn dedupe(mut leads: Vec<Lead>, rows: &[usize], mapping: &Mapping) -> (Vec<Lead>, Vec<Vec<usize>>, Vec<Merge>) {
     let n = leads.len();
+    let ((by_id, by_email), (by_phone, fuzzy)) = rayon::join(
+        || {
+            rayon::join(
+                || exact_edges(&leads, 0, |l| Some(l.id.as_str())),
+                || exact_edges(&leads, 1, |l| l.contact.email.as_ref().map(|e| e.as_str())),
+            )
+        },
+        || {
+            rayon::join(
+                || exact_edges(&leads, 2, |l| l.contact.phone.as_ref().map(|p| p.as_str())),
+                || if mapping.fuzzy { fuzzy_edges(&leads, mapping) } else { Vec::new() },
+            )
+        },
+    );
     let mut uf = UnionFind::new(n);
-    let mut reasons: FxHashMap<u32, (Vec<&'static str>, f64)> = FxHashMap::default();
-    let mut note = |uf: &mut UnionFind, a: usize, b: usize, why: &'static str, conf: f64| {
-        if uf.union(a as u32, b as u32) {
-            let e = reasons.entry(a.min(b) as u32).or_insert((Vec::new(), 1.0));
-            if !e.0.contains(&why) {
-                e.0.push(why);
-            }
-            e.1 = e.1.min(conf);
-            // Keep the reason of the absorbed root too.
-            if let Some(other) = reasons.remove(&(a.max(b) as u32)) {
-                let e = reasons.entry(a.min(b) as u32).or_insert((Vec::new(), 1.0));
-                for w in other.0 {
-                    if !e.0.contains(&w) {
-                        e.0.push(w);
-                    }
-                }
-                e.1 = e.1.min(other.1);
-            }
-        }
-    };
-    {
-        let mut by_id: FxHashMap<&str, usize> = FxHashMap::default();
-        let mut by_email: FxHashMap<&str, usize> = FxHashMap::default();
-        let mut by_phone: FxHashMap<&str, usize> = FxHashMap::default();
-        for (i, l) in leads.iter().enumerate() {
-            if let Some(&j) = by_id.get(l.id.as_str()) {
-                let (rj, ri) = (uf.find(j as u32) as usize, uf.find(i as u32) as usize);
-                note(&mut uf, rj, ri, "lead_id", 1.0);
-            } else {
-                by_id.insert(&l.id, i);
-            }
-            if let Some(e) = &l.contact.email {
-                if let Some(&j) = by_email.get(e.as_str()) {
-                    let (rj, ri) = (uf.find(j as u32) as usize, uf.find(i as u32) as usize);
-                    note(&mut uf, rj, ri, "email", 1.0);
-                } else {
-                    by_email.insert(e.as_str(), i);
-                }
-            }
-            if let Some(p) = &l.contact.phone {
-                if let Some(&j) = by_phone.get(p.as_str()) {
-                    let (rj, ri) = (uf.find(j as u32) as usize, uf.find(i as u32) as usize);
-                    note(&mut uf, rj, ri, "phone", 1.0);
-                } else {
-                    by_phone.insert(p.as_str(), i);
-                }
-            }
-        }
-    }
-    if mapping.fuzzy {
-        // Block by company so comparisons stay near-linear.
-        let keys: Vec<Option<(String, String)>> = leads
-            .par_iter()
-            .map(|l| {
-                let company = l
-                    .company
-                    .name
-                    .as_deref()
-                    .map(company_key)
-                    .filter(|k| !k.is_empty())
-                    .or_else(|| l.company.domain.as_ref().map(|d| d.to_string()));
-                company.zip(person_key(l))
-            })
-            .collect();
-        let mut blocks: FxHashMap<String, Vec<(usize, String)>> = FxHashMap::default();
-        for (i, k) in keys.into_iter().enumerate() {
-            if let Some((c, p)) = k {
-                blocks.entry(c).or_default().push((i, p));
-            }
-        }
-        let mut keys: Vec<&String> = blocks.keys().collect();
-        keys.sort();
-        for k in keys {
-            let members = &blocks[k];
-            if members.len() > 2000 {
-                continue; // a placeholder company name shared by thousands
-            }
-            for x in 0..members.len() {
-                for y in x + 1..members.len() {
-                    let ((a, na), (b, nb)) = (&members[x], &members[y]);
-                    let (la, lb) = (&leads[*a], &leads[*b]);
-                    let conflicting = |p: Option<&str>, q: Option<&str>| matches!((p, q), (Some(p), Some(q)) if p != q);
-                    if conflicting(
-                        la.contact.email.as_ref().map(|e| e.as_str()),
-                        lb.contact.email.as_ref().map(|e| e.as_str()),
-                    ) || conflicting(
-                        la.contact.phone.as_ref().map(|e| e.as_str()),
-                        lb.contact.phone.as_ref().map(|e| e.as_str()),
-                    ) {
-                        continue;
-                    }
-                    let sim = strsim::jaro_winkler(na, nb);
-                    if sim >= mapping.fuzzy_threshold
-                        && na.split(' ').next_back().map(|s| s.chars().next())
-                            == nb.split(' ').next_back().map(|s| s.chars().next())
-                    {
-                        let (ra, rb) = (uf.find(*a as u32) as usize, uf.find(*b as u32) as usize);
-                        note(&mut uf, ra, rb, "name+company", sim);
-                    }
-                }
-            }
-        }
-    }
-    // Collect clusters in order of first appearance.
-    let mut cluster_of: FxHashMap<u32, usize> = FxHashMap::default();
-    let mut clusters: Vec<Vec<usize>> = Vec::new();
-    for i in 0..n {
-        let r = uf.find(i as u32);
-        let c = *cluster_of.entry(r).or_insert_with(|| {
-            clusters.push(Vec::new());
-            clusters.len() - 1
-        });
-        clusters[c].push(i);
-    }
-    let source_rank = |l: &Lead| {
-        l.source
-            .channel
-            .as_ref()
-            .and_then(|s| mapping.source_priority.iter().position(|p| p == s))
-            .unwrap_or(usize::MAX)
-    };
-    let recency = |l: &Lead| l.updated_at.or(l.created_at).map_or(i64::MIN, |t| t.0);
-    let mut slots: Vec<Option<Lead>> = leads.into_iter().map(Some).collect();
-    let mut out = Vec::with_capacity(clusters.len());
-    let mut merges = Vec::new();
-    let mut members_out = Vec::with_capacity(clusters.len());
-    for mut members in clusters {
-        if members.len() == 1 {
-            out.push(slots[members[0]].take().unwrap_or_default());
-            members_out.push(members);
+    // Per root: which kinds of match joined the cluster, and the weakest link.
+    let mut mask = vec![0u8; n];
+    let mut confidence = vec![1.0f64; n];
+    for (a, b, kind, conf) in by_id.into_iter().chain(by_email).chain(by_phone).chain(fuzzy) {
+        let (ra, rb) = (uf.find(a), uf.find(b));
+        if ra == rb {
             continue;
         }
-        let root = uf.find(members[0] as u32);
+        uf.union(ra, rb);
+        let (lo, hi) = (ra.min(rb) as usize, ra.max(rb) as usize);
+        mask[lo] |= mask[hi] | (1 << kind);
+        confidence[lo] = confidence[lo].min(confidence[hi]).min(conf);
+    }
+    // Clusters in order of first appearance; most are single records.
+    let mut cluster_of = vec![u32::MAX; n];
+    let mut clusters: Vec<Vec<usize>> = Vec::new();
+    for i in 0..n {
+        let r = uf.find(i as u32) as usize;
+        if cluster_of[r] == u32::MAX {
+            cluster_of[r] = clusters.len() as u32;
+            clusters.push(Vec::with_capacity(1));
+        }
+        clusters[cluster_of[r] as usize].push(i);
+    }
+    let source_rank = |l: &Lead| l.source.channel.as_ref().and_then(|s| mapping.source_priority.iter().position(|p| p == s)).unwrap_or(usize::MAX);
+    let recency = |l: &Lead| l.updated_at.or(l.created_at).map_or(i64::MIN, |t| t.0);
+    // Between records of the same age, the fuller one is the better source
+    // (a hand-typed badge scan loses to the form the person filled in).
+    let completeness = |l: &Lead| {
+        let c = &l.contact;
+        [c.email.is_some(), c.phone.is_some(), c.first_name.is_some(), c.last_name.is_some(), c.title.is_some(), l.company.name.is_some(), l.company.domain.is_some(), l.company.employees.is_some(), l.company.industry.is_some(), l.company.country.is_some()]
+            .iter()
+            .filter(|x| **x)
+            .count()
+    };
+    let mut out = Vec::with_capacity(clusters.len());
+    let mut merges = Vec::new();
+    for members in clusters.iter_mut() {
+        if members.len() == 1 {
+            out.push(std::mem::take(&mut leads[members[0]]));
+            continue;
+        }
+        let root = uf.find(members[0] as u32) as usize;
         members.sort_by(|&a, &b| {
-            let (la, lb) = (
-                slots[a].as_ref().unwrap_or_else(|| unreachable!()),
-                slots[b].as_ref().unwrap_or_else(|| unreachable!()),
-            );
+            let (la, lb) = (&leads[a], &leads[b]);
             source_rank(la)
                 .cmp(&source_rank(lb))
                 .then_with(|| recency(lb).cmp(&recency(la)))
+                .then_with(|| completeness(lb).cmp(&completeness(la)))
                 .then_with(|| b.cmp(&a))
         });
-        let mut survivor = slots[members[0]].take().unwrap_or_default();
+        let mut survivor = std::mem::take(&mut leads[members[0]]);
         let mut merged_ids = Vec::new();
         for &m in &members[1..] {
-            let other = slots[m].take().unwrap_or_default();
+            let other = std::mem::take(&mut leads[m]);
             merged_ids.push(other.id.clone());
             fill_missing(&mut survivor, other);
         }
-        let (why, conf) = reasons.get(&root).cloned().unwrap_or((vec!["email"], 1.0));
+        let matched_on: Vec<&str> = MATCH_KINDS.iter().enumerate().filter(|(k, _)| mask[root] & (1 << k) != 0).map(|(_, name)| *name).collect();
         merges.push(Merge {
             survivor: survivor.id.clone(),
             survivor_row: rows[members[0]],
             merged_rows: members[1..].iter().map(|&m| rows[m]).collect(),
             merged_ids,
-            matched_on: why.join(","),
-            confidence: conf,
+            matched_on: matched_on.join(","),
+            confidence: confidence[root],
         });
         out.push(survivor);
-        members_out.push(members);
     }
-    (out, members_out, merges)
+    (out, clusters, merges)
 }
 
 /// Fills every empty field of `dst` from `src`.
@@ -407,6 +400,18 @@ mod tests {
             "{}",
             merges[0].confidence
         );
+    }
+
+    #[test]
+    fn between_records_of_the_same_age_the_fuller_one_survives() {
+        let mut full = lead("1", Some("jon.smith@acme.com"), ("Jon", "Smith"), "Acme");
+        full.created_at = Some(Timestamp(50));
+        let mut scan = lead("2", None, ("Jo", "Smith"), "Acme");
+        scan.created_at = Some(Timestamp(50));
+        let (out, _, merges) = dedupe(vec![full, scan], &[1, 2], &Mapping { fuzzy_threshold: 0.9, ..Mapping::default() });
+        assert_eq!(merges.len(), 1);
+        assert_eq!(out[0].id, "1");
+        assert_eq!(out[0].contact.first_name.as_deref(), Some("Jon"));
     }
 
     #[test]

@@ -337,6 +337,8 @@ pub struct Mapping {
     pub fuzzy_threshold: f64,
     /// Whether to look for fuzzy duplicates at all.
     pub fuzzy: bool,
+    /// Byte length of the longest entry of `missing`.
+    pub(crate) longest_missing: usize,
 }
 
 pub const DEFAULT_MISSING: &[&str] = &[
@@ -354,6 +356,7 @@ impl Default for Mapping {
             source_priority: Vec::new(),
             fuzzy_threshold: 0.93,
             fuzzy: true,
+            longest_missing: DEFAULT_MISSING.iter().map(|m| m.len()).max().unwrap_or(0),
         }
     }
 }
@@ -423,6 +426,7 @@ impl Mapping {
         }
         if let Some(ms) = f.missing {
             m.missing = ms.iter().map(|s| crate::normalize::fold(s)).collect();
+            m.longest_missing = m.missing.iter().map(|s| s.len()).max().unwrap_or(0);
         }
         if let Some(fold) = f.fold {
             m.fold = fold;
@@ -459,10 +463,19 @@ impl Mapping {
         if t.is_empty() {
             return true;
         }
-        // Most values are not placeholders: compare without allocating.
-        self.missing.iter().any(|m| {
-            m.eq_ignore_ascii_case(t) || (t.len() == m.len() + 2 && crate::normalize::fold(t) == *m)
-        })
+        // Most values are longer than any placeholder: no comparison needed.
+        if t.len() > self.longest_missing + 8 {
+            return false;
+        }
+        if self.missing.iter().any(|m| m.eq_ignore_ascii_case(t)) {
+            return true;
+        }
+        // "Not  Provided" with odd spacing or case beyond ASCII: fold once.
+        if t.contains("  ") || !t.is_ascii() {
+            let folded = crate::normalize::fold(t);
+            return self.missing.iter().any(|m| *m == folded);
+        }
+        false
     }
 
     /// Decides the target of every input column for `model`.

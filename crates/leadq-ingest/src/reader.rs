@@ -290,16 +290,14 @@ fn read_csv(bytes: &[u8]) -> Result<Table, IngestError> {
                     if rec.len() == 1 && rec.get(0).is_some_and(|f| f.is_empty()) {
                         continue; // blank line
                     }
-                    let mut fields = csv::StringRecord::from_byte_record_lossy(rec.clone());
-                    if fields.len() != width {
-                        broken.push((
-                            line,
-                            format!("has {} fields but the header has {width}", fields.len()),
-                        ));
+                    if rec.len() != width {
+                        broken.push((line, format!("has {} fields but the header has {width}", rec.len())));
                         continue;
                     }
-                    fields.trim();
-                    rows.push((line, fields));
+                    // Values are trimmed where they are read; the record is
+                    // kept verbatim for pass-through.
+                    let taken = std::mem::replace(&mut rec, csv::ByteRecord::with_capacity(256, width));
+                    rows.push((line, csv::StringRecord::from_byte_record_lossy(taken)));
                 }
                 Err(e) => {
                     let line = first_line + e.position().map_or(1, |p| p.line()) - 1;
