@@ -3,6 +3,7 @@
 use crate::contact::{CountryCode, Domain, Email, PhoneNumber};
 use crate::time::Timestamp;
 use crate::value::{FieldType, Value, ValueRef};
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 /// How an email address relates to a company.
@@ -21,43 +22,43 @@ pub enum EmailKind {
 pub struct Contact {
     pub email: Option<Email>,
     pub email_kind: Option<EmailKind>,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
+    pub first_name: Option<CompactString>,
+    pub last_name: Option<CompactString>,
     pub phone: Option<PhoneNumber>,
-    pub title: Option<String>,
+    pub title: Option<CompactString>,
     /// Derived from the title: `c_level`, `vp`, `director`, `manager`,
     /// `senior`, `individual`, `intern`.
-    pub seniority: Option<String>,
+    pub seniority: Option<CompactString>,
     /// Derived from the title: `engineering`, `sales`, `marketing`, ...
-    pub department: Option<String>,
+    pub department: Option<CompactString>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Company {
-    pub name: Option<String>,
+    pub name: Option<CompactString>,
     pub domain: Option<Domain>,
-    pub industry: Option<String>,
+    pub industry: Option<CompactString>,
     pub employees: Option<f64>,
     pub revenue: Option<f64>,
     pub country: Option<CountryCode>,
     /// `NA`, `LATAM`, `EMEA` or `APAC`, derived from the country when absent.
-    pub region: Option<String>,
-    pub city: Option<String>,
+    pub region: Option<CompactString>,
+    pub city: Option<CompactString>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Source {
-    pub channel: Option<String>,
-    pub campaign: Option<String>,
-    pub utm_source: Option<String>,
-    pub utm_medium: Option<String>,
-    pub utm_campaign: Option<String>,
+    pub channel: Option<CompactString>,
+    pub campaign: Option<CompactString>,
+    pub utm_source: Option<CompactString>,
+    pub utm_medium: Option<CompactString>,
+    pub utm_campaign: Option<CompactString>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Consent {
     pub opt_in: Option<bool>,
-    pub lawful_basis: Option<String>,
+    pub lawful_basis: Option<CompactString>,
     pub do_not_contact: bool,
 }
 
@@ -67,13 +68,13 @@ pub struct Consent {
 /// [`crate::model::CompiledModel::answer_slots`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Lead {
-    pub id: String,
+    pub id: CompactString,
     pub contact: Contact,
     pub company: Company,
     pub source: Source,
     pub consent: Consent,
-    pub owner: Option<String>,
-    pub stage: Option<String>,
+    pub owner: Option<CompactString>,
+    pub stage: Option<CompactString>,
     pub created_at: Option<Timestamp>,
     pub updated_at: Option<Timestamp>,
     pub custom: Vec<Value>,
@@ -157,8 +158,8 @@ impl Lead {
     pub fn full_name(&self) -> Option<String> {
         match (&self.contact.first_name, &self.contact.last_name) {
             (Some(f), Some(l)) => Some(format!("{f} {l}")),
-            (Some(f), None) => Some(f.clone()),
-            (None, Some(l)) => Some(l.clone()),
+            (Some(f), None) => Some(f.to_string()),
+            (None, Some(l)) => Some(l.to_string()),
             (None, None) => None,
         }
     }

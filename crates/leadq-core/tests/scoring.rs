@@ -84,10 +84,10 @@ fn at_days_ago(days: f64) -> Timestamp {
 /// A lead with the given company size and industry.
 fn company_lead(id: &str, employees: Option<f64>, industry: Option<&str>) -> Lead {
     Lead {
-        id: id.to_string(),
+        id: id.into(),
         company: Company {
             employees,
-            industry: industry.map(str::to_string),
+            industry: industry.map(Into::into),
             ..Default::default()
         },
         ..Default::default()
@@ -1558,7 +1558,7 @@ points = 1
                 visits: f64| Lead {
         id: id.into(),
         company: Company {
-            name: name.map(str::to_string),
+            name: name.map(Into::into),
             domain: domain.map(|d| Domain::parse(d).unwrap()),
             employees: Some(employees),
             industry: Some(industry.into()),
@@ -1888,8 +1888,8 @@ fn arb_lead() -> impl Strategy<Value = Lead> {
             },
             company: Company {
                 employees,
-                industry: industry.map(str::to_string),
-                region: region.map(str::to_string),
+                industry: industry.map(Into::into),
+                region: region.map(Into::into),
                 ..Default::default()
             },
             custom: vec![visits.map_or(Value::Null, Value::Num)],

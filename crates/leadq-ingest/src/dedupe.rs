@@ -249,12 +249,12 @@ pub fn dedupe(mut leads: Vec<Lead>, rows: &[usize], mapping: &Mapping) -> (Vec<L
         let mut merged_ids = Vec::new();
         for &m in &members[1..] {
             let other = std::mem::take(&mut leads[m]);
-            merged_ids.push(other.id.clone());
+            merged_ids.push(other.id.to_string());
             fill_missing(&mut survivor, other);
         }
         let matched_on: Vec<&str> = MATCH_KINDS.iter().enumerate().filter(|(k, _)| mask[root] & (1 << k) != 0).map(|(_, name)| *name).collect();
         merges.push(Merge {
-            survivor: survivor.id.clone(),
+            survivor: survivor.id.to_string(),
             survivor_row: rows[members[0]],
             merged_rows: members[1..].iter().map(|&m| rows[m]).collect(),
             merged_ids,

@@ -6,6 +6,7 @@ use crate::normalize::{self, fold};
 use crate::reader::RawRow;
 use crate::refdata::RefData;
 use crate::time::parse_timestamp;
+use compact_str::CompactString;
 use leadq_core::framework::Framework;
 use leadq_core::{CompiledModel, CountryCode, Domain, Email, FieldType, Lead, Value};
 use serde::Serialize;
@@ -60,11 +61,11 @@ fn title_facets(title: &str) -> TitleFacets {
     })
 }
 
-fn clean_text(raw: &str) -> String {
+fn clean_text(raw: &str) -> CompactString {
     if !raw.contains("  ") && !raw.contains(['\t', '\n', '\r']) {
-        return raw.trim().to_string();
+        return CompactString::new(raw.trim());
     }
-    raw.split_whitespace().collect::<Vec<_>>().join(" ")
+    raw.split_whitespace().collect::<Vec<_>>().join(" ").into()
 }
 
 /// Cleans `raw` into a lead for `model` following `plan`.
@@ -82,8 +83,8 @@ pub fn build_lead(
         ..Lead::default()
     };
     let slots = model.answer_slots();
-    let mut full_name: Option<String> = None;
-    let mut lead_id: Option<String> = None;
+    let mut full_name: Option<CompactString> = None;
+    let mut lead_id: Option<CompactString> = None;
     let reject = |col: usize, value: &str, reason: String| Reject {
         file: "leads",
         row: raw.row,
@@ -146,7 +147,7 @@ pub fn build_lead(
                 macro_rules! set_once {
                     ($slot:expr, $val:expr) => {
                         if $slot.is_none() {
-                            $slot = Some($val);
+                            $slot = Some($val.into());
                         }
                     };
                 }
@@ -245,8 +246,8 @@ pub fn build_lead(
         if lead.contact.first_name.is_none() && lead.contact.last_name.is_none() {
             match name.rsplit_once(' ') {
                 Some((first, last)) => {
-                    lead.contact.first_name = Some(first.to_string());
-                    lead.contact.last_name = Some(last.to_string());
+                    lead.contact.first_name = Some(first.into());
+                    lead.contact.last_name = Some(last.into());
                 }
                 None => lead.contact.first_name = Some(name),
             }
@@ -264,16 +265,16 @@ pub fn build_lead(
             .company
             .country
             .and_then(|c| refdata.region(c))
-            .map(String::from);
+            .map(CompactString::const_new);
     }
     if let Some(t) = &lead.contact.title {
         let (s, d) = title_facets(t);
-        lead.contact.seniority = s.map(String::from);
-        lead.contact.department = d.map(String::from);
+        lead.contact.seniority = s.map(CompactString::const_new);
+        lead.contact.department = d.map(CompactString::const_new);
     }
     lead.id = match lead_id
-        .or_else(|| lead.contact.email.as_ref().map(|e| e.to_string()))
-        .or_else(|| lead.contact.phone.as_ref().map(|p| p.to_string()))
+        .or_else(|| lead.contact.email.as_ref().map(|e| CompactString::new(e.as_str())))
+        .or_else(|| lead.contact.phone.as_ref().map(|p| CompactString::new(p.as_str())))
     {
         Some(id) => id,
         None => {

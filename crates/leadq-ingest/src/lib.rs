@@ -110,7 +110,7 @@ pub fn load_leads(
         let survivor = raw_idx[m[0]];
         raw.push(std::mem::take(&mut table_rows[survivor].fields));
         out_rows.push(rows[m[0]]);
-        index.insert(lead.id.clone(), li as u32);
+        index.insert(lead.id.to_string(), li as u32);
         if let Some(e) = &lead.contact.email {
             index.entry(e.to_string()).or_insert(li as u32);
         }

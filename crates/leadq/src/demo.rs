@@ -114,8 +114,8 @@ fn run_demo(leads: usize, seed: u64, out: &Path) -> Result<()> {
         let (l, s) = (&run.batch.leads[i], &run.scores[i]);
         let who = [
             l.full_name(),
-            l.contact.title.clone(),
-            l.company.name.clone(),
+            l.contact.title.as_ref().map(|t| t.to_string()),
+            l.company.name.as_ref().map(|n| n.to_string()),
         ]
         .into_iter()
         .flatten()

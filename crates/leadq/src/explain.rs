@@ -86,9 +86,9 @@ pub fn run(args: ExplainArgs) -> Result<()> {
         run.batch.leads.len()
     );
     let company = [
-        lead.company.name.clone(),
+        lead.company.name.as_ref().map(|n| n.to_string()),
         lead.company.domain.as_ref().map(|d| d.to_string()),
-        lead.company.industry.clone(),
+        lead.company.industry.as_ref().map(|i| i.to_string()),
         lead.company.employees.map(|e| format!("{e} employees")),
         lead.company.country.map(|c| c.to_string()),
     ];
