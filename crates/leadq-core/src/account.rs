@@ -47,7 +47,9 @@ pub fn roll_up(
                 .unwrap_or(idx[0]);
             Account {
                 domain: domain.to_string(),
-                company: idx.iter().find_map(|&i| leads[i].company.name.as_ref().map(|n| n.to_string())),
+                company: idx
+                    .iter()
+                    .find_map(|&i| leads[i].company.name.as_ref().map(|n| n.to_string())),
                 leads: idx.len(),
                 fit,
                 grade: idx

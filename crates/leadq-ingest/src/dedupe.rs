@@ -114,13 +114,20 @@ type Edge = (u32, u32, u8, f64);
 /// with the same key. Sorting hashes keeps this parallel and allocation-free
 /// per record; equal hashes are confirmed on the strings.
 fn exact_edges(leads: &[Lead], kind: u8, key: impl Fn(&Lead) -> Option<&str> + Sync) -> Vec<Edge> {
-    let mut hashed: Vec<(u64, u32)> = leads.par_iter().enumerate().filter_map(|(i, l)| key(l).map(|k| (fx_hash(k), i as u32))).collect();
+    let mut hashed: Vec<(u64, u32)> = leads
+        .par_iter()
+        .enumerate()
+        .filter_map(|(i, l)| key(l).map(|k| (fx_hash(k), i as u32)))
+        .collect();
     hashed.par_sort_unstable();
     let mut edges = Vec::new();
     for run in hashed.chunk_by(|a, b| a.0 == b.0).filter(|r| r.len() > 1) {
         for (k, &(_, later)) in run.iter().enumerate().skip(1) {
             let later_key = key(&leads[later as usize]);
-            if let Some(&(_, first)) = run[..k].iter().find(|(_, j)| key(&leads[*j as usize]) == later_key) {
+            if let Some(&(_, first)) = run[..k]
+                .iter()
+                .find(|(_, j)| key(&leads[*j as usize]) == later_key)
+            {
                 edges.push((first, later, kind, 1.0));
             }
         }
@@ -136,34 +143,55 @@ fn fuzzy_edges(leads: &[Lead], mapping: &Mapping) -> Vec<Edge> {
     let keys: Vec<Option<(String, String)>> = leads
         .par_iter()
         .map(|l| {
-            let company = l.company.name.as_deref().map(company_key).filter(|k| !k.is_empty()).or_else(|| l.company.domain.as_ref().map(|d| d.to_string()));
+            let company = l
+                .company
+                .name
+                .as_deref()
+                .map(company_key)
+                .filter(|k| !k.is_empty())
+                .or_else(|| l.company.domain.as_ref().map(|d| d.to_string()));
             company.zip(person_key(l)).map(|(c, p)| {
                 let initials: String = p.split(' ').filter_map(|w| w.chars().next()).collect();
                 (format!("{c}|{initials}"), p)
             })
         })
         .collect();
-    let mut hashed: Vec<(u64, u32)> = keys.par_iter().enumerate().filter_map(|(i, k)| k.as_ref().map(|(b, _)| (fx_hash(b), i as u32))).collect();
+    let mut hashed: Vec<(u64, u32)> = keys
+        .par_iter()
+        .enumerate()
+        .filter_map(|(i, k)| k.as_ref().map(|(b, _)| (fx_hash(b), i as u32)))
+        .collect();
     hashed.par_sort_unstable();
-    let conflicting = |p: Option<&str>, q: Option<&str>| matches!((p, q), (Some(p), Some(q)) if p != q);
+    let conflicting =
+        |p: Option<&str>, q: Option<&str>| matches!((p, q), (Some(p), Some(q)) if p != q);
     let mut edges = Vec::new();
-    for run in hashed.chunk_by(|a, b| a.0 == b.0).filter(|r| r.len() > 1 && r.len() <= 2000) {
+    for run in hashed
+        .chunk_by(|a, b| a.0 == b.0)
+        .filter(|r| r.len() > 1 && r.len() <= 2000)
+    {
         // More than 2000 people in one block is a placeholder company name.
         for x in 0..run.len() {
             for y in x + 1..run.len() {
                 let (a, b) = (run[x].1 as usize, run[y].1 as usize);
-                let (Some((ba, na)), Some((bb, nb))) = (&keys[a], &keys[b]) else { continue };
+                let (Some((ba, na)), Some((bb, nb))) = (&keys[a], &keys[b]) else {
+                    continue;
+                };
                 if ba != bb {
                     continue;
                 }
                 let (la, lb) = (&leads[a], &leads[b]);
-                if conflicting(la.contact.email.as_ref().map(|e| e.as_str()), lb.contact.email.as_ref().map(|e| e.as_str()))
-                    || conflicting(la.contact.phone.as_ref().map(|e| e.as_str()), lb.contact.phone.as_ref().map(|e| e.as_str()))
-                {
+                if conflicting(
+                    la.contact.email.as_ref().map(|e| e.as_str()),
+                    lb.contact.email.as_ref().map(|e| e.as_str()),
+                ) || conflicting(
+                    la.contact.phone.as_ref().map(|e| e.as_str()),
+                    lb.contact.phone.as_ref().map(|e| e.as_str()),
+                ) {
                     continue;
                 }
                 let sim = strsim::jaro_winkler(na, nb);
-                let same_last_initial = na.split(' ').next_back().map(|s| s.chars().next()) == nb.split(' ').next_back().map(|s| s.chars().next());
+                let same_last_initial = na.split(' ').next_back().map(|s| s.chars().next())
+                    == nb.split(' ').next_back().map(|s| s.chars().next());
                 if sim >= mapping.fuzzy_threshold && same_last_initial {
                     edges.push((a as u32, b as u32, 3, sim));
                 }
@@ -177,7 +205,11 @@ fn fuzzy_edges(leads: &[Lead], mapping: &Mapping) -> Vec<Edge> {
 /// Returns the merged leads (one per cluster, in the order of each
 /// cluster's first row), their source indices (survivor first), and the
 /// merges.
-pub fn dedupe(mut leads: Vec<Lead>, rows: &[usize], mapping: &Mapping) -> (Vec<Lead>, Vec<Vec<usize>>, Vec<Merge>) {
+pub fn dedupe(
+    mut leads: Vec<Lead>,
+    rows: &[usize],
+    mapping: &Mapping,
+) -> (Vec<Lead>, Vec<Vec<usize>>, Vec<Merge>) {
     let n = leads.len();
     let ((by_id, by_email), (by_phone, fuzzy)) = rayon::join(
         || {
@@ -189,7 +221,13 @@ pub fn dedupe(mut leads: Vec<Lead>, rows: &[usize], mapping: &Mapping) -> (Vec<L
         || {
             rayon::join(
                 || exact_edges(&leads, 2, |l| l.contact.phone.as_ref().map(|p| p.as_str())),
-                || if mapping.fuzzy { fuzzy_edges(&leads, mapping) } else { Vec::new() },
+                || {
+                    if mapping.fuzzy {
+                        fuzzy_edges(&leads, mapping)
+                    } else {
+                        Vec::new()
+                    }
+                },
             )
         },
     );
@@ -197,7 +235,12 @@ pub fn dedupe(mut leads: Vec<Lead>, rows: &[usize], mapping: &Mapping) -> (Vec<L
     // Per root: which kinds of match joined the cluster, and the weakest link.
     let mut mask = vec![0u8; n];
     let mut confidence = vec![1.0f64; n];
-    for (a, b, kind, conf) in by_id.into_iter().chain(by_email).chain(by_phone).chain(fuzzy) {
+    for (a, b, kind, conf) in by_id
+        .into_iter()
+        .chain(by_email)
+        .chain(by_phone)
+        .chain(fuzzy)
+    {
         let (ra, rb) = (uf.find(a), uf.find(b));
         if ra == rb {
             continue;
@@ -218,16 +261,33 @@ pub fn dedupe(mut leads: Vec<Lead>, rows: &[usize], mapping: &Mapping) -> (Vec<L
         }
         clusters[cluster_of[r] as usize].push(i);
     }
-    let source_rank = |l: &Lead| l.source.channel.as_ref().and_then(|s| mapping.source_priority.iter().position(|p| p == s)).unwrap_or(usize::MAX);
+    let source_rank = |l: &Lead| {
+        l.source
+            .channel
+            .as_ref()
+            .and_then(|s| mapping.source_priority.iter().position(|p| p == s))
+            .unwrap_or(usize::MAX)
+    };
     let recency = |l: &Lead| l.updated_at.or(l.created_at).map_or(i64::MIN, |t| t.0);
     // Between records of the same age, the fuller one is the better source
     // (a hand-typed badge scan loses to the form the person filled in).
     let completeness = |l: &Lead| {
         let c = &l.contact;
-        [c.email.is_some(), c.phone.is_some(), c.first_name.is_some(), c.last_name.is_some(), c.title.is_some(), l.company.name.is_some(), l.company.domain.is_some(), l.company.employees.is_some(), l.company.industry.is_some(), l.company.country.is_some()]
-            .iter()
-            .filter(|x| **x)
-            .count()
+        [
+            c.email.is_some(),
+            c.phone.is_some(),
+            c.first_name.is_some(),
+            c.last_name.is_some(),
+            c.title.is_some(),
+            l.company.name.is_some(),
+            l.company.domain.is_some(),
+            l.company.employees.is_some(),
+            l.company.industry.is_some(),
+            l.company.country.is_some(),
+        ]
+        .iter()
+        .filter(|x| **x)
+        .count()
     };
     let mut out = Vec::with_capacity(clusters.len());
     let mut merges = Vec::new();
@@ -252,7 +312,12 @@ pub fn dedupe(mut leads: Vec<Lead>, rows: &[usize], mapping: &Mapping) -> (Vec<L
             merged_ids.push(other.id.to_string());
             fill_missing(&mut survivor, other);
         }
-        let matched_on: Vec<&str> = MATCH_KINDS.iter().enumerate().filter(|(k, _)| mask[root] & (1 << k) != 0).map(|(_, name)| *name).collect();
+        let matched_on: Vec<&str> = MATCH_KINDS
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| mask[root] & (1 << k) != 0)
+            .map(|(_, name)| *name)
+            .collect();
         merges.push(Merge {
             survivor: survivor.id.to_string(),
             survivor_row: rows[members[0]],
@@ -408,7 +473,14 @@ mod tests {
         full.created_at = Some(Timestamp(50));
         let mut scan = lead("2", None, ("Jo", "Smith"), "Acme");
         scan.created_at = Some(Timestamp(50));
-        let (out, _, merges) = dedupe(vec![full, scan], &[1, 2], &Mapping { fuzzy_threshold: 0.9, ..Mapping::default() });
+        let (out, _, merges) = dedupe(
+            vec![full, scan],
+            &[1, 2],
+            &Mapping {
+                fuzzy_threshold: 0.9,
+                ..Mapping::default()
+            },
+        );
         assert_eq!(merges.len(), 1);
         assert_eq!(out[0].id, "1");
         assert_eq!(out[0].contact.first_name.as_deref(), Some("Jon"));

@@ -273,9 +273,18 @@ pub fn build_lead(
         lead.contact.department = d.map(CompactString::const_new);
     }
     lead.id = match lead_id
-        .or_else(|| lead.contact.email.as_ref().map(|e| CompactString::new(e.as_str())))
-        .or_else(|| lead.contact.phone.as_ref().map(|p| CompactString::new(p.as_str())))
-    {
+        .or_else(|| {
+            lead.contact
+                .email
+                .as_ref()
+                .map(|e| CompactString::new(e.as_str()))
+        })
+        .or_else(|| {
+            lead.contact
+                .phone
+                .as_ref()
+                .map(|p| CompactString::new(p.as_str()))
+        }) {
         Some(id) => id,
         None => {
             return Err(Reject {

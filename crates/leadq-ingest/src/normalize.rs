@@ -91,8 +91,31 @@ fn normalise_separators(s: &str) -> Option<String> {
 
 /// yes/no, true/false, y/n, 1/0, and the opt-in wording of CRM exports.
 pub fn parse_bool(raw: &str) -> Option<bool> {
-    const TRUE: &[&str] = &["yes", "y", "true", "t", "1", "on", "opted in", "opt-in", "subscribed", "checked", "x"];
-    const FALSE: &[&str] = &["no", "n", "false", "f", "0", "off", "opted out", "opt-out", "unsubscribed", "unchecked"];
+    const TRUE: &[&str] = &[
+        "yes",
+        "y",
+        "true",
+        "t",
+        "1",
+        "on",
+        "opted in",
+        "opt-in",
+        "subscribed",
+        "checked",
+        "x",
+    ];
+    const FALSE: &[&str] = &[
+        "no",
+        "n",
+        "false",
+        "f",
+        "0",
+        "off",
+        "opted out",
+        "opt-out",
+        "unsubscribed",
+        "unchecked",
+    ];
     let t = raw.trim();
     if TRUE.iter().any(|w| w.eq_ignore_ascii_case(t)) {
         Some(true)

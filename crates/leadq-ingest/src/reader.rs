@@ -291,12 +291,16 @@ fn read_csv(bytes: &[u8]) -> Result<Table, IngestError> {
                         continue; // blank line
                     }
                     if rec.len() != width {
-                        broken.push((line, format!("has {} fields but the header has {width}", rec.len())));
+                        broken.push((
+                            line,
+                            format!("has {} fields but the header has {width}", rec.len()),
+                        ));
                         continue;
                     }
                     // Values are trimmed where they are read; the record is
                     // kept verbatim for pass-through.
-                    let taken = std::mem::replace(&mut rec, csv::ByteRecord::with_capacity(256, width));
+                    let taken =
+                        std::mem::replace(&mut rec, csv::ByteRecord::with_capacity(256, width));
                     rows.push((line, csv::StringRecord::from_byte_record_lossy(taken)));
                 }
                 Err(e) => {

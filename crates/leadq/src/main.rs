@@ -19,6 +19,7 @@ macro_rules! outln {
     }};
 }
 
+mod alloc;
 mod backtest;
 mod cli;
 mod demo;
@@ -31,14 +32,10 @@ mod qualify;
 
 use clap::Parser;
 
-// Ingest and scoring allocate many small strings from several threads; mimalloc
-// keeps that fast where the system allocator contends.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    alloc::keep_freed_memory();
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
