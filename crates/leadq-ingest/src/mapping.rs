@@ -473,7 +473,7 @@ impl Mapping {
         // "Not  Provided" with odd spacing or case beyond ASCII: fold once.
         if t.contains("  ") || !t.is_ascii() {
             let folded = crate::normalize::fold(t);
-            return self.missing.iter().any(|m| *m == folded);
+            return self.missing.contains(&folded);
         }
         false
     }
