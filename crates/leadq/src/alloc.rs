@@ -23,6 +23,7 @@ pub fn keep_freed_memory() {
 }
 
 /// The current purge delay in milliseconds (-1: never).
+#[cfg(test)]
 #[allow(unsafe_code)]
 pub fn purge_delay() -> i64 {
     // SAFETY: mi_option_get only reads mimalloc's option table.
