@@ -85,6 +85,8 @@ pub struct EventStats {
 
 struct Columns {
     lead: usize,
+    /// An email column used when the lead column of a row is empty.
+    email: Option<usize>,
     kind: usize,
     at: usize,
     key: Option<usize>,
@@ -142,11 +144,19 @@ fn find_columns(headers: &[String], model: &CompiledModel) -> Result<Columns, In
             headers
                 .iter()
                 .position(|h| snake_case(h) == *p || header_key(h) == header_key(p))
+                // A nested JSON `properties` object arrives flattened.
+                .or_else(|| {
+                    headers
+                        .iter()
+                        .position(|h| h.rsplit_once('.').is_some_and(|(_, last)| last == p))
+                })
         })
         .collect();
     let json_props = find(&["properties", "props", "data", "payload"]);
+    let email = find(&["email", "emailaddress"]).filter(|&e| e != lead);
     Ok(Columns {
         lead,
+        email,
         kind,
         at,
         key,
@@ -217,7 +227,10 @@ fn parse_record(
         out.stats.kinds_not_in_model += 1;
         return;
     };
-    let lead_raw = field(cols.lead);
+    let mut lead_raw = field(cols.lead);
+    if lead_raw.is_empty() {
+        lead_raw = cols.email.map(field).unwrap_or("");
+    }
     let lead = match index.get(lead_raw) {
         Some(&l) => l,
         None => match index.get(lead_raw.to_lowercase().as_str()) {
@@ -437,4 +450,80 @@ pub fn read_events(
         stats,
         rejects,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MODEL: &str = r#"
+name = "e"
+[grades]
+A = 3
+B = 2
+C = 1
+[bands]
+1 = 30
+2 = 10
+3 = 1
+[[engagement]]
+name = "pricing"
+event = "page_view"
+when = 'event.url.startsWith("/pricing")'
+points = 10
+[[engagement]]
+name = "demo"
+event = "demo_request"
+points = 30
+[mql]
+when = "band <= 2"
+"#;
+
+    fn index() -> FxHashMap<String, u32> {
+        [
+            ("A1".to_string(), 0u32),
+            ("bob@gmail.com".to_string(), 1u32),
+        ]
+        .into_iter()
+        .collect()
+    }
+
+    #[test]
+    fn ndjson_events_read_nested_properties_and_fall_back_to_email() {
+        let model = CompiledModel::from_toml(MODEL).unwrap();
+        let text = br#"{"lead_id": "A1", "type": "page_view", "timestamp": "2026-10-30T00:00:00Z", "properties": {"url": "/pricing"}, "event_id": "e1"}
+{"lead_id": "A1", "type": "page_view", "timestamp": "2026-10-30T00:00:00Z", "properties": {"url": "/pricing"}, "event_id": "e1"}
+{"email": "Bob@Gmail.com", "type": "Demo Request", "timestamp": "2026-10-31T00:00:00Z", "event_id": "e2"}
+"#;
+        let (store, stats, rejects) =
+            read_events(text, InputFormat::Ndjson, &model, &index(), 2).unwrap();
+        assert!(rejects.is_empty(), "{rejects:?}");
+        assert_eq!(
+            (stats.read, stats.used, stats.duplicates, stats.unknown_lead),
+            (3, 2, 1, 0)
+        );
+        let a1 = store.view(0);
+        assert_eq!(a1.props_of(0)[0].as_deref(), Some("/pricing"));
+        assert_eq!(
+            store.view(1).len(),
+            1,
+            "the demo request reached bob through his email"
+        );
+    }
+
+    #[test]
+    fn a_bad_timestamp_is_rejected_with_its_line_and_the_rest_is_kept() {
+        let model = CompiledModel::from_toml(MODEL).unwrap();
+        let text = b"lead_id,type,timestamp\nA1,demo_request,2026-10-01\nA1,demo_request,yesterday\nA1,demo_request,2026-10-02\n";
+        let (store, stats, rejects) =
+            read_events(text, InputFormat::Csv, &model, &index(), 2).unwrap();
+        assert_eq!(stats.rejected, 1);
+        assert_eq!((rejects[0].row, rejects[0].line), (2, 3));
+        assert!(
+            rejects[0].reason.contains("'yesterday' is not a timestamp"),
+            "{}",
+            rejects[0].reason
+        );
+        assert_eq!(store.view(0).len(), 2);
+    }
 }

@@ -537,6 +537,10 @@ impl Mapping {
                 .or_else(|| self.columns.iter().find(|(c, _)| c.eq_ignore_ascii_case(h)));
             let target = if let Some((_, t)) = explicit {
                 match resolve_target(t) {
+                    Some(Target::PassThrough) if t.starts_with("custom.") => {
+                        warnings.push(format!("column '{h}' maps to {t}, which the model does not declare in [fields]; it only passes through"));
+                        Target::PassThrough
+                    }
                     Some(t) => t,
                     None => return Err(IngestError::Mapping(format!("column '{h}': '{t}' is not a field, custom.<name> or an answer of this model's frameworks"))),
                 }
@@ -689,6 +693,23 @@ when = "fit > 0"
         assert!(
             !m.is_missing("n/a"),
             "the file's own list replaces the defaults"
+        );
+    }
+
+    #[test]
+    fn mapping_a_column_to_an_undeclared_custom_field_is_warned_about() {
+        let m =
+            Mapping::from_toml("[columns]\n\"Id\" = \"lead_id\"\n\"Visits\" = \"custom.visits\"\n")
+                .unwrap();
+        let headers: Vec<String> = ["Id", "Visits"].map(String::from).into();
+        let plan = m.plan(&headers, &model()).unwrap();
+        assert_eq!(plan.targets[1], Target::PassThrough);
+        assert!(
+            plan.warnings
+                .iter()
+                .any(|w| w.contains("custom.visits") && w.contains("does not declare")),
+            "{:?}",
+            plan.warnings
         );
     }
 
