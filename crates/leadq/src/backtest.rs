@@ -177,8 +177,9 @@ fn show(v: &Value) -> String {
 
 pub fn run(args: BacktestArgs) -> Result<()> {
     let mut o = String::new();
-    let as_of = pipeline::parse_as_of(args.as_of.as_deref())?;
-    let mapping = pipeline::load_mapping(args.mapping.as_deref(), args.preset.as_deref())?;
+    let as_of = pipeline::parse_as_of(args.read.as_of.as_deref())?;
+    let mapping =
+        pipeline::load_mapping(args.read.mapping.as_deref(), args.read.preset.as_deref())?;
     let mut results = Vec::new();
     for path in std::iter::once(&args.model).chain(args.against.as_ref()) {
         let model = pipeline::load_model(path)?;
@@ -186,9 +187,9 @@ pub fn run(args: BacktestArgs) -> Result<()> {
             &args.data,
             model,
             &mapping,
-            args.events.as_deref(),
+            args.read.events.as_deref(),
             as_of,
-            None,
+            args.read.input_format.as_deref(),
         )?;
         let labels = labels(&run, &args)?;
         if labels.iter().all(Option::is_none) {

@@ -48,12 +48,9 @@ pub enum OutputFormat {
     Ndjson,
 }
 
-/// Where the leads come from and how to read them.
+/// How to read lead and event files, shared by the commands that score.
 #[derive(Args, Clone)]
-pub struct InputArgs {
-    /// Scoring model (TOML)
-    #[arg(long, short = 'm', value_name = "MODEL.toml")]
-    pub model: PathBuf,
+pub struct ReadArgs {
     /// Engagement events (CSV, JSON or NDJSON) with lead_id or email, type, timestamp
     #[arg(long, value_name = "EVENTS")]
     pub events: Option<PathBuf>,
@@ -69,6 +66,16 @@ pub struct InputArgs {
     /// Input format when the file name does not tell
     #[arg(long, value_name = "FORMAT", value_parser = ["csv", "json", "ndjson"])]
     pub input_format: Option<String>,
+}
+
+/// A scoring model and how to read the files it scores.
+#[derive(Args, Clone)]
+pub struct InputArgs {
+    /// Scoring model (TOML)
+    #[arg(long, short = 'm', value_name = "MODEL.toml")]
+    pub model: PathBuf,
+    #[command(flatten)]
+    pub read: ReadArgs,
 }
 
 #[derive(Args)]
@@ -134,14 +141,8 @@ pub struct BacktestArgs {
     /// A separate outcomes file joined on lead id (when the label is not in --data)
     #[arg(long, value_name = "FILE")]
     pub outcomes: Option<PathBuf>,
-    #[arg(long, value_name = "EVENTS")]
-    pub events: Option<PathBuf>,
-    #[arg(long, value_name = "FILE", conflicts_with = "preset")]
-    pub mapping: Option<PathBuf>,
-    #[arg(long, value_name = "NAME", value_parser = ["hubspot", "salesforce", "generic"])]
-    pub preset: Option<String>,
-    #[arg(long, value_name = "RFC3339")]
-    pub as_of: Option<String>,
+    #[command(flatten)]
+    pub read: ReadArgs,
     /// Print one JSON object
     #[arg(long)]
     pub json: bool,

@@ -58,16 +58,17 @@ fn format_of(path: &Path, bytes: &[u8], forced: Option<&str>) -> InputFormat {
 
 /// Reads everything and scores every lead.
 pub fn run(input: &Path, args: &InputArgs) -> Result<Run> {
-    let as_of = parse_as_of(args.as_of.as_deref())?;
+    let read = &args.read;
+    let as_of = parse_as_of(read.as_of.as_deref())?;
     let model = load_model(&args.model)?;
-    let mapping = load_mapping(args.mapping.as_deref(), args.preset.as_deref())?;
+    let mapping = load_mapping(read.mapping.as_deref(), read.preset.as_deref())?;
     load_and_score(
         input,
         model,
         &mapping,
-        args.events.as_deref(),
+        read.events.as_deref(),
         as_of,
-        args.input_format.as_deref(),
+        read.input_format.as_deref(),
     )
 }
 
