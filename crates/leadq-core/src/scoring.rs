@@ -479,13 +479,31 @@ impl CompiledModel {
 
 /// Appends points as `+12`, `-5` or `+8.42`.
 pub fn write_points(out: &mut String, p: f64) {
-    use std::fmt::Write;
-    let rounded = (p * 100.0).round() / 100.0;
-    let _ = if rounded.fract() == 0.0 {
-        write!(out, "{:+}", rounded as i64)
+    out.push(if p < 0.0 && (p * 100.0).round() != 0.0 {
+        '-'
     } else {
-        write!(out, "{rounded:+.2}")
-    };
+        '+'
+    });
+    write_cents(out, p.abs(), true);
+}
+
+/// Appends `x` (≥ 0) rounded to cents: `12`, `8.4` or `8.42`, or with
+/// `two_decimals` always two digits after a point (`8.40`). Integer
+/// arithmetic instead of float formatting: output of a million leads has
+/// tens of millions of these.
+pub fn write_cents(out: &mut String, x: f64, two_decimals: bool) {
+    use std::fmt::Write;
+    let cents = (x * 100.0).round() as u64;
+    let (whole, frac) = (cents / 100, cents % 100);
+    let _ = write!(out, "{whole}");
+    if frac == 0 {
+        return;
+    }
+    out.push('.');
+    out.push(char::from(b'0' + (frac / 10) as u8));
+    if two_decimals || frac % 10 != 0 {
+        out.push(char::from(b'0' + (frac % 10) as u8));
+    }
 }
 
 /// `+12`, `-5`, `+8.42`.
@@ -508,4 +526,53 @@ pub fn rank(model: &CompiledModel, ids: &[&str], scores: &[Score]) -> Vec<usize>
             .then_with(|| ids[a].cmp(ids[b]))
     });
     order
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reference_points(p: f64) -> String {
+        let rounded = (p * 100.0).round() / 100.0;
+        if rounded.fract() == 0.0 {
+            format!("{:+}", rounded as i64)
+        } else {
+            format!("{rounded:+.2}")
+        }
+    }
+
+    #[test]
+    fn points_are_written_like_float_formatting_would() {
+        let mut x = -250.0;
+        while x < 250.0 {
+            assert_eq!(format_points(x), reference_points(x), "{x}");
+            x += 0.0137;
+        }
+        for (p, want) in [
+            (8.4, "+8.40"),
+            (8.0, "+8"),
+            (-0.05, "-0.05"),
+            (0.004, "+0"),
+            (-0.004, "+0"),
+            (1234.567, "+1234.57"),
+        ] {
+            assert_eq!(format_points(p), want, "{p}");
+        }
+    }
+
+    #[test]
+    fn plain_numbers_drop_trailing_zeros() {
+        let mut s = String::new();
+        for (x, want) in [
+            (86.17, "86.17"),
+            (1.5, "1.5"),
+            (42.0, "42"),
+            (0.999, "1"),
+            (0.0, "0"),
+        ] {
+            s.clear();
+            write_cents(&mut s, x, false);
+            assert_eq!(s, want, "{x}");
+        }
+    }
 }

@@ -89,13 +89,10 @@ fn write_score_fields(
 }
 
 fn write_num(b: &mut String, x: f64) {
-    use std::fmt::Write;
-    let r = (x * 100.0).round() / 100.0;
-    let _ = if r.fract() == 0.0 {
-        write!(b, "{}", r as i64)
-    } else {
-        write!(b, "{r}")
-    };
+    if x < 0.0 && (x * 100.0).round() != 0.0 {
+        b.push('-');
+    }
+    leadq_core::scoring::write_cents(b, x.abs(), false);
 }
 
 /// Input headers renamed where they clash with an output column.
