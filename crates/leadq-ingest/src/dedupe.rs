@@ -289,11 +289,15 @@ pub fn dedupe(
         .filter(|x| **x)
         .count()
     };
-    let mut out = Vec::with_capacity(clusters.len());
+    // The merged leads are compacted into `leads` itself: the k-th cluster
+    // (in order of its smallest index) lands in slot k, and every slot
+    // before that smallest index belongs to an earlier, already moved cluster.
     let mut merges = Vec::new();
+    let mut out_len = 0;
     for members in clusters.iter_mut() {
         if members.len() == 1 {
-            out.push(std::mem::take(&mut leads[members[0]]));
+            leads[out_len] = std::mem::take(&mut leads[members[0]]);
+            out_len += 1;
             continue;
         }
         let root = uf.find(members[0] as u32) as usize;
@@ -326,9 +330,11 @@ pub fn dedupe(
             matched_on: matched_on.join(","),
             confidence: confidence[root],
         });
-        out.push(survivor);
+        leads[out_len] = survivor;
+        out_len += 1;
     }
-    (out, clusters, merges)
+    leads.truncate(out_len);
+    (leads, clusters, merges)
 }
 
 /// Fills every empty field of `dst` from `src`.
