@@ -37,12 +37,9 @@ pub fn score_columns(run: &Run) -> Vec<String> {
 }
 
 fn num(x: f64) -> String {
-    let r = (x * 100.0).round() / 100.0;
-    if r.fract() == 0.0 {
-        format!("{}", r as i64)
-    } else {
-        format!("{r}")
-    }
+    let mut s = String::new();
+    write_num(&mut s, x);
+    s
 }
 
 /// Writes the fixed score columns of one lead into `w`; `buf` is scratch.
