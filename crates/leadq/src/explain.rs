@@ -196,7 +196,12 @@ pub fn run(args: ExplainArgs) -> Result<()> {
     if let Some(s) = &m.sql {
         outln!(o, "  sql rule: {}", s.source());
     }
-    for (f, e) in m.frameworks.iter().zip(&score.frameworks) {
+    for ((f, e), &offset) in m
+        .frameworks
+        .iter()
+        .zip(&score.frameworks)
+        .zip(&m.answer_offsets)
+    {
         outln!(
             o,
             "\n{}: {} ({} of {} criteria satisfied)",
@@ -205,17 +210,10 @@ pub fn run(args: ExplainArgs) -> Result<()> {
             e.satisfied,
             f.criteria.len()
         );
-        for (c, st) in f.criteria.iter().zip(&e.states) {
+        for (ci, (c, st)) in f.criteria.iter().zip(&e.states).enumerate() {
             let answer = lead
                 .answers
-                .get(
-                    m.answer_offsets[m
-                        .frameworks
-                        .iter()
-                        .position(|g| g.key == f.key)
-                        .unwrap_or(0)]
-                        + f.criteria.iter().position(|x| x.key == c.key).unwrap_or(0),
-                )
+                .get(offset + ci)
                 .map(|v| v.to_string())
                 .unwrap_or_default();
             outln!(
