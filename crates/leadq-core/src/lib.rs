@@ -12,9 +12,12 @@ pub mod event;
 pub mod expr;
 pub mod framework;
 pub mod lead;
+pub mod lifecycle;
 pub mod metrics;
 pub mod model;
+pub mod routing;
 pub mod scoring;
+pub mod sla;
 pub mod time;
 pub mod value;
 

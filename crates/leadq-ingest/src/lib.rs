@@ -61,6 +61,57 @@ impl LeadBatch {
     }
 }
 
+/// Records cleaned one by one, without de-duplication: what a store needs
+/// when it re-builds its own leads (already unique) for a model.
+#[derive(Debug, Default)]
+pub struct Cleaned {
+    pub headers: Vec<String>,
+    /// One entry per input record, in input order, with its 1-based row.
+    pub results: Vec<(usize, Result<Lead, Reject>)>,
+    pub warnings: Vec<String>,
+}
+
+/// Reads and cleans every record of `bytes` for `model`, keeping input
+/// order and one result per record (unreadable records become rejects).
+pub fn clean_records(
+    bytes: &[u8],
+    format: InputFormat,
+    model: &CompiledModel,
+    mapping: &Mapping,
+) -> Result<Cleaned, IngestError> {
+    let table = reader::read_table(bytes, format)?;
+    let plan = mapping.plan(&table.headers, model)?;
+    let mut results: Vec<(usize, Result<Lead, Reject>)> = table
+        .rows
+        .par_iter()
+        .map(|r| {
+            (
+                r.row,
+                leads::build_lead(r, &table.headers, &plan, mapping, model),
+            )
+        })
+        .collect();
+    for (row, line, reason) in &table.broken {
+        results.push((
+            *row,
+            Err(Reject {
+                file: "leads",
+                row: *row,
+                line: *line,
+                column: None,
+                value: None,
+                reason: format!("cannot be read: {reason}"),
+            }),
+        ));
+    }
+    results.sort_by_key(|(row, _)| *row);
+    Ok(Cleaned {
+        headers: table.headers,
+        results,
+        warnings: plan.warnings,
+    })
+}
+
 /// Reads, cleans, validates and de-duplicates the leads of one file.
 pub fn load_leads(
     bytes: &[u8],

@@ -1,0 +1,1 @@
+//! Seeding an empty store for `leadq serve --demo`.

@@ -1,0 +1,215 @@
+//! Scoring stored leads: stored fields → clean [`Lead`] (through the same
+//! ingest path as files) → score with the published model.
+
+use compact_str::CompactString;
+use leadq_core::event::EventColumns;
+use leadq_core::framework::Framework;
+use leadq_core::scoring::RuleKind;
+use leadq_core::{CompiledModel, Lead, Score, Timestamp, Value};
+use leadq_ingest::{InputFormat, Mapping, Reject};
+use leadq_store::{AnswerRow, EventRow, LeadRow, LeadScore, ModelRow};
+use serde_json::{json, Map, Value as Json};
+
+/// The model leads are scored with, compiled once.
+pub struct ActiveModel {
+    pub row: ModelRow,
+    pub compiled: CompiledModel,
+}
+
+impl ActiveModel {
+    pub fn version(&self) -> i64 {
+        self.row.version.unwrap_or(0)
+    }
+}
+
+/// Keys of a lead document the service owns rather than the caller.
+pub const RESERVED_KEYS: &[&str] = &["id", "lead_id", "external_id", "stage", "owner"];
+
+/// The document the cleaner sees: the stored fields, the service-owned keys
+/// and the recorded framework answers as `prefix.criterion` columns.
+fn document(lead: &LeadRow, answers: &[AnswerRow], frameworks: &[Framework]) -> Map<String, Json> {
+    let mut doc: Map<String, Json> = serde_json::from_str(&lead.fields).unwrap_or_default();
+    doc.insert("lead_id".into(), Json::String(lead.id.clone()));
+    doc.insert("stage".into(), Json::String(lead.stage.clone()));
+    if let Some(o) = &lead.owner {
+        doc.insert("owner".into(), Json::String(o.clone()));
+    }
+    if !doc.contains_key("created_at") {
+        doc.insert(
+            "created_at".into(),
+            Json::String(crate::clock::rfc3339(lead.created_at)),
+        );
+    }
+    for a in answers.iter().filter(|a| a.lead_id == lead.id) {
+        if let Some(f) = frameworks.iter().find(|f| f.key.eq_ignore_ascii_case(&a.framework)) {
+            doc.insert(
+                format!("{}.{}", f.column_prefix(), a.criterion),
+                Json::String(a.value.clone()),
+            );
+        }
+    }
+    doc
+}
+
+/// Cleans stored leads for `model`, one result per lead, in order.
+pub fn clean_leads(
+    leads: &[LeadRow],
+    answers: &[AnswerRow],
+    model: &CompiledModel,
+    mapping: &Mapping,
+) -> Vec<Result<Lead, Reject>> {
+    if leads.is_empty() {
+        return Vec::new();
+    }
+    let mut buf = Vec::with_capacity(leads.len() * 256);
+    for l in leads {
+        let doc = document(l, answers, &model.frameworks);
+        serde_json::to_writer(&mut buf, &doc).expect("a JSON map serialises");
+        buf.push(b'\n');
+    }
+    match leadq_ingest::clean_records(&buf, InputFormat::Ndjson, model, mapping) {
+        Ok(cleaned) => {
+            let mut out: Vec<Result<Lead, Reject>> = Vec::with_capacity(leads.len());
+            let mut by_row = cleaned.results.into_iter().peekable();
+            for i in 0..leads.len() {
+                let row = i + 1;
+                while by_row.peek().is_some_and(|(r, _)| *r < row) {
+                    by_row.next();
+                }
+                match by_row.peek() {
+                    Some((r, _)) if *r == row => out.push(by_row.next().expect("peeked").1),
+                    _ => out.push(Err(reject(row, "the lead could not be read"))),
+                }
+            }
+            out
+        }
+        Err(e) => leads
+            .iter()
+            .enumerate()
+            .map(|(i, _)| Err(reject(i + 1, &e.to_string())))
+            .collect(),
+    }
+}
+
+fn reject(row: usize, reason: &str) -> Reject {
+    Reject {
+        file: "leads",
+        row,
+        line: row as u64,
+        column: None,
+        value: None,
+        reason: reason.to_string(),
+    }
+}
+
+/// A stored event's property as the model reads it: a top-level key, or a
+/// dotted path into nested objects.
+fn prop_of(props: &Json, name: &str) -> Option<CompactString> {
+    let v = props.get(name).or_else(|| {
+        let mut cur = props;
+        for part in name.split('.') {
+            cur = cur.get(part)?;
+        }
+        Some(cur)
+    })?;
+    match v {
+        Json::Null => None,
+        Json::String(s) => Some(CompactString::new(s)),
+        other => Some(CompactString::new(other.to_string())),
+    }
+}
+
+/// The events of one lead in the scorer's columnar layout; kinds the model
+/// does not listen to are left out.
+pub fn event_columns(events: &[EventRow], model: &CompiledModel) -> EventColumns {
+    let mut cols = EventColumns::new(model.event_properties.len());
+    for e in events {
+        let Some(kind) = model.event_kind_index(&e.kind) else {
+            continue;
+        };
+        let props: Json = serde_json::from_str(&e.props).unwrap_or(Json::Null);
+        cols.push(
+            kind,
+            Timestamp(e.at.div_euclid(1000)),
+            model.event_properties.iter().map(|p| prop_of(&props, p)),
+        );
+    }
+    cols
+}
+
+/// Reasons as stored and shown: one object per rule that fired.
+pub fn reasons_json(model: &CompiledModel, score: &Score) -> Json {
+    Json::Array(
+        score
+            .reasons
+            .iter()
+            .map(|r| {
+                let (kind, description) = match r.kind {
+                    RuleKind::Fit => ("fit", model.fit[r.rule as usize].description.clone()),
+                    RuleKind::Engagement => (
+                        "engagement",
+                        model.engagement[r.rule as usize].description.clone(),
+                    ),
+                };
+                let mut o = json!({
+                    "kind": kind,
+                    "rule": model.rule_name(r),
+                    "points": round2(r.points),
+                });
+                if r.kind == RuleKind::Engagement {
+                    o["raw_points"] = json!(round2(r.raw_points));
+                    o["events"] = json!(r.events);
+                    o["capped"] = json!(r.capped);
+                }
+                if let Some(d) = description {
+                    o["description"] = json!(d);
+                }
+                o
+            })
+            .collect(),
+    )
+}
+
+pub fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+pub fn to_lead_score(model: &ActiveModel, score: &Score, scored_at: i64) -> LeadScore {
+    LeadScore {
+        fit: round2(score.fit),
+        grade: score.grade.as_str().to_string(),
+        engagement: round2(score.engagement),
+        score: round2(score.score),
+        band: score.band as i64,
+        priority: score.priority.as_str().to_string(),
+        priority_rank: model.compiled.priority_rank(score.priority) as i64,
+        mql: score.mql,
+        model_version: model.version(),
+        reasons: reasons_json(&model.compiled, score).to_string(),
+        scored_at,
+    }
+}
+
+/// Scores a clean lead with its events as of `as_of_ms`.
+pub fn score(model: &ActiveModel, lead: &Lead, events: &[EventRow], as_of_ms: i64) -> Score {
+    let cols = event_columns(events, &model.compiled);
+    model
+        .compiled
+        .score(lead, cols.view(), Timestamp(as_of_ms.div_euclid(1000)))
+}
+
+/// Parses recorded answers for a framework into the values it evaluates,
+/// in criterion order.
+pub fn framework_values(framework: &Framework, answers: &[AnswerRow]) -> Vec<Value> {
+    framework
+        .criteria
+        .iter()
+        .map(|c| {
+            answers
+                .iter()
+                .find(|a| a.framework.eq_ignore_ascii_case(&framework.key) && a.criterion == c.key)
+                .and_then(|a| Framework::parse_answer(c, &a.value).ok())
+                .unwrap_or(Value::Null)
+        })
+        .collect()
+}

@@ -1,0 +1,184 @@
+//! The leadq service: use cases over the [`leadq_store::Store`], the HTTP
+//! API under `/api/v1` (with its OpenAPI document), bearer-token auth with
+//! roles, and the background workers (re-scoring, SLA, webhooks).
+//!
+//! `app(state)` builds the whole router, so tests drive it in-process with
+//! `tower::ServiceExt::oneshot`; [`serve`] binds it and runs the workers.
+
+pub mod api;
+pub mod auth;
+pub mod clock;
+pub mod demo;
+pub mod engine;
+pub mod error;
+pub mod jobs;
+pub mod metrics;
+pub mod service;
+pub mod workers;
+
+use crate::auth::TokenCache;
+use crate::clock::Clock;
+use crate::engine::ActiveModel;
+use leadq_core::CompiledModel;
+use leadq_ingest::Mapping;
+use leadq_store::{Store, StoreError};
+use std::ops::Deref;
+use std::sync::{Arc, RwLock};
+use tokio::sync::Notify;
+
+/// Settings of a running service.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Largest request body accepted, in bytes (larger → 413).
+    pub body_limit: usize,
+    /// How often the SLA worker looks for breaches.
+    pub sla_interval: std::time::Duration,
+    /// Webhook delivery attempts before giving up.
+    pub webhook_max_attempts: i64,
+    /// First retry delay; doubles per attempt.
+    pub webhook_backoff_ms: i64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            body_limit: 16 * 1024 * 1024,
+            sla_interval: std::time::Duration::from_secs(30),
+            webhook_max_attempts: 8,
+            webhook_backoff_ms: 1000,
+        }
+    }
+}
+
+/// A webhook subscription as the write path needs it.
+#[derive(Debug, Clone)]
+pub struct Subscription {
+    pub id: String,
+    pub events: Vec<String>,
+    pub active: bool,
+}
+
+pub struct Shared {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub mapping: Mapping,
+    pub config: ServerConfig,
+    pub tokens: TokenCache,
+    model: RwLock<Option<Arc<ActiveModel>>>,
+    hooks: RwLock<Arc<Vec<Subscription>>>,
+    /// Wakes the webhook worker after writes that may have queued deliveries.
+    pub deliveries_ready: Notify,
+    pub stats: metrics::Stats,
+    pub jobs: jobs::Jobs,
+}
+
+/// Cheap to clone; handed to every handler.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+impl Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Builds the state over an opened (migrated) store and loads the
+    /// published model and webhook subscriptions.
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: ServerConfig) -> Result<AppState, StoreError> {
+        let state = AppState(Arc::new(Shared {
+            store,
+            clock,
+            mapping: Mapping::default(),
+            config,
+            tokens: TokenCache::default(),
+            model: RwLock::new(None),
+            hooks: RwLock::new(Arc::new(Vec::new())),
+            deliveries_ready: Notify::new(),
+            stats: metrics::Stats::default(),
+            jobs: jobs::Jobs::default(),
+        }));
+        state.reload_model()?;
+        state.reload_webhooks()?;
+        Ok(state)
+    }
+
+    pub fn model(&self) -> Option<Arc<ActiveModel>> {
+        self.model.read().ok().and_then(|m| m.clone())
+    }
+
+    /// Loads the published model from the store.
+    pub fn reload_model(&self) -> Result<(), StoreError> {
+        let active = match self.store.published_model()? {
+            Some(row) => match CompiledModel::from_toml(&row.source) {
+                Ok(compiled) => Some(Arc::new(ActiveModel { row, compiled })),
+                Err(e) => {
+                    tracing::error!(error = %e, "the published model no longer compiles; leads stay unscored");
+                    None
+                }
+            },
+            None => None,
+        };
+        if let Ok(mut m) = self.model.write() {
+            *m = active;
+        }
+        Ok(())
+    }
+
+    pub fn set_model(&self, active: Arc<ActiveModel>) {
+        if let Ok(mut m) = self.model.write() {
+            *m = Some(active);
+        }
+    }
+
+    pub fn webhooks(&self) -> Arc<Vec<Subscription>> {
+        self.hooks.read().map(|h| h.clone()).unwrap_or_default()
+    }
+
+    pub fn reload_webhooks(&self) -> Result<(), StoreError> {
+        let subs = self
+            .store
+            .list_webhooks()?
+            .into_iter()
+            .map(|w| Subscription {
+                events: serde_json::from_str(&w.events).unwrap_or_default(),
+                id: w.id,
+                active: w.active,
+            })
+            .collect();
+        if let Ok(mut h) = self.hooks.write() {
+            *h = Arc::new(subs);
+        }
+        Ok(())
+    }
+
+    /// Called after writes: wakes the webhook worker.
+    pub fn after_write(&self) {
+        if !self.webhooks().is_empty() {
+            self.deliveries_ready.notify_one();
+        }
+    }
+}
+
+pub use api::app;
+
+/// Serves `state` on `listener` until `shutdown` resolves, running the
+/// background workers beside it; in-flight requests finish first.
+pub async fn serve(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let workers = workers::spawn_all(state.clone(), stop_rx);
+    let app = app(state);
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    let _ = stop_tx.send(true);
+    for w in workers {
+        let _ = w.await;
+    }
+    result
+}

@@ -1,0 +1,439 @@
+//! Background work: imports and re-scores started by requests, the SLA
+//! watcher, and webhook delivery with signed payloads and retries.
+
+use crate::auth::{new_id, Principal, Role};
+use crate::engine::{self, ActiveModel};
+use crate::error::{ApiError, ApiResult};
+use crate::service::{self, Service, EVENT_SLA_BREACHED};
+use crate::AppState;
+use hmac::{Hmac, Mac};
+use leadq_core::lifecycle::Stage;
+use leadq_core::sla::WorkingHours;
+use leadq_core::{CompiledModel, Timestamp};
+use leadq_ingest::{InputFormat, Mapping};
+use leadq_store::{BreachRow, DeliveryRow, JobRow, LeadRow, ModelRow};
+use serde_json::{json, Map, Value as Json};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// The system acting on its own (SLA reassignment).
+fn system(name: &str) -> Principal {
+    Principal { token_id: "system".into(), name: name.into(), role: Role::Admin, rep_id: None }
+}
+
+// ------------------------------------------------------------------ publish
+
+/// Publishes a draft and re-scores every lead in the background.
+pub async fn publish(state: &AppState, id: i64) -> ApiResult<(ModelRow, JobRow)> {
+    if state.jobs.any_running("rescore") {
+        return Err(ApiError::conflict("busy", "a re-score is already running; wait for it to finish"));
+    }
+    let s = state.clone();
+    let (model, job) = tokio::task::spawn_blocking(move || -> ApiResult<(ModelRow, JobRow)> {
+        let draft = s.store.model(id)?.ok_or_else(|| ApiError::not_found(format!("model {id}")))?;
+        let compiled = crate::api::compile_model(&draft.source)?;
+        let row = s.store.publish_model(id, s.clock.now_ms()).map_err(|e| match e {
+            leadq_store::StoreError::Conflict(m) => ApiError::conflict("not_a_draft", m),
+            other => other.into(),
+        })?;
+        s.set_model(Arc::new(ActiveModel { row: row.clone(), compiled }));
+        let job = JobRow { id: new_id("job"), kind: "rescore".into(), status: "running".into(), total: s.store.count_leads()?, done: 0, result: None, error: None, created_at: s.clock.now_ms(), finished_at: None };
+        s.store.put_job(job.clone())?;
+        Ok((row, job))
+    })
+    .await
+    .map_err(|_| ApiError::internal("publish failed"))??;
+    let s = state.clone();
+    let j = job.clone();
+    let progress = state.jobs.start(job.clone());
+    progress.total.store(job.total, Ordering::Relaxed);
+    tokio::task::spawn_blocking(move || {
+        let result = rescore_all(&s, &progress);
+        let mut done = j.clone();
+        done.done = progress.done.load(Ordering::Relaxed);
+        done.total = progress.total.load(Ordering::Relaxed);
+        done.finished_at = Some(s.clock.now_ms());
+        match result {
+            Ok(n) => {
+                done.status = "done".into();
+                done.result = Some(json!({ "rescored": n }).to_string());
+            }
+            Err(e) => {
+                done.status = "failed".into();
+                done.error = Some(e.message);
+            }
+        }
+        let _ = s.store.put_job(done);
+        s.jobs.finish(&j.id);
+    });
+    Ok((model, job))
+}
+
+/// Re-scores every stored lead with the published model, a page at a time.
+pub fn rescore_all(state: &AppState, progress: &crate::jobs::Progress) -> ApiResult<usize> {
+    let mut after = 0;
+    let mut n = 0;
+    loop {
+        let page = state.store.scan_leads(after, 2000)?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        let ids: Vec<String> = page.iter().map(|l| l.id.clone()).collect();
+        let done = Service::new(state).rescore_leads(&ids, "publish")?;
+        n += done;
+        state.stats.leads_rescored.fetch_add(done as u64, Ordering::Relaxed);
+        progress.done.fetch_add(page.len() as i64, Ordering::Relaxed);
+    }
+    Ok(n)
+}
+
+// ------------------------------------------------------------------ import
+
+/// Starts importing a lead file; returns the job at once.
+pub fn start_import(state: &AppState, bytes: Vec<u8>, format: Option<String>, preset: Option<String>, mapping: Option<String>, actor: String) -> ApiResult<JobRow> {
+    let model = state.model().ok_or_else(|| ApiError::conflict("no_model", "no scoring model is published yet: publish one first (POST /api/v1/models, then /models/{id}/publish)"))?;
+    let mapping = match (mapping, preset) {
+        (Some(text), _) => Mapping::from_toml(&text).map_err(|e| ApiError::invalid("mapping", e.to_string()))?,
+        (None, Some(p)) => Mapping::preset(&p).map_err(|e| ApiError::invalid("preset", e.to_string()))?,
+        (None, None) => state.mapping.clone(),
+    };
+    let format = match format.as_deref() {
+        None => InputFormat::detect(std::path::Path::new("upload"), &bytes),
+        Some(f) => InputFormat::parse(f).ok_or_else(|| ApiError::invalid("format", format!("'{f}' is not csv, json or ndjson")))?,
+    };
+    let job = JobRow { id: new_id("job"), kind: "import".into(), status: "running".into(), total: 0, done: 0, result: None, error: None, created_at: state.clock.now_ms(), finished_at: None };
+    state.store.put_job(job.clone())?;
+    let progress = state.jobs.start(job.clone());
+    let s = state.clone();
+    let j = job.clone();
+    std::thread::spawn(move || {
+        let result = run_import(&s, &model.compiled, &bytes, format, &mapping, &actor, &progress);
+        let mut done = j.clone();
+        done.done = progress.done.load(Ordering::Relaxed);
+        done.total = progress.total.load(Ordering::Relaxed);
+        done.finished_at = Some(s.clock.now_ms());
+        match result {
+            Ok(r) => {
+                done.status = "done".into();
+                done.result = Some(r.to_string());
+            }
+            Err(e) => {
+                done.status = "failed".into();
+                done.error = Some(e.message);
+            }
+        }
+        let _ = s.store.put_job(done);
+        s.jobs.finish(&j.id);
+    });
+    Ok(job)
+}
+
+fn run_import(state: &AppState, model: &CompiledModel, bytes: &[u8], format: InputFormat, mapping: &Mapping, actor: &str, progress: &crate::jobs::Progress) -> ApiResult<Json> {
+    let batch = leadq_ingest::load_leads(bytes, format, model, mapping).map_err(|e| ApiError::invalid("file", e.to_string()))?;
+    progress.total.store(batch.leads.len() as i64, Ordering::Relaxed);
+    let mut rejects: Vec<Json> = batch
+        .rejects
+        .iter()
+        .map(|r| json!({ "row": r.row, "line": r.line, "column": r.column, "value": r.value, "reason": r.reason }))
+        .collect();
+    let (mut created, mut updated) = (0usize, 0usize);
+    let docs: Vec<(usize, Map<String, Json>)> = batch
+        .raw
+        .iter()
+        .zip(&batch.rows)
+        .map(|(rec, row)| {
+            let mut m = Map::new();
+            for (h, v) in batch.headers.iter().zip(rec.iter()) {
+                if !v.trim().is_empty() {
+                    m.insert(h.clone(), Json::String(v.to_string()));
+                }
+            }
+            (*row, m)
+        })
+        .collect();
+    for chunk in docs.chunks(500) {
+        let inputs: Vec<_> = chunk.iter().map(|(row, d)| service::parse_lead_input(Json::Object(d.clone()), &format!("row {row}"))).collect();
+        let results = Service::new(state).upsert_leads(inputs, actor)?;
+        for ((row, _), r) in chunk.iter().zip(results) {
+            match r {
+                Ok((_, true)) => created += 1,
+                Ok((_, false)) => updated += 1,
+                Err(e) => rejects.push(json!({ "row": row, "line": null, "column": e.details["fields"][0]["path"], "value": e.details["fields"][0]["value"], "reason": e.message })),
+            }
+        }
+        progress.done.fetch_add(chunk.len() as i64, Ordering::Relaxed);
+    }
+    state.stats.leads_written.fetch_add((created + updated) as u64, Ordering::Relaxed);
+    Ok(json!({
+        "records": batch.records(),
+        "created": created,
+        "updated": updated,
+        "merged": batch.merges.iter().map(|m| m.merged_rows.len()).sum::<usize>(),
+        "rejected": rejects.len(),
+        "warnings": batch.warnings,
+        "rejects": rejects,
+    }))
+}
+
+// ------------------------------------------------------------------ ledger replay
+
+/// Recomputes the score a lead had at `at_ms` from the ledger entry then in
+/// effect: its recorded inputs, the model version it names, the events the
+/// lead had by then, as of the same instant.
+pub fn replay(state: &AppState, who: &Principal, id: &str, at_ms: i64) -> ApiResult<Json> {
+    Service::new(state).lead_for(who, id)?;
+    let ledger = state.store.ledger_of(id)?;
+    let entry = ledger
+        .iter()
+        .rev()
+        .find(|e| e.at <= at_ms)
+        .ok_or_else(|| ApiError::not_found(format!("a score of lead {id} at or before that instant")))?;
+    let model_row = state
+        .store
+        .model_by_version(entry.model_version)?
+        .ok_or_else(|| ApiError::not_found(format!("model version {}", entry.model_version)))?;
+    let compiled = CompiledModel::from_toml(&model_row.source).map_err(|e| ApiError::internal(format!("model version {} no longer compiles: {e}", entry.model_version)))?;
+    let active = ActiveModel { row: model_row, compiled };
+    let inputs: Json = serde_json::from_str(&entry.inputs).unwrap_or(Json::Null);
+    let row = LeadRow {
+        seq: 0,
+        id: id.to_string(),
+        external_id: None,
+        email: None,
+        domain: None,
+        company: None,
+        source: None,
+        campaign: None,
+        country: None,
+        fields: inputs["fields"].to_string(),
+        stage: inputs["stage"].as_str().unwrap_or("new").to_string(),
+        stage_reason: None,
+        owner: inputs["owner"].as_str().map(str::to_string),
+        score: None,
+        created_at: inputs["created_at"].as_i64().unwrap_or(0),
+        updated_at: 0,
+        assigned_at: None,
+        first_response_at: None,
+        stage_changed_at: 0,
+        mql_at: None,
+        sql_at: None,
+        closed_at: None,
+        version: 0,
+    };
+    let answers: Vec<leadq_store::AnswerRow> = serde_json::from_value(inputs["answers"].clone()).unwrap_or_default();
+    let lead = engine::clean_leads(std::slice::from_ref(&row), &answers, &active.compiled, &state.mapping)
+        .pop()
+        .and_then(Result::ok)
+        .ok_or_else(|| ApiError::internal("the recorded inputs no longer clean"))?;
+    let through = inputs["event_seq"].as_i64().unwrap_or(0);
+    let events: Vec<_> = state.store.events_of(id)?.into_iter().filter(|e| e.seq <= through).collect();
+    let cols = engine::event_columns(&events, &active.compiled);
+    let score = active.compiled.score(&lead, cols.view(), Timestamp(entry.as_of));
+    let again = engine::to_lead_score(&active, &score, entry.at);
+    let matches = again.fit == entry.fit && again.engagement == entry.engagement && again.grade == entry.grade && again.priority == entry.priority && again.mql == entry.mql && again.reasons == entry.reasons;
+    Ok(json!({
+        "lead_id": id,
+        "at": crate::clock::rfc3339(at_ms),
+        "ledger": {
+            "recorded_at": crate::clock::rfc3339(entry.at), "model_version": entry.model_version, "fit": entry.fit, "grade": entry.grade,
+            "engagement": entry.engagement, "band": entry.band, "priority": entry.priority, "mql": entry.mql, "cause": entry.cause,
+        },
+        "recomputed": {
+            "fit": again.fit, "grade": again.grade, "engagement": again.engagement, "band": again.band, "priority": again.priority, "mql": again.mql,
+            "reasons": serde_json::from_str::<Json>(&again.reasons).unwrap_or(Json::Null),
+        },
+        "matches": matches,
+    }))
+}
+
+// ------------------------------------------------------------------ SLA
+
+/// One pass of the SLA watcher: every active policy, every lead waiting in
+/// its stage without a first response past the deadline (in the owner's
+/// working hours) is recorded once as a breach, announced to webhooks, and
+/// reassigned when the policy says so. Returns the new breaches.
+pub fn sla_pass(state: &AppState) -> ApiResult<Vec<BreachRow>> {
+    let now = state.clock.now_ms();
+    let reps = state.store.list_reps()?;
+    let mut found = Vec::new();
+    for policy in state.store.list_sla_policies()?.into_iter().filter(|p| p.active) {
+        // No lead whose stage changed later than `now - minutes` can be
+        // late, whatever the calendar: a cheap bound for the query.
+        let bound = now - policy.minutes * 60_000;
+        for lead in state.store.leads_waiting(&policy.stage, bound, 1000)? {
+            let hours = lead
+                .owner
+                .as_ref()
+                .and_then(|o| reps.iter().find(|r| &r.id == o))
+                .and_then(|r| WorkingHours::parse(&r.working_hours, &r.timezone).ok())
+                .unwrap_or_else(WorkingHours::always);
+            let due = hours.add_business_minutes(Timestamp(lead.stage_changed_at.div_euclid(1000)), policy.minutes).0 * 1000;
+            if now <= due {
+                continue;
+            }
+            let breach = BreachRow { seq: 0, lead_id: lead.id.clone(), policy_id: policy.id.clone(), stage: policy.stage.clone(), owner: lead.owner.clone(), due_at: due, detected_at: now, action: policy.action.clone() };
+            if !state.store.record_breach(breach.clone())? {
+                continue;
+            }
+            state.stats.sla_breaches.fetch_add(1, Ordering::Relaxed);
+            let mut reassigned_to = None;
+            if policy.action == "reassign" {
+                match Service::new(state).assign(&system("sla"), &lead.id, None, lead.owner.as_deref()) {
+                    Ok(row) => reassigned_to = row.owner,
+                    Err(e) => tracing::warn!(lead = %lead.id, error = %e.message, "SLA reassignment found no rep"),
+                }
+            }
+            let d = Service::new(state).deliveries(EVENT_SLA_BREACHED, json!({
+                "lead_id": lead.id, "policy_id": policy.id, "stage": policy.stage, "owner": lead.owner,
+                "due_at": crate::clock::rfc3339(due), "action": policy.action, "escalate_to": policy.escalate_to, "reassigned_to": reassigned_to,
+            }));
+            if !d.is_empty() {
+                state.store.enqueue_deliveries(d)?;
+                state.deliveries_ready.notify_one();
+            }
+            found.push(breach);
+        }
+    }
+    Ok(found)
+}
+
+/// Stages an SLA policy may watch.
+pub fn sla_stage_ok(stage: &str) -> bool {
+    Stage::parse(stage).is_some_and(|s| !s.is_closed())
+}
+
+// ------------------------------------------------------------------ webhooks
+
+type HmacSha256 = Hmac<sha2::Sha256>;
+
+/// `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
+pub fn signature(secret: &str, timestamp: i64, body: &str) -> String {
+    let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body.as_bytes());
+    format!("t={timestamp},v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Verifies a signature header against `body` (for receivers and tests).
+pub fn verify_signature(secret: &str, header: &str, body: &str) -> bool {
+    let mut t = None;
+    let mut v1 = None;
+    for part in header.split(',') {
+        match part.split_once('=') {
+            Some(("t", x)) => t = x.parse::<i64>().ok(),
+            Some(("v1", x)) => v1 = hex::decode(x).ok(),
+            _ => {}
+        }
+    }
+    let (Some(t), Some(v1)) = (t, v1) else { return false };
+    let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(t.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body.as_bytes());
+    mac.verify_slice(&v1).is_ok()
+}
+
+/// Delivers the deliveries that are due; returns how many succeeded.
+pub async fn deliver_due(state: &AppState, client: &reqwest::Client) -> usize {
+    let s = state.clone();
+    let now = state.clock.now_ms();
+    let due = match tokio::task::spawn_blocking(move || s.store.due_deliveries(now, 100)).await {
+        Ok(Ok(d)) => d,
+        _ => return 0,
+    };
+    let mut ok = 0;
+    for mut d in due {
+        let s = state.clone();
+        let wid = d.webhook_id.clone();
+        let hook = match tokio::task::spawn_blocking(move || s.store.webhook(&wid)).await {
+            Ok(Ok(Some(h))) => h,
+            _ => continue,
+        };
+        let ts = state.clock.now_ms().div_euclid(1000);
+        let sig = signature(&hook.secret, ts, &d.payload);
+        let result = client
+            .post(&hook.url)
+            .header("content-type", "application/json")
+            .header("x-leadq-event", &d.event_type)
+            .header("x-leadq-signature", sig)
+            .header("x-leadq-delivery", d.seq.to_string())
+            .body(d.payload.clone())
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await;
+        d.attempts += 1;
+        let now = state.clock.now_ms();
+        match result {
+            Ok(resp) if resp.status().is_success() => {
+                d.status = "delivered".into();
+                d.last_status = Some(resp.status().as_u16() as i64);
+                d.last_error = None;
+                d.delivered_at = Some(now);
+                state.stats.webhook_delivered.fetch_add(1, Ordering::Relaxed);
+                ok += 1;
+            }
+            other => {
+                let (status, error) = match other {
+                    Ok(resp) => (Some(resp.status().as_u16() as i64), format!("receiver answered {}", resp.status())),
+                    Err(e) => (None, format!("cannot reach the receiver: {e}")),
+                };
+                d.last_status = status;
+                d.last_error = Some(error);
+                state.stats.webhook_failed_attempts.fetch_add(1, Ordering::Relaxed);
+                if d.attempts >= state.config.webhook_max_attempts {
+                    d.status = "failed".into();
+                } else {
+                    // Exponential backoff: base, 2×base, 4×base, ... capped at an hour.
+                    let delay = (state.config.webhook_backoff_ms << (d.attempts - 1).min(20)).min(3_600_000);
+                    d.next_attempt_at = now + delay;
+                }
+            }
+        }
+        let s = state.clone();
+        let row: DeliveryRow = d.clone();
+        let _ = tokio::task::spawn_blocking(move || s.store.update_delivery(&row)).await;
+    }
+    ok
+}
+
+/// Starts the SLA watcher and the webhook dispatcher; they stop when
+/// `stop` turns true.
+pub fn spawn_all(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+    let mut handles = Vec::new();
+    {
+        let state = state.clone();
+        let mut stop = stop.clone();
+        handles.push(tokio::spawn(async move {
+            loop {
+                let s = state.clone();
+                match tokio::task::spawn_blocking(move || sla_pass(&s)).await {
+                    Ok(Err(e)) => tracing::warn!(error = %e.message, "SLA pass failed"),
+                    Err(e) => tracing::warn!(error = %e, "SLA pass panicked"),
+                    _ => {}
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(state.config.sla_interval) => {}
+                    _ = stop.changed() => break,
+                }
+            }
+        }));
+    }
+    {
+        let mut stop = stop.clone();
+        handles.push(tokio::spawn(async move {
+            let client = reqwest::Client::builder().build().unwrap_or_default();
+            loop {
+                deliver_due(&state, &client).await;
+                tokio::select! {
+                    _ = state.deliveries_ready.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = stop.changed() => break,
+                }
+            }
+        }));
+    }
+    handles
+}

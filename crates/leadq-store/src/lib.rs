@@ -1,0 +1,202 @@
+//! Durable storage of leadq.
+//!
+//! [`Store`] is the one trait the service talks to. [`SqlStore`] implements
+//! it once over the [`sql::Backend`] seam, and two backends carry it: SQLite
+//! (a file, the embedded default) and PostgreSQL (for teams). Each backend
+//! has its own migrations, embedded in the binary and applied at start-up.
+//! All instants are Unix milliseconds.
+
+mod migrate;
+pub mod postgres;
+mod records;
+pub mod sql;
+pub mod sqlite;
+mod store;
+
+pub use migrate::{migrations, Migration};
+pub use records::*;
+pub use store::SqlStore;
+
+use std::path::Path;
+use std::sync::Arc;
+use thiserror::Error;
+
+#[derive(Debug, Clone, Error, PartialEq)]
+pub enum StoreError {
+    /// A uniqueness or other integrity rule refused the write.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The record was changed by someone else since it was read.
+    #[error("the record changed since it was read (expected version {expected})")]
+    StaleVersion { expected: i64 },
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The database cannot be reached or is busy; worth retrying.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Database(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// Opens the store a service runs on: PostgreSQL when `database_url` is
+/// given, else the SQLite file `leadq.db` inside `data_dir`. Migrations are
+/// applied before it returns.
+pub fn open(database_url: Option<&str>, data_dir: &Path) -> Result<Arc<dyn Store>, StoreError> {
+    match database_url {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            let store = SqlStore::new(postgres::PgBackend::connect(url, 16)?);
+            store.migrate()?;
+            Ok(Arc::new(store))
+        }
+        Some(url) if url.starts_with("sqlite://") => {
+            let path = url.trim_start_matches("sqlite://");
+            let store = SqlStore::new(sqlite::SqliteBackend::open(Path::new(path))?);
+            store.migrate()?;
+            Ok(Arc::new(store))
+        }
+        Some(other) => Err(StoreError::Unavailable(format!(
+            "unsupported database URL '{}': use postgres://… or sqlite://PATH",
+            redact_url(other)
+        ))),
+        None => {
+            let store = SqlStore::new(sqlite::SqliteBackend::open(&data_dir.join("leadq.db"))?);
+            store.migrate()?;
+            Ok(Arc::new(store))
+        }
+    }
+}
+
+/// A database URL with its password replaced, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        if let Some((creds, host)) = rest.split_once('@') {
+            let user = creds.split(':').next().unwrap_or("");
+            return format!("{scheme}://{user}:***@{host}");
+        }
+    }
+    url.to_string()
+}
+
+/// Everything the service keeps. Implementations are transactional per
+/// call: a call either happens entirely or not at all, and returns only
+/// once its effect is durable.
+pub trait Store: Send + Sync {
+    fn backend(&self) -> &'static str;
+    /// Applies pending migrations; returns the names of those applied.
+    fn migrate(&self) -> Result<Vec<String>, StoreError>;
+    /// Whether the database answers.
+    fn ping(&self) -> Result<(), StoreError>;
+    fn checkpoint(&self) -> Result<(), StoreError>;
+
+    // --- leads -----------------------------------------------------------
+    /// Applies lead changes, each atomically with its ledger entries,
+    /// transitions, assignments and webhook deliveries. Results are in
+    /// input order; one failing change does not stop the others.
+    fn apply(
+        &self,
+        changes: Vec<LeadChange>,
+    ) -> Result<Vec<Result<LeadRow, StoreError>>, StoreError>;
+    fn lead(&self, id: &str) -> Result<Option<LeadRow>, StoreError>;
+    /// The stored leads among `ids` (missing ones are left out), by id order of `ids`.
+    fn leads_by_ids(&self, ids: &[String]) -> Result<Vec<LeadRow>, StoreError>;
+    /// Finds a lead by id, external id or email (in that order).
+    fn find_lead(&self, key: &LeadKey) -> Result<Option<LeadRow>, StoreError>;
+    fn list_leads(&self, filter: &LeadFilter) -> Result<LeadPage, StoreError>;
+    /// Leads in insertion order after `after_seq`, for re-scoring passes.
+    fn scan_leads(&self, after_seq: i64, limit: usize) -> Result<Vec<LeadRow>, StoreError>;
+    fn count_leads(&self) -> Result<i64, StoreError>;
+    /// Deletes a lead with its events, answers and history.
+    fn delete_lead(&self, id: &str) -> Result<bool, StoreError>;
+    /// Open (not closed) leads per owner.
+    fn open_leads_by_owner(&self) -> Result<Vec<(String, i64)>, StoreError>;
+    /// The owner of another lead of the same company domain, if any.
+    fn account_owner(&self, domain: &str, except_lead: &str) -> Result<Option<String>, StoreError>;
+
+    // --- events ----------------------------------------------------------
+    /// Stores events; a repeated idempotency key is accepted and ignored.
+    /// Returns, per event, whether it was new.
+    fn insert_events(&self, events: Vec<EventRow>) -> Result<Vec<bool>, StoreError>;
+    fn events_of(&self, lead_id: &str) -> Result<Vec<EventRow>, StoreError>;
+    fn events_of_many(&self, lead_ids: &[String]) -> Result<Vec<EventRow>, StoreError>;
+
+    // --- history ---------------------------------------------------------
+    fn ledger_of(&self, lead_id: &str) -> Result<Vec<LedgerEntry>, StoreError>;
+    fn transitions_of(&self, lead_id: &str) -> Result<Vec<TransitionRow>, StoreError>;
+    fn assignments_of(&self, lead_id: &str) -> Result<Vec<AssignmentRow>, StoreError>;
+
+    // --- framework answers -------------------------------------------------
+    fn set_answers(&self, answers: Vec<AnswerRow>) -> Result<(), StoreError>;
+    fn answers_of(&self, lead_id: &str) -> Result<Vec<AnswerRow>, StoreError>;
+    fn answers_of_many(&self, lead_ids: &[String]) -> Result<Vec<AnswerRow>, StoreError>;
+
+    // --- users and tokens --------------------------------------------------
+    fn create_user(&self, user: UserRow) -> Result<(), StoreError>;
+    fn user_by_name(&self, name: &str) -> Result<Option<UserRow>, StoreError>;
+    fn list_users(&self) -> Result<Vec<UserRow>, StoreError>;
+    fn create_token(&self, token: TokenRow) -> Result<(), StoreError>;
+    fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRow>, StoreError>;
+    fn list_tokens(&self) -> Result<Vec<TokenRow>, StoreError>;
+    fn revoke_token(&self, id: &str) -> Result<bool, StoreError>;
+
+    // --- scoring models ------------------------------------------------------
+    fn create_model(
+        &self,
+        name: &str,
+        source: &str,
+        by: &str,
+        at: i64,
+    ) -> Result<ModelRow, StoreError>;
+    fn model(&self, id: i64) -> Result<Option<ModelRow>, StoreError>;
+    fn model_by_version(&self, version: i64) -> Result<Option<ModelRow>, StoreError>;
+    fn list_models(&self) -> Result<Vec<ModelRow>, StoreError>;
+    /// Publishes a draft: it gets the next version number and becomes the
+    /// one leads are scored with; the previous one is retired.
+    fn publish_model(&self, id: i64, at: i64) -> Result<ModelRow, StoreError>;
+    fn published_model(&self) -> Result<Option<ModelRow>, StoreError>;
+
+    // --- reps, routing, SLA ----------------------------------------------------
+    fn upsert_rep(&self, rep: RepRow) -> Result<(), StoreError>;
+    fn rep(&self, id: &str) -> Result<Option<RepRow>, StoreError>;
+    fn list_reps(&self) -> Result<Vec<RepRow>, StoreError>;
+    fn delete_rep(&self, id: &str) -> Result<bool, StoreError>;
+    /// Replaces the ordered routing rules (JSON documents).
+    fn set_routing_rules(&self, rules: Vec<String>) -> Result<(), StoreError>;
+    fn routing_rules(&self) -> Result<Vec<String>, StoreError>;
+    fn upsert_sla_policy(&self, policy: SlaPolicyRow) -> Result<(), StoreError>;
+    fn list_sla_policies(&self) -> Result<Vec<SlaPolicyRow>, StoreError>;
+    fn delete_sla_policy(&self, id: &str) -> Result<bool, StoreError>;
+    /// Records a breach once; returns false if it was already recorded.
+    fn record_breach(&self, breach: BreachRow) -> Result<bool, StoreError>;
+    fn list_breaches(&self, from: i64, to: i64) -> Result<Vec<BreachRow>, StoreError>;
+    /// Leads in `stage` whose last stage change is at or before `changed_before`
+    /// and that have had no first response.
+    fn leads_waiting(
+        &self,
+        stage: &str,
+        changed_before: i64,
+        limit: usize,
+    ) -> Result<Vec<LeadRow>, StoreError>;
+
+    // --- webhooks ----------------------------------------------------------------
+    fn create_webhook(&self, hook: WebhookRow) -> Result<(), StoreError>;
+    fn list_webhooks(&self) -> Result<Vec<WebhookRow>, StoreError>;
+    fn webhook(&self, id: &str) -> Result<Option<WebhookRow>, StoreError>;
+    fn delete_webhook(&self, id: &str) -> Result<bool, StoreError>;
+    fn enqueue_deliveries(&self, deliveries: Vec<DeliveryRow>) -> Result<(), StoreError>;
+    fn due_deliveries(&self, now: i64, limit: usize) -> Result<Vec<DeliveryRow>, StoreError>;
+    fn update_delivery(&self, delivery: &DeliveryRow) -> Result<(), StoreError>;
+    fn deliveries_of(&self, webhook_id: &str, limit: usize)
+        -> Result<Vec<DeliveryRow>, StoreError>;
+
+    // --- jobs, spend, settings --------------------------------------------------------
+    fn put_job(&self, job: JobRow) -> Result<(), StoreError>;
+    fn job(&self, id: &str) -> Result<Option<JobRow>, StoreError>;
+    fn set_spend(&self, spend: Vec<SpendRow>) -> Result<(), StoreError>;
+    fn list_spend(&self) -> Result<Vec<SpendRow>, StoreError>;
+    fn setting(&self, key: &str) -> Result<Option<String>, StoreError>;
+    fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError>;
+    /// Lead facts for metrics over leads created in `[from, to)`.
+    fn metric_rows(&self, from: i64, to: i64) -> Result<Vec<LeadRow>, StoreError>;
+}

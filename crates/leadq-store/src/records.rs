@@ -1,0 +1,335 @@
+//! Plain records as stored. Instants are Unix milliseconds; JSON documents
+//! (lead fields, reasons, event properties) are kept as text.
+
+use serde::{Deserialize, Serialize};
+
+/// The latest score of a lead, denormalised onto it for sorting.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LeadScore {
+    pub fit: f64,
+    pub grade: String,
+    pub engagement: f64,
+    /// The model's weighted score (`fit_weight × fit + engagement_weight ×
+    /// engagement`): what leads sort by within a priority.
+    pub score: f64,
+    pub band: i64,
+    pub priority: String,
+    /// Position of the priority in the model's order (0 is best).
+    pub priority_rank: i64,
+    pub mql: bool,
+    pub model_version: i64,
+    /// JSON array of reasons.
+    pub reasons: String,
+    pub scored_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LeadRow {
+    /// Insertion order; 0 before the lead is stored.
+    pub seq: i64,
+    pub id: String,
+    pub external_id: Option<String>,
+    pub email: Option<String>,
+    pub domain: Option<String>,
+    pub company: Option<String>,
+    pub source: Option<String>,
+    pub campaign: Option<String>,
+    pub country: Option<String>,
+    /// The lead's fields as a JSON object (what was submitted, merged).
+    pub fields: String,
+    pub stage: String,
+    pub stage_reason: Option<String>,
+    pub owner: Option<String>,
+    pub score: Option<LeadScore>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub assigned_at: Option<i64>,
+    pub first_response_at: Option<i64>,
+    pub stage_changed_at: i64,
+    pub mql_at: Option<i64>,
+    pub sql_at: Option<i64>,
+    pub closed_at: Option<i64>,
+    /// Optimistic-concurrency counter, bumped on every write.
+    pub version: i64,
+}
+
+impl LeadRow {
+    /// The weighted score leads sort by (0 when not scored yet).
+    pub fn total(&self) -> f64 {
+        self.score.as_ref().map_or(0.0, |s| s.score)
+    }
+}
+
+/// One way to name a lead.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LeadKey {
+    Id(String),
+    ExternalId(String),
+    Email(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeadSort {
+    /// Best priority first, then highest fit + engagement.
+    #[default]
+    Priority,
+    /// Highest fit + engagement first.
+    Score,
+    /// Newest first.
+    Created,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LeadFilter {
+    pub stage: Option<String>,
+    pub owner: Option<String>,
+    pub grade: Option<String>,
+    pub priority: Option<String>,
+    pub source: Option<String>,
+    pub mql: Option<bool>,
+    /// Case-insensitive substring of email or company.
+    pub search: Option<String>,
+    pub sort: LeadSort,
+    /// Opaque cursor from a previous page.
+    pub cursor: Option<String>,
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct LeadPage {
+    pub leads: Vec<LeadRow>,
+    pub next_cursor: Option<String>,
+}
+
+/// A lead write with everything that must commit with it.
+#[derive(Debug, Clone)]
+pub struct LeadChange {
+    pub lead: LeadRow,
+    /// `None` inserts a new lead; `Some(v)` updates only if the stored
+    /// version is still `v`.
+    pub expected_version: Option<i64>,
+    pub ledger: Vec<LedgerEntry>,
+    pub transitions: Vec<TransitionRow>,
+    pub assignments: Vec<AssignmentRow>,
+    pub deliveries: Vec<DeliveryRow>,
+}
+
+impl LeadChange {
+    pub fn insert(lead: LeadRow) -> LeadChange {
+        LeadChange {
+            lead,
+            expected_version: None,
+            ledger: Vec::new(),
+            transitions: Vec::new(),
+            assignments: Vec::new(),
+            deliveries: Vec::new(),
+        }
+    }
+    pub fn update(lead: LeadRow) -> LeadChange {
+        let v = lead.version;
+        LeadChange {
+            expected_version: Some(v),
+            ..LeadChange::insert(lead)
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRow {
+    pub seq: i64,
+    pub lead_id: String,
+    pub kind: String,
+    pub at: i64,
+    /// JSON object of properties.
+    pub props: String,
+    pub idempotency_key: String,
+    pub received_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    pub seq: i64,
+    pub lead_id: String,
+    /// When the score was recorded.
+    pub at: i64,
+    /// The instant the score was computed as of (Unix seconds).
+    pub as_of: i64,
+    pub model_version: i64,
+    pub fit: f64,
+    pub grade: String,
+    pub engagement: f64,
+    pub band: i64,
+    pub priority: String,
+    pub mql: bool,
+    pub reasons: String,
+    /// What caused the re-score: `created`, `updated`, `event`, `publish`, ...
+    pub cause: String,
+    /// The inputs the score was computed from (JSON: the lead document and
+    /// the newest event sequence number counted), so it can be replayed.
+    pub inputs: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransitionRow {
+    pub seq: i64,
+    pub lead_id: String,
+    pub at: i64,
+    pub from_stage: Option<String>,
+    pub to_stage: String,
+    pub actor: String,
+    pub reason: Option<String>,
+    pub model_version: Option<i64>,
+    pub automatic: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AssignmentRow {
+    pub seq: i64,
+    pub lead_id: String,
+    pub at: i64,
+    pub rep_id: String,
+    pub previous_rep: Option<String>,
+    pub rule: Option<String>,
+    pub explanation: String,
+    pub actor: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnswerRow {
+    pub lead_id: String,
+    pub framework: String,
+    pub criterion: String,
+    pub value: String,
+    pub evidence: Option<String>,
+    pub actor: String,
+    pub at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserRow {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    pub password_hash: Option<String>,
+    pub rep_id: Option<String>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenRow {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    pub user_id: Option<String>,
+    /// The rep a `rep` token acts as.
+    pub rep_id: Option<String>,
+    /// SHA-256 of the token, hex.
+    pub hash: String,
+    pub created_at: i64,
+    pub revoked: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelRow {
+    pub id: i64,
+    pub name: String,
+    pub source: String,
+    /// `draft`, `published` or `retired`.
+    pub status: String,
+    pub version: Option<i64>,
+    pub created_at: i64,
+    pub created_by: String,
+    pub published_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RepRow {
+    pub id: String,
+    pub name: String,
+    pub email: Option<String>,
+    pub capacity: i64,
+    pub timezone: String,
+    /// Weekly hours such as `Mon-Fri 09:00-17:00`.
+    pub working_hours: String,
+    /// JSON array of territory names (countries or regions).
+    pub territory: String,
+    pub active: bool,
+    pub last_assigned_at: Option<i64>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SlaPolicyRow {
+    pub id: String,
+    pub stage: String,
+    /// Business minutes allowed before the first response.
+    pub minutes: i64,
+    /// `escalate` or `reassign`.
+    pub action: String,
+    pub escalate_to: Option<String>,
+    pub active: bool,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BreachRow {
+    pub seq: i64,
+    pub lead_id: String,
+    pub policy_id: String,
+    pub stage: String,
+    pub owner: Option<String>,
+    pub due_at: i64,
+    pub detected_at: i64,
+    pub action: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookRow {
+    pub id: String,
+    pub url: String,
+    pub secret: String,
+    /// JSON array of event types (`lead.stage_changed`, `lead.assigned`, `sla.breached`).
+    pub events: String,
+    pub active: bool,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryRow {
+    pub seq: i64,
+    pub webhook_id: String,
+    pub event_type: String,
+    pub payload: String,
+    /// `pending`, `delivered` or `failed` (gave up).
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub delivered_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRow {
+    pub id: String,
+    pub kind: String,
+    /// `running`, `done` or `failed`.
+    pub status: String,
+    pub total: i64,
+    pub done: i64,
+    /// JSON result document.
+    pub result: Option<String>,
+    pub error: Option<String>,
+    pub created_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpendRow {
+    pub source: String,
+    pub campaign: String,
+    pub period_start: i64,
+    pub amount: f64,
+}

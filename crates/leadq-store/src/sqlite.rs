@@ -1,0 +1,272 @@
+//! SQLite backend: one file in the data directory, WAL journal, full
+//! synchronous commits so that an acknowledged write survives `kill -9` and
+//! power loss.
+//!
+//! Writes go through one writer thread that commits whatever writes are
+//! queued as one transaction (group commit): each write runs inside its own
+//! savepoint, so one failing write does not undo its neighbours, and every
+//! caller is answered only after the shared commit is on disk. A durable
+//! commit costs one fsync; sharing it is what lets a single SQLite file take
+//! thousands of acknowledged writes a second.
+
+use crate::sql::{to_sqlite_placeholders, Backend, ReadFn, Row, SqlValue, Tx, WriteFn};
+use crate::StoreError;
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OpenFlags};
+use std::any::Any;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Mutex;
+
+type AnyBox = Box<dyn Any + Send>;
+type Reply = SyncSender<Result<AnyBox, StoreError>>;
+
+struct Job {
+    work: WriteFn<AnyBox>,
+    reply: Reply,
+}
+
+/// Most writes folded into one commit.
+const MAX_GROUP: usize = 512;
+
+pub struct SqliteBackend {
+    path: PathBuf,
+    queue: Mutex<Option<SyncSender<Job>>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+fn db_err(e: rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(f, msg) = &e {
+        if f.code == rusqlite::ErrorCode::ConstraintViolation {
+            return StoreError::Conflict(msg.clone().unwrap_or_else(|| e.to_string()));
+        }
+        if matches!(
+            f.code,
+            rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+        ) {
+            return StoreError::Unavailable(e.to_string());
+        }
+    }
+    StoreError::Database(e.to_string())
+}
+
+fn open(path: &Path, write: bool) -> Result<Connection, StoreError> {
+    let flags = if write {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+    } | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(path, flags).map_err(db_err)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(db_err)?;
+    if write {
+        // WAL lets readers run beside the writer; FULL syncs the WAL on
+        // every commit, which is what makes an acknowledgement durable.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db_err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db_err)?;
+    }
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(db_err)?;
+    conn.set_prepared_statement_cache_capacity(256);
+    Ok(conn)
+}
+
+struct SqliteTx<'c>(&'c Connection);
+
+fn bind(params: &[SqlValue]) -> Vec<rusqlite::types::Value> {
+    params
+        .iter()
+        .map(|p| match p {
+            SqlValue::Null => rusqlite::types::Value::Null,
+            SqlValue::Int(v) => rusqlite::types::Value::Integer(*v),
+            SqlValue::Real(v) => rusqlite::types::Value::Real(*v),
+            SqlValue::Text(s) => rusqlite::types::Value::Text(s.clone()),
+            SqlValue::Bool(b) => rusqlite::types::Value::Integer(*b as i64),
+        })
+        .collect()
+}
+
+impl Tx for SqliteTx<'_> {
+    fn exec(&mut self, sql: &str, params: &[SqlValue]) -> Result<u64, StoreError> {
+        let mut stmt = self
+            .0
+            .prepare_cached(&to_sqlite_placeholders(sql))
+            .map_err(db_err)?;
+        let n = stmt
+            .execute(rusqlite::params_from_iter(bind(params)))
+            .map_err(db_err)?;
+        Ok(n as u64)
+    }
+
+    fn query(&mut self, sql: &str, params: &[SqlValue]) -> Result<Vec<Row>, StoreError> {
+        let mut stmt = self
+            .0
+            .prepare_cached(&to_sqlite_placeholders(sql))
+            .map_err(db_err)?;
+        let width = stmt.column_count();
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(bind(params)))
+            .map_err(db_err)?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(db_err)? {
+            let mut vals = Vec::with_capacity(width);
+            for i in 0..width {
+                vals.push(match r.get_ref(i).map_err(db_err)? {
+                    ValueRef::Null => SqlValue::Null,
+                    ValueRef::Integer(v) => SqlValue::Int(v),
+                    ValueRef::Real(v) => SqlValue::Real(v),
+                    ValueRef::Text(t) => SqlValue::Text(String::from_utf8_lossy(t).into_owned()),
+                    ValueRef::Blob(b) => SqlValue::Text(String::from_utf8_lossy(b).into_owned()),
+                });
+            }
+            out.push(Row(vals));
+        }
+        Ok(out)
+    }
+
+    fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
+        self.0.execute_batch(sql).map_err(db_err)
+    }
+}
+
+impl SqliteBackend {
+    /// Opens (creating if needed) the database file at `path`.
+    pub fn open(path: &Path) -> Result<SqliteBackend, StoreError> {
+        if let Some(dir) = path.parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    StoreError::Database(format!("cannot create {}: {e}", dir.display()))
+                })?;
+            }
+        }
+        let conn = open(path, true)?;
+        let (tx, rx) = sync_channel::<Job>(4 * MAX_GROUP);
+        let writer = std::thread::Builder::new()
+            .name("leadq-sqlite-writer".into())
+            .spawn(move || writer_loop(conn, rx))
+            .map_err(|e| StoreError::Database(format!("cannot start writer: {e}")))?;
+        Ok(SqliteBackend {
+            path: path.to_path_buf(),
+            queue: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(writer)),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for SqliteBackend {
+    fn drop(&mut self) {
+        // Closing the queue ends the writer after it drains what is queued.
+        if let Ok(mut q) = self.queue.lock() {
+            q.take();
+        }
+        if let Some(h) = self.writer.lock().ok().and_then(|mut w| w.take()) {
+            let _ = h.join();
+        }
+    }
+}
+
+fn writer_loop(conn: Connection, rx: Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(j) => group.push(j),
+                Err(_) => break,
+            }
+        }
+        run_group(&conn, group);
+    }
+}
+
+fn run_group(conn: &Connection, group: Vec<Job>) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let err = db_err(e);
+        for job in group {
+            let _ = job.reply.send(Err(err.clone()));
+        }
+        return;
+    }
+    let mut done: Vec<(Reply, Result<AnyBox, StoreError>)> = Vec::with_capacity(group.len());
+    for job in group {
+        let result = (|| {
+            conn.execute_batch("SAVEPOINT job").map_err(db_err)?;
+            let mut tx = SqliteTx(conn);
+            match (job.work)(&mut tx) {
+                Ok(v) => {
+                    conn.execute_batch("RELEASE job").map_err(db_err)?;
+                    Ok(v)
+                }
+                Err(e) => {
+                    conn.execute_batch("ROLLBACK TO job; RELEASE job")
+                        .map_err(db_err)?;
+                    Err(e)
+                }
+            }
+        })();
+        done.push((job.reply, result));
+    }
+    let commit = conn.execute_batch("COMMIT").map_err(db_err);
+    if let Err(e) = &commit {
+        let _ = conn.execute_batch("ROLLBACK");
+        for (reply, _) in done {
+            let _ = reply.send(Err(e.clone()));
+        }
+        return;
+    }
+    for (reply, result) in done {
+        let _ = reply.send(result);
+    }
+}
+
+impl Backend for SqliteBackend {
+    fn kind(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn write_boxed(&self, work: WriteFn<AnyBox>) -> Result<AnyBox, StoreError> {
+        let (reply, answer) = sync_channel(1);
+        let queue = self
+            .queue
+            .lock()
+            .map_err(|_| StoreError::Unavailable("store writer lock poisoned".into()))?
+            .clone()
+            .ok_or_else(|| StoreError::Unavailable("store is closed".into()))?;
+        queue
+            .send(Job { work, reply })
+            .map_err(|_| StoreError::Unavailable("store writer stopped".into()))?;
+        answer
+            .recv()
+            .map_err(|_| StoreError::Unavailable("store writer stopped".into()))?
+    }
+
+    fn read_boxed(&self, f: ReadFn<'_, AnyBox>) -> Result<AnyBox, StoreError> {
+        let conn = match self.readers.lock().ok().and_then(|mut r| r.pop()) {
+            Some(c) => c,
+            None => open(&self.path, false)?,
+        };
+        conn.execute_batch("BEGIN").map_err(db_err)?;
+        let out = f(&mut SqliteTx(&conn));
+        let _ = conn.execute_batch("COMMIT");
+        if let Ok(mut r) = self.readers.lock() {
+            if r.len() < 8 {
+                r.push(conn);
+            }
+        }
+        out
+    }
+
+    fn checkpoint(&self) -> Result<(), StoreError> {
+        let conn = open(&self.path, true)?;
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(db_err)
+    }
+}

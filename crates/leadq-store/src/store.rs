@@ -1,0 +1,1365 @@
+//! [`Store`] written once over the [`Backend`] seam.
+
+use crate::migrate::migrations;
+use crate::records::*;
+use crate::sql::{read, write, Backend, Row, SqlValue, Tx};
+use crate::{Store, StoreError};
+
+/// Statement parameters, as an array (`&p![..]` is a slice).
+macro_rules! p {
+    ($($v:expr),* $(,)?) => { [$(SqlValue::from($v)),*] };
+}
+
+pub struct SqlStore<B: Backend> {
+    backend: B,
+}
+
+impl<B: Backend> SqlStore<B> {
+    pub fn new(backend: B) -> SqlStore<B> {
+        SqlStore { backend }
+    }
+    pub fn backend_ref(&self) -> &B {
+        &self.backend
+    }
+    fn w<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut dyn Tx) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        write(&self.backend, f)
+    }
+    fn r<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut dyn Tx) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        read(&self.backend, f)
+    }
+}
+
+const LEAD_COLS: &str = "seq, id, external_id, email, domain, company, source, campaign, country, fields, stage, stage_reason, owner, fit, grade, engagement, band, priority, sort_rank, mql, model_version, reasons, scored_at, created_at, updated_at, assigned_at, first_response_at, stage_changed_at, mql_at, sql_at, closed_at, version, total";
+
+fn lead_of(r: &Row) -> LeadRow {
+    let score = r.opt_text(14).map(|grade| LeadScore {
+        fit: r.real(13),
+        grade,
+        engagement: r.real(15),
+        score: r.real(32),
+        band: r.int(16),
+        priority: r.text(17),
+        priority_rank: r.int(18),
+        mql: r.bool(19),
+        model_version: r.int(20),
+        reasons: r.opt_text(21).unwrap_or_else(|| "[]".into()),
+        scored_at: r.int(22),
+    });
+    LeadRow {
+        seq: r.int(0),
+        id: r.text(1),
+        external_id: r.opt_text(2),
+        email: r.opt_text(3),
+        domain: r.opt_text(4),
+        company: r.opt_text(5),
+        source: r.opt_text(6),
+        campaign: r.opt_text(7),
+        country: r.opt_text(8),
+        fields: r.text(9),
+        stage: r.text(10),
+        stage_reason: r.opt_text(11),
+        owner: r.opt_text(12),
+        score,
+        created_at: r.int(23),
+        updated_at: r.int(24),
+        assigned_at: r.opt_int(25),
+        first_response_at: r.opt_int(26),
+        stage_changed_at: r.int(27),
+        mql_at: r.opt_int(28),
+        sql_at: r.opt_int(29),
+        closed_at: r.opt_int(30),
+        version: r.int(31),
+    }
+}
+
+/// Values of every lead column except `seq` and `version`, in
+/// `LEAD_COLS` order.
+fn lead_values(l: &LeadRow) -> Vec<SqlValue> {
+    let s = l.score.as_ref();
+    Vec::from(p![
+        l.id.clone(),
+        l.external_id.clone(),
+        l.email.clone(),
+        l.domain.clone(),
+        l.company.clone(),
+        l.source.clone(),
+        l.campaign.clone(),
+        l.country.clone(),
+        l.fields.clone(),
+        l.stage.clone(),
+        l.stage_reason.clone(),
+        l.owner.clone(),
+        s.map(|s| s.fit),
+        s.map(|s| s.grade.clone()),
+        s.map(|s| s.engagement),
+        s.map(|s| s.band),
+        s.map(|s| s.priority.clone()),
+        s.map_or(999, |s| s.priority_rank),
+        s.is_some_and(|s| s.mql),
+        s.map(|s| s.model_version),
+        s.map(|s| s.reasons.clone()),
+        s.map(|s| s.scored_at),
+        l.created_at,
+        l.updated_at,
+        l.assigned_at,
+        l.first_response_at,
+        l.stage_changed_at,
+        l.mql_at,
+        l.sql_at,
+        l.closed_at,
+        l.total(),
+    ])
+}
+
+const LEAD_WRITE_COLS: [&str; 31] = [
+    "id",
+    "external_id",
+    "email",
+    "domain",
+    "company",
+    "source",
+    "campaign",
+    "country",
+    "fields",
+    "stage",
+    "stage_reason",
+    "owner",
+    "fit",
+    "grade",
+    "engagement",
+    "band",
+    "priority",
+    "sort_rank",
+    "mql",
+    "model_version",
+    "reasons",
+    "scored_at",
+    "created_at",
+    "updated_at",
+    "assigned_at",
+    "first_response_at",
+    "stage_changed_at",
+    "mql_at",
+    "sql_at",
+    "closed_at",
+    "total",
+];
+
+fn insert_lead_sql() -> String {
+    let cols = LEAD_WRITE_COLS.join(", ");
+    let vals: Vec<String> = (1..=LEAD_WRITE_COLS.len())
+        .map(|i| format!("${i}"))
+        .collect();
+    format!(
+        "INSERT INTO leads ({cols}, version) VALUES ({}, 1) RETURNING seq",
+        vals.join(", ")
+    )
+}
+
+fn update_lead_sql() -> String {
+    let sets: Vec<String> = LEAD_WRITE_COLS
+        .iter()
+        .enumerate()
+        .skip(1)
+        .map(|(i, c)| format!("{c} = ${}", i + 1))
+        .collect();
+    let n = LEAD_WRITE_COLS.len();
+    format!(
+        "UPDATE leads SET {}, version = version + 1 WHERE id = $1 AND version = ${} RETURNING seq, version",
+        sets.join(", "),
+        n + 1
+    )
+}
+
+fn apply_one(tx: &mut dyn Tx, c: LeadChange) -> Result<LeadRow, StoreError> {
+    let mut lead = c.lead;
+    match c.expected_version {
+        None => {
+            let row = tx
+                .query_one(&insert_lead_sql(), &lead_values(&lead))?
+                .ok_or_else(|| StoreError::Database("insert returned no row".into()))?;
+            lead.seq = row.int(0);
+            lead.version = 1;
+        }
+        Some(expected) => {
+            let mut vals = lead_values(&lead);
+            vals.push(SqlValue::Int(expected));
+            match tx.query_one(&update_lead_sql(), &vals)? {
+                Some(row) => {
+                    lead.seq = row.int(0);
+                    lead.version = row.int(1);
+                }
+                None => {
+                    let exists = tx
+                        .query_one(
+                            "SELECT version FROM leads WHERE id = $1",
+                            &p![lead.id.clone()],
+                        )?
+                        .is_some();
+                    return Err(if exists {
+                        StoreError::StaleVersion { expected }
+                    } else {
+                        StoreError::NotFound(format!("lead {}", lead.id))
+                    });
+                }
+            }
+        }
+    }
+    for e in &c.ledger {
+        tx.exec(
+            "INSERT INTO ledger (lead_id, at, as_of, model_version, fit, grade, engagement, band, priority, mql, reasons, cause, inputs) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            &p![e.lead_id.clone(), e.at, e.as_of, e.model_version, e.fit, e.grade.clone(), e.engagement, e.band, e.priority.clone(), e.mql, e.reasons.clone(), e.cause.clone(), e.inputs.clone()],
+        )?;
+    }
+    for t in &c.transitions {
+        tx.exec(
+            "INSERT INTO transitions (lead_id, at, from_stage, to_stage, actor, reason, model_version, automatic) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &p![t.lead_id.clone(), t.at, t.from_stage.clone(), t.to_stage.clone(), t.actor.clone(), t.reason.clone(), t.model_version, t.automatic],
+        )?;
+    }
+    for a in &c.assignments {
+        tx.exec(
+            "INSERT INTO assignments (lead_id, at, rep_id, previous_rep, rule, explanation, actor) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &p![a.lead_id.clone(), a.at, a.rep_id.clone(), a.previous_rep.clone(), a.rule.clone(), a.explanation.clone(), a.actor.clone()],
+        )?;
+        tx.exec(
+            "UPDATE reps SET last_assigned_at = $2 WHERE id = $1",
+            &p![a.rep_id.clone(), a.at],
+        )?;
+    }
+    insert_deliveries(tx, &c.deliveries)?;
+    Ok(lead)
+}
+
+fn insert_deliveries(tx: &mut dyn Tx, ds: &[DeliveryRow]) -> Result<(), StoreError> {
+    for d in ds {
+        tx.exec(
+            "INSERT INTO outbox (webhook_id, event_type, payload, status, attempts, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &p![d.webhook_id.clone(), d.event_type.clone(), d.payload.clone(), d.status.clone(), d.attempts, d.next_attempt_at, d.created_at],
+        )?;
+    }
+    Ok(())
+}
+
+const EVENT_COLS: &str = "seq, lead_id, kind, at, props, idempotency_key, received_at";
+fn event_of(r: &Row) -> EventRow {
+    EventRow {
+        seq: r.int(0),
+        lead_id: r.text(1),
+        kind: r.text(2),
+        at: r.int(3),
+        props: r.text(4),
+        idempotency_key: r.text(5),
+        received_at: r.int(6),
+    }
+}
+
+const MODEL_COLS: &str = "id, name, source, status, version, created_at, created_by, published_at";
+fn model_of(r: &Row) -> ModelRow {
+    ModelRow {
+        id: r.int(0),
+        name: r.text(1),
+        source: r.text(2),
+        status: r.text(3),
+        version: r.opt_int(4),
+        created_at: r.int(5),
+        created_by: r.text(6),
+        published_at: r.opt_int(7),
+    }
+}
+
+const REP_COLS: &str = "id, name, email, capacity, timezone, working_hours, territory, active, last_assigned_at, created_at";
+fn rep_of(r: &Row) -> RepRow {
+    RepRow {
+        id: r.text(0),
+        name: r.text(1),
+        email: r.opt_text(2),
+        capacity: r.int(3),
+        timezone: r.text(4),
+        working_hours: r.text(5),
+        territory: r.text(6),
+        active: r.bool(7),
+        last_assigned_at: r.opt_int(8),
+        created_at: r.int(9),
+    }
+}
+
+const DELIVERY_COLS: &str = "seq, webhook_id, event_type, payload, status, attempts, next_attempt_at, last_status, last_error, created_at, delivered_at";
+fn delivery_of(r: &Row) -> DeliveryRow {
+    DeliveryRow {
+        seq: r.int(0),
+        webhook_id: r.text(1),
+        event_type: r.text(2),
+        payload: r.text(3),
+        status: r.text(4),
+        attempts: r.int(5),
+        next_attempt_at: r.int(6),
+        last_status: r.opt_int(7),
+        last_error: r.opt_text(8),
+        created_at: r.int(9),
+        delivered_at: r.opt_int(10),
+    }
+}
+
+fn token_of(r: &Row) -> TokenRow {
+    TokenRow {
+        id: r.text(0),
+        name: r.text(1),
+        role: r.text(2),
+        user_id: r.opt_text(3),
+        rep_id: r.opt_text(4),
+        hash: r.text(5),
+        created_at: r.int(6),
+        revoked: r.bool(7),
+    }
+}
+
+fn user_of(r: &Row) -> UserRow {
+    UserRow {
+        id: r.text(0),
+        name: r.text(1),
+        role: r.text(2),
+        password_hash: r.opt_text(3),
+        rep_id: r.opt_text(4),
+        created_at: r.int(5),
+    }
+}
+
+fn sla_of(r: &Row) -> SlaPolicyRow {
+    SlaPolicyRow {
+        id: r.text(0),
+        stage: r.text(1),
+        minutes: r.int(2),
+        action: r.text(3),
+        escalate_to: r.opt_text(4),
+        active: r.bool(5),
+        created_at: r.int(6),
+    }
+}
+
+fn job_of(r: &Row) -> JobRow {
+    JobRow {
+        id: r.text(0),
+        kind: r.text(1),
+        status: r.text(2),
+        total: r.int(3),
+        done: r.int(4),
+        result: r.opt_text(5),
+        error: r.opt_text(6),
+        created_at: r.int(7),
+        finished_at: r.opt_int(8),
+    }
+}
+
+/// Cursor of the page after `last` for `sort`.
+fn cursor_after(sort: LeadSort, last: &LeadRow) -> String {
+    let rank = last.score.as_ref().map_or(999, |s| s.priority_rank);
+    let total = last.total().to_bits();
+    match sort {
+        LeadSort::Priority => format!("p.{rank}.{total:x}.{}", last.seq),
+        LeadSort::Score => format!("s.{total:x}.{}", last.seq),
+        LeadSort::Created => format!("c.{}", last.seq),
+    }
+}
+
+struct Cursor {
+    rank: i64,
+    total: f64,
+    seq: i64,
+}
+
+fn parse_cursor(sort: LeadSort, raw: &str) -> Result<Cursor, StoreError> {
+    let bad = || StoreError::NotFound(format!("cursor '{raw}' is not valid for this listing"));
+    let parts: Vec<&str> = raw.split('.').collect();
+    let total = |s: &str| {
+        u64::from_str_radix(s, 16)
+            .map(f64::from_bits)
+            .map_err(|_| bad())
+    };
+    let int = |s: &str| s.parse::<i64>().map_err(|_| bad());
+    match (sort, parts.as_slice()) {
+        (LeadSort::Priority, ["p", r, t, s]) => Ok(Cursor {
+            rank: int(r)?,
+            total: total(t)?,
+            seq: int(s)?,
+        }),
+        (LeadSort::Score, ["s", t, s]) => Ok(Cursor {
+            rank: 0,
+            total: total(t)?,
+            seq: int(s)?,
+        }),
+        (LeadSort::Created, ["c", s]) => Ok(Cursor {
+            rank: 0,
+            total: 0.0,
+            seq: int(s)?,
+        }),
+        _ => Err(bad()),
+    }
+}
+
+impl<B: Backend> Store for SqlStore<B> {
+    fn backend(&self) -> &'static str {
+        self.backend.kind()
+    }
+
+    fn migrate(&self) -> Result<Vec<String>, StoreError> {
+        let list = migrations(self.backend.kind());
+        let kind = self.backend.kind();
+        self.w(move |tx| {
+            if kind == "postgres" {
+                // Several servers may start at once on one database. Run as
+                // a batch: the function returns `void`, which no row getter
+                // can read.
+                tx.batch("SELECT pg_advisory_xact_lock(7318120001)")?;
+            }
+            tx.batch(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+            )?;
+            let done: Vec<i64> = tx
+                .query("SELECT version FROM schema_migrations", &[])?
+                .iter()
+                .map(|r| r.int(0))
+                .collect();
+            let mut applied = Vec::new();
+            for m in list {
+                if done.contains(&m.version) {
+                    continue;
+                }
+                tx.batch(m.sql)?;
+                tx.exec(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+                    &p![m.version, m.name, now_ms()],
+                )?;
+                applied.push(m.name.to_string());
+            }
+            Ok(applied)
+        })
+    }
+
+    fn ping(&self) -> Result<(), StoreError> {
+        self.r(|tx| tx.query("SELECT 1", &[]).map(|_| ()))
+    }
+
+    fn checkpoint(&self) -> Result<(), StoreError> {
+        self.backend.checkpoint()
+    }
+
+    fn apply(
+        &self,
+        changes: Vec<LeadChange>,
+    ) -> Result<Vec<Result<LeadRow, StoreError>>, StoreError> {
+        self.w(move |tx| {
+            let mut out = Vec::with_capacity(changes.len());
+            for c in changes {
+                tx.batch("SAVEPOINT lead_change")?;
+                match apply_one(tx, c) {
+                    Ok(l) => {
+                        tx.batch("RELEASE SAVEPOINT lead_change")?;
+                        out.push(Ok(l));
+                    }
+                    Err(e) => {
+                        tx.batch(
+                            "ROLLBACK TO SAVEPOINT lead_change; RELEASE SAVEPOINT lead_change",
+                        )?;
+                        out.push(Err(e));
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn lead(&self, id: &str) -> Result<Option<LeadRow>, StoreError> {
+        let id = id.to_string();
+        self.r(move |tx| {
+            Ok(tx
+                .query_one(
+                    &format!("SELECT {LEAD_COLS} FROM leads WHERE id = $1"),
+                    &p![id],
+                )?
+                .map(|r| lead_of(&r)))
+        })
+    }
+
+    fn leads_by_ids(&self, ids: &[String]) -> Result<Vec<LeadRow>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = ids.to_vec();
+        self.r(move |tx| {
+            let mut found: std::collections::HashMap<String, LeadRow> =
+                std::collections::HashMap::new();
+            for chunk in ids.chunks(500) {
+                let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+                let params: Vec<SqlValue> = chunk.iter().map(SqlValue::from).collect();
+                for r in tx.query(
+                    &format!(
+                        "SELECT {LEAD_COLS} FROM leads WHERE id IN ({})",
+                        marks.join(", ")
+                    ),
+                    &params,
+                )? {
+                    let l = lead_of(&r);
+                    found.insert(l.id.clone(), l);
+                }
+            }
+            Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
+        })
+    }
+
+    fn find_lead(&self, key: &LeadKey) -> Result<Option<LeadRow>, StoreError> {
+        let (col, v) = match key {
+            LeadKey::Id(v) => ("id", v.clone()),
+            LeadKey::ExternalId(v) => ("external_id", v.clone()),
+            LeadKey::Email(v) => ("email", v.to_lowercase()),
+        };
+        self.r(move |tx| {
+            Ok(tx
+                .query_one(
+                    &format!("SELECT {LEAD_COLS} FROM leads WHERE {col} = $1 ORDER BY seq LIMIT 1"),
+                    &p![v],
+                )?
+                .map(|r| lead_of(&r)))
+        })
+    }
+
+    fn list_leads(&self, f: &LeadFilter) -> Result<LeadPage, StoreError> {
+        let mut conds: Vec<String> = Vec::new();
+        let mut params: Vec<SqlValue> = Vec::new();
+        let mut push = |cond: &str, v: SqlValue, params: &mut Vec<SqlValue>| {
+            params.push(v);
+            conds.push(cond.replace('?', &format!("${}", params.len())));
+        };
+        if let Some(v) = &f.stage {
+            push("stage = ?", v.into(), &mut params);
+        }
+        if let Some(v) = &f.owner {
+            push("owner = ?", v.into(), &mut params);
+        }
+        if let Some(v) = &f.grade {
+            push("grade = ?", v.into(), &mut params);
+        }
+        if let Some(v) = &f.priority {
+            push("priority = ?", v.into(), &mut params);
+        }
+        if let Some(v) = &f.source {
+            push("LOWER(source) = ?", v.to_lowercase().into(), &mut params);
+        }
+        if let Some(v) = f.mql {
+            push("mql = ?", SqlValue::Int(v as i64), &mut params);
+        }
+        if let Some(v) = &f.search {
+            // `%` and `_` are searched for literally, escaped with `!`.
+            let escaped = v
+                .to_lowercase()
+                .replace('!', "!!")
+                .replace('%', "!%")
+                .replace('_', "!_");
+            let pat = format!("%{escaped}%");
+            push(
+                "(LOWER(COALESCE(email, '')) LIKE ? ESCAPE '!' OR LOWER(COALESCE(company, '')) LIKE ? ESCAPE '!' OR LOWER(id) LIKE ? ESCAPE '!')",
+                pat.into(),
+                &mut params,
+            );
+        }
+        if let Some(raw) = &f.cursor {
+            let c = parse_cursor(f.sort, raw)?;
+            let n = params.len();
+            match f.sort {
+                LeadSort::Priority => {
+                    params.extend(p![c.rank, c.total, c.seq]);
+                    conds.push(format!(
+                        "(sort_rank > ${a} OR (sort_rank = ${a} AND (total < ${b} OR (total = ${b} AND seq > ${c}))))",
+                        a = n + 1,
+                        b = n + 2,
+                        c = n + 3
+                    ));
+                }
+                LeadSort::Score => {
+                    params.extend(p![c.total, c.seq]);
+                    conds.push(format!(
+                        "(total < ${b} OR (total = ${b} AND seq > ${c}))",
+                        b = n + 1,
+                        c = n + 2
+                    ));
+                }
+                LeadSort::Created => {
+                    params.push(SqlValue::Int(c.seq));
+                    conds.push(format!("seq < ${}", n + 1));
+                }
+            }
+        }
+        let order = match f.sort {
+            LeadSort::Priority => "sort_rank, total DESC, seq",
+            LeadSort::Score => "total DESC, seq",
+            LeadSort::Created => "seq DESC",
+        };
+        let limit = f.limit.clamp(1, 1000);
+        let where_ = if conds.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conds.join(" AND "))
+        };
+        let sql = format!(
+            "SELECT {LEAD_COLS} FROM leads {where_} ORDER BY {order} LIMIT {}",
+            limit + 1
+        );
+        let sort = f.sort;
+        self.r(move |tx| {
+            let mut leads: Vec<LeadRow> = tx.query(&sql, &params)?.iter().map(lead_of).collect();
+            let next_cursor = if leads.len() > limit {
+                leads.truncate(limit);
+                leads.last().map(|l| cursor_after(sort, l))
+            } else {
+                None
+            };
+            Ok(LeadPage { leads, next_cursor })
+        })
+    }
+
+    fn scan_leads(&self, after_seq: i64, limit: usize) -> Result<Vec<LeadRow>, StoreError> {
+        self.r(move |tx| {
+            Ok(tx
+                .query(
+                    &format!(
+                        "SELECT {LEAD_COLS} FROM leads WHERE seq > $1 ORDER BY seq LIMIT {limit}"
+                    ),
+                    &p![after_seq],
+                )?
+                .iter()
+                .map(lead_of)
+                .collect())
+        })
+    }
+
+    fn count_leads(&self) -> Result<i64, StoreError> {
+        self.r(|tx| {
+            Ok(tx
+                .query_one("SELECT COUNT(*) FROM leads", &[])?
+                .map_or(0, |r| r.int(0)))
+        })
+    }
+
+    fn delete_lead(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.w(move |tx| {
+            for t in [
+                "events",
+                "ledger",
+                "transitions",
+                "assignments",
+                "answers",
+                "sla_breaches",
+            ] {
+                tx.exec(
+                    &format!("DELETE FROM {t} WHERE lead_id = $1"),
+                    &p![id.clone()],
+                )?;
+            }
+            Ok(tx.exec("DELETE FROM leads WHERE id = $1", &p![id])? > 0)
+        })
+    }
+
+    fn open_leads_by_owner(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        self.r(|tx| {
+            Ok(tx
+                .query(
+                    "SELECT owner, COUNT(*) FROM leads WHERE owner IS NOT NULL AND stage NOT IN ('won', 'lost', 'disqualified') GROUP BY owner",
+                    &[],
+                )?
+                .iter()
+                .map(|r| (r.text(0), r.int(1)))
+                .collect())
+        })
+    }
+
+    fn account_owner(&self, domain: &str, except_lead: &str) -> Result<Option<String>, StoreError> {
+        let (d, e) = (domain.to_string(), except_lead.to_string());
+        self.r(move |tx| {
+            Ok(tx
+                .query_one(
+                    "SELECT owner FROM leads WHERE domain = $1 AND id <> $2 AND owner IS NOT NULL ORDER BY assigned_at DESC NULLS LAST, seq DESC LIMIT 1",
+                    &p![d, e],
+                )?
+                .and_then(|r| r.opt_text(0)))
+        })
+    }
+
+    fn insert_events(&self, events: Vec<EventRow>) -> Result<Vec<bool>, StoreError> {
+        self.w(move |tx| {
+            let mut out = Vec::with_capacity(events.len());
+            for e in events {
+                let n = tx.exec(
+                    "INSERT INTO events (lead_id, kind, at, props, idempotency_key, received_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (idempotency_key) DO NOTHING",
+                    &p![e.lead_id, e.kind, e.at, e.props, e.idempotency_key, e.received_at],
+                )?;
+                out.push(n > 0);
+            }
+            Ok(out)
+        })
+    }
+
+    fn events_of(&self, lead_id: &str) -> Result<Vec<EventRow>, StoreError> {
+        let id = lead_id.to_string();
+        self.r(move |tx| {
+            Ok(tx
+                .query(
+                    &format!("SELECT {EVENT_COLS} FROM events WHERE lead_id = $1 ORDER BY at, seq"),
+                    &p![id],
+                )?
+                .iter()
+                .map(event_of)
+                .collect())
+        })
+    }
+
+    fn events_of_many(&self, lead_ids: &[String]) -> Result<Vec<EventRow>, StoreError> {
+        if lead_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = lead_ids.to_vec();
+        self.r(move |tx| {
+            let mut out = Vec::new();
+            for chunk in ids.chunks(500) {
+                let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+                let params: Vec<SqlValue> = chunk.iter().map(SqlValue::from).collect();
+                out.extend(
+                    tx.query(
+                        &format!(
+                            "SELECT {EVENT_COLS} FROM events WHERE lead_id IN ({}) ORDER BY lead_id, at, seq",
+                            marks.join(", ")
+                        ),
+                        &params,
+                    )?
+                    .iter()
+                    .map(event_of),
+                );
+            }
+            Ok(out)
+        })
+    }
+
+    fn ledger_of(&self, lead_id: &str) -> Result<Vec<LedgerEntry>, StoreError> {
+        let id = lead_id.to_string();
+        self.r(move |tx| {
+            Ok(tx
+                .query(
+                    "SELECT seq, lead_id, at, as_of, model_version, fit, grade, engagement, band, priority, mql, reasons, cause, inputs FROM ledger WHERE lead_id = $1 ORDER BY seq",
+                    &p![id],
+                )?
+                .iter()
+                .map(|r| LedgerEntry {
+                    seq: r.int(0),
+                    lead_id: r.text(1),
+                    at: r.int(2),
+                    as_of: r.int(3),
+                    model_version: r.int(4),
+                    fit: r.real(5),
+                    grade: r.text(6),
+                    engagement: r.real(7),
+                    band: r.int(8),
+                    priority: r.text(9),
+                    mql: r.bool(10),
+                    reasons: r.text(11),
+                    cause: r.text(12),
+                    inputs: r.text(13),
+                })
+                .collect())
+        })
+    }
+
+    fn transitions_of(&self, lead_id: &str) -> Result<Vec<TransitionRow>, StoreError> {
+        let id = lead_id.to_string();
+        self.r(move |tx| {
+            Ok(tx
+                .query(
+                    "SELECT seq, lead_id, at, from_stage, to_stage, actor, reason, model_version, automatic FROM transitions WHERE lead_id = $1 ORDER BY seq",
+                    &p![id],
+                )?
+                .iter()
+                .map(|r| TransitionRow {
+                    seq: r.int(0),
+                    lead_id: r.text(1),
+                    at: r.int(2),
+                    from_stage: r.opt_text(3),
+                    to_stage: r.text(4),
+                    actor: r.text(5),
+                    reason: r.opt_text(6),
+                    model_version: r.opt_int(7),
+                    automatic: r.bool(8),
+                })
+                .collect())
+        })
+    }
+
+    fn assignments_of(&self, lead_id: &str) -> Result<Vec<AssignmentRow>, StoreError> {
+        let id = lead_id.to_string();
+        self.r(move |tx| {
+            Ok(tx
+                .query(
+                    "SELECT seq, lead_id, at, rep_id, previous_rep, rule, explanation, actor FROM assignments WHERE lead_id = $1 ORDER BY seq",
+                    &p![id],
+                )?
+                .iter()
+                .map(|r| AssignmentRow {
+                    seq: r.int(0),
+                    lead_id: r.text(1),
+                    at: r.int(2),
+                    rep_id: r.text(3),
+                    previous_rep: r.opt_text(4),
+                    rule: r.opt_text(5),
+                    explanation: r.text(6),
+                    actor: r.text(7),
+                })
+                .collect())
+        })
+    }
+
+    fn set_answers(&self, answers: Vec<AnswerRow>) -> Result<(), StoreError> {
+        self.w(move |tx| {
+            for a in answers {
+                tx.exec(
+                    "INSERT INTO answers (lead_id, framework, criterion, value, evidence, actor, at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (lead_id, framework, criterion) DO UPDATE SET value = excluded.value, evidence = excluded.evidence, actor = excluded.actor, at = excluded.at",
+                    &p![a.lead_id, a.framework, a.criterion, a.value, a.evidence, a.actor, a.at],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn answers_of(&self, lead_id: &str) -> Result<Vec<AnswerRow>, StoreError> {
+        let id = lead_id.to_string();
+        self.r(move |tx| {
+            Ok(tx
+                .query(
+                    "SELECT lead_id, framework, criterion, value, evidence, actor, at FROM answers WHERE lead_id = $1 ORDER BY framework, criterion",
+                    &p![id],
+                )?
+                .iter()
+                .map(|r| AnswerRow {
+                    lead_id: r.text(0),
+                    framework: r.text(1),
+                    criterion: r.text(2),
+                    value: r.text(3),
+                    evidence: r.opt_text(4),
+                    actor: r.text(5),
+                    at: r.int(6),
+                })
+                .collect())
+        })
+    }
+
+    fn answers_of_many(&self, lead_ids: &[String]) -> Result<Vec<AnswerRow>, StoreError> {
+        if lead_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = lead_ids.to_vec();
+        self.r(move |tx| {
+            let mut out = Vec::new();
+            for chunk in ids.chunks(500) {
+                let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+                let params: Vec<SqlValue> = chunk.iter().map(SqlValue::from).collect();
+                out.extend(
+                    tx.query(
+                        &format!(
+                            "SELECT lead_id, framework, criterion, value, evidence, actor, at FROM answers WHERE lead_id IN ({}) ORDER BY lead_id, framework, criterion",
+                            marks.join(", ")
+                        ),
+                        &params,
+                    )?
+                    .iter()
+                    .map(|r| AnswerRow {
+                        lead_id: r.text(0),
+                        framework: r.text(1),
+                        criterion: r.text(2),
+                        value: r.text(3),
+                        evidence: r.opt_text(4),
+                        actor: r.text(5),
+                        at: r.int(6),
+                    }),
+                );
+            }
+            Ok(out)
+        })
+    }
+
+    fn create_user(&self, u: UserRow) -> Result<(), StoreError> {
+        self.w(move |tx| {
+            tx.exec(
+                "INSERT INTO users (id, name, role, password_hash, rep_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                &p![u.id, u.name, u.role, u.password_hash, u.rep_id, u.created_at],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn user_by_name(&self, name: &str) -> Result<Option<UserRow>, StoreError> {
+        let n = name.to_string();
+        self.r(move |tx| {
+            Ok(tx
+                .query_one(
+                    "SELECT id, name, role, password_hash, rep_id, created_at FROM users WHERE name = $1",
+                    &p![n],
+                )?
+                .map(|r| user_of(&r)))
+        })
+    }
+
+    fn list_users(&self) -> Result<Vec<UserRow>, StoreError> {
+        self.r(|tx| {
+            Ok(tx
+                .query("SELECT id, name, role, password_hash, rep_id, created_at FROM users ORDER BY name", &[])?
+                .iter()
+                .map(user_of)
+                .collect())
+        })
+    }
+
+    fn create_token(&self, t: TokenRow) -> Result<(), StoreError> {
+        self.w(move |tx| {
+            tx.exec(
+                "INSERT INTO tokens (id, name, role, user_id, rep_id, hash, created_at, revoked) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                &p![t.id, t.name, t.role, t.user_id, t.rep_id, t.hash, t.created_at, t.revoked],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRow>, StoreError> {
+        let h = hash.to_string();
+        self.r(move |tx| {
+            Ok(tx
+                .query_one(
+                    "SELECT id, name, role, user_id, rep_id, hash, created_at, revoked FROM tokens WHERE hash = $1",
+                    &p![h],
+                )?
+                .map(|r| token_of(&r)))
+        })
+    }
+
+    fn list_tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
+        self.r(|tx| {
+            Ok(tx
+                .query("SELECT id, name, role, user_id, rep_id, hash, created_at, revoked FROM tokens ORDER BY created_at, id", &[])?
+                .iter()
+                .map(token_of)
+                .collect())
+        })
+    }
+
+    fn revoke_token(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.w(move |tx| Ok(tx.exec("UPDATE tokens SET revoked = 1 WHERE id = $1", &p![id])? > 0))
+    }
+
+    fn create_model(
+        &self,
+        name: &str,
+        source: &str,
+        by: &str,
+        at: i64,
+    ) -> Result<ModelRow, StoreError> {
+        let (n, s, b) = (name.to_string(), source.to_string(), by.to_string());
+        self.w(move |tx| {
+            let r = tx
+                .query_one(
+                    &format!("INSERT INTO models (name, source, status, created_at, created_by) VALUES ($1, $2, 'draft', $3, $4) RETURNING {MODEL_COLS}"),
+                    &p![n, s, at, b],
+                )?
+                .ok_or_else(|| StoreError::Database("insert returned no row".into()))?;
+            Ok(model_of(&r))
+        })
+    }
+
+    fn model(&self, id: i64) -> Result<Option<ModelRow>, StoreError> {
+        self.r(move |tx| {
+            Ok(tx
+                .query_one(
+                    &format!("SELECT {MODEL_COLS} FROM models WHERE id = $1"),
+                    &p![id],
+                )?
+                .map(|r| model_of(&r)))
+        })
+    }
+
+    fn model_by_version(&self, version: i64) -> Result<Option<ModelRow>, StoreError> {
+        self.r(move |tx| {
+            Ok(tx
+                .query_one(
+                    &format!("SELECT {MODEL_COLS} FROM models WHERE version = $1"),
+                    &p![version],
+                )?
+                .map(|r| model_of(&r)))
+        })
+    }
+
+    fn list_models(&self) -> Result<Vec<ModelRow>, StoreError> {
+        self.r(|tx| {
+            Ok(tx
+                .query(&format!("SELECT {MODEL_COLS} FROM models ORDER BY id"), &[])?
+                .iter()
+                .map(model_of)
+                .collect())
+        })
+    }
+
+    fn publish_model(&self, id: i64, at: i64) -> Result<ModelRow, StoreError> {
+        self.w(move |tx| {
+            let m = tx
+                .query_one(&format!("SELECT {MODEL_COLS} FROM models WHERE id = $1"), &p![id])?
+                .map(|r| model_of(&r))
+                .ok_or_else(|| StoreError::NotFound(format!("model {id}")))?;
+            if m.status != "draft" {
+                return Err(StoreError::Conflict(format!(
+                    "model {id} is {}; only a draft can be published",
+                    m.status
+                )));
+            }
+            let next = tx
+                .query_one("SELECT COALESCE(MAX(version), 0) + 1 FROM models", &[])?
+                .map_or(1, |r| r.int(0));
+            tx.exec("UPDATE models SET status = 'retired' WHERE status = 'published'", &[])?;
+            let r = tx
+                .query_one(
+                    &format!("UPDATE models SET status = 'published', version = $2, published_at = $3 WHERE id = $1 RETURNING {MODEL_COLS}"),
+                    &p![id, next, at],
+                )?
+                .ok_or_else(|| StoreError::NotFound(format!("model {id}")))?;
+            Ok(model_of(&r))
+        })
+    }
+
+    fn published_model(&self) -> Result<Option<ModelRow>, StoreError> {
+        self.r(|tx| {
+            Ok(tx
+                .query_one(
+                    &format!("SELECT {MODEL_COLS} FROM models WHERE status = 'published' ORDER BY version DESC LIMIT 1"),
+                    &[],
+                )?
+                .map(|r| model_of(&r)))
+        })
+    }
+
+    fn upsert_rep(&self, r: RepRow) -> Result<(), StoreError> {
+        self.w(move |tx| {
+            tx.exec(
+                "INSERT INTO reps (id, name, email, capacity, timezone, working_hours, territory, active, last_assigned_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO UPDATE SET name = excluded.name, email = excluded.email, capacity = excluded.capacity, timezone = excluded.timezone, working_hours = excluded.working_hours, territory = excluded.territory, active = excluded.active",
+                &p![r.id, r.name, r.email, r.capacity, r.timezone, r.working_hours, r.territory, r.active, r.last_assigned_at, r.created_at],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn rep(&self, id: &str) -> Result<Option<RepRow>, StoreError> {
+        let id = id.to_string();
+        self.r(move |tx| {
+            Ok(tx
+                .query_one(
+                    &format!("SELECT {REP_COLS} FROM reps WHERE id = $1"),
+                    &p![id],
+                )?
+                .map(|r| rep_of(&r)))
+        })
+    }
+
+    fn list_reps(&self) -> Result<Vec<RepRow>, StoreError> {
+        self.r(|tx| {
+            Ok(tx
+                .query(&format!("SELECT {REP_COLS} FROM reps ORDER BY id"), &[])?
+                .iter()
+                .map(rep_of)
+                .collect())
+        })
+    }
+
+    fn delete_rep(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.w(move |tx| Ok(tx.exec("DELETE FROM reps WHERE id = $1", &p![id])? > 0))
+    }
+
+    fn set_routing_rules(&self, rules: Vec<String>) -> Result<(), StoreError> {
+        self.w(move |tx| {
+            tx.exec("DELETE FROM routing_rules", &[])?;
+            for (i, r) in rules.into_iter().enumerate() {
+                tx.exec(
+                    "INSERT INTO routing_rules (position, rule) VALUES ($1, $2)",
+                    &p![i as i64, r],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn routing_rules(&self) -> Result<Vec<String>, StoreError> {
+        self.r(|tx| {
+            Ok(tx
+                .query("SELECT rule FROM routing_rules ORDER BY position", &[])?
+                .iter()
+                .map(|r| r.text(0))
+                .collect())
+        })
+    }
+
+    fn upsert_sla_policy(&self, s: SlaPolicyRow) -> Result<(), StoreError> {
+        self.w(move |tx| {
+            tx.exec(
+                "INSERT INTO sla_policies (id, stage, minutes, action, escalate_to, active, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO UPDATE SET stage = excluded.stage, minutes = excluded.minutes, action = excluded.action, escalate_to = excluded.escalate_to, active = excluded.active",
+                &p![s.id, s.stage, s.minutes, s.action, s.escalate_to, s.active, s.created_at],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn list_sla_policies(&self) -> Result<Vec<SlaPolicyRow>, StoreError> {
+        self.r(|tx| {
+            Ok(tx
+                .query("SELECT id, stage, minutes, action, escalate_to, active, created_at FROM sla_policies ORDER BY id", &[])?
+                .iter()
+                .map(sla_of)
+                .collect())
+        })
+    }
+
+    fn delete_sla_policy(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.w(move |tx| Ok(tx.exec("DELETE FROM sla_policies WHERE id = $1", &p![id])? > 0))
+    }
+
+    fn record_breach(&self, b: BreachRow) -> Result<bool, StoreError> {
+        self.w(move |tx| {
+            Ok(tx.exec(
+                "INSERT INTO sla_breaches (lead_id, policy_id, stage, owner, due_at, detected_at, action) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (lead_id, policy_id, due_at) DO NOTHING",
+                &p![b.lead_id, b.policy_id, b.stage, b.owner, b.due_at, b.detected_at, b.action],
+            )? > 0)
+        })
+    }
+
+    fn list_breaches(&self, from: i64, to: i64) -> Result<Vec<BreachRow>, StoreError> {
+        self.r(move |tx| {
+            Ok(tx
+                .query(
+                    "SELECT seq, lead_id, policy_id, stage, owner, due_at, detected_at, action FROM sla_breaches WHERE detected_at >= $1 AND detected_at < $2 ORDER BY seq",
+                    &p![from, to],
+                )?
+                .iter()
+                .map(|r| BreachRow {
+                    seq: r.int(0),
+                    lead_id: r.text(1),
+                    policy_id: r.text(2),
+                    stage: r.text(3),
+                    owner: r.opt_text(4),
+                    due_at: r.int(5),
+                    detected_at: r.int(6),
+                    action: r.text(7),
+                })
+                .collect())
+        })
+    }
+
+    fn leads_waiting(
+        &self,
+        stage: &str,
+        changed_before: i64,
+        limit: usize,
+    ) -> Result<Vec<LeadRow>, StoreError> {
+        let s = stage.to_string();
+        self.r(move |tx| {
+            Ok(tx
+                .query(
+                    &format!("SELECT {LEAD_COLS} FROM leads WHERE stage = $1 AND first_response_at IS NULL AND stage_changed_at <= $2 ORDER BY stage_changed_at LIMIT {limit}"),
+                    &p![s, changed_before],
+                )?
+                .iter()
+                .map(lead_of)
+                .collect())
+        })
+    }
+
+    fn create_webhook(&self, h: WebhookRow) -> Result<(), StoreError> {
+        self.w(move |tx| {
+            tx.exec(
+                "INSERT INTO webhooks (id, url, secret, events, active, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                &p![h.id, h.url, h.secret, h.events, h.active, h.created_at],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn list_webhooks(&self) -> Result<Vec<WebhookRow>, StoreError> {
+        self.r(|tx| {
+            Ok(tx
+                .query("SELECT id, url, secret, events, active, created_at FROM webhooks ORDER BY created_at, id", &[])?
+                .iter()
+                .map(webhook_of)
+                .collect())
+        })
+    }
+
+    fn webhook(&self, id: &str) -> Result<Option<WebhookRow>, StoreError> {
+        let id = id.to_string();
+        self.r(move |tx| {
+            Ok(tx
+                .query_one("SELECT id, url, secret, events, active, created_at FROM webhooks WHERE id = $1", &p![id])?
+                .map(|r| webhook_of(&r)))
+        })
+    }
+
+    fn delete_webhook(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.w(move |tx| {
+            tx.exec("DELETE FROM outbox WHERE webhook_id = $1", &p![id.clone()])?;
+            Ok(tx.exec("DELETE FROM webhooks WHERE id = $1", &p![id])? > 0)
+        })
+    }
+
+    fn enqueue_deliveries(&self, deliveries: Vec<DeliveryRow>) -> Result<(), StoreError> {
+        self.w(move |tx| insert_deliveries(tx, &deliveries))
+    }
+
+    fn due_deliveries(&self, now: i64, limit: usize) -> Result<Vec<DeliveryRow>, StoreError> {
+        self.r(move |tx| {
+            Ok(tx
+                .query(
+                    &format!("SELECT {DELIVERY_COLS} FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at, seq LIMIT {limit}"),
+                    &p![now],
+                )?
+                .iter()
+                .map(delivery_of)
+                .collect())
+        })
+    }
+
+    fn update_delivery(&self, d: &DeliveryRow) -> Result<(), StoreError> {
+        let d = d.clone();
+        self.w(move |tx| {
+            tx.exec(
+                "UPDATE outbox SET status = $2, attempts = $3, next_attempt_at = $4, last_status = $5, last_error = $6, delivered_at = $7 WHERE seq = $1",
+                &p![d.seq, d.status, d.attempts, d.next_attempt_at, d.last_status, d.last_error, d.delivered_at],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn deliveries_of(
+        &self,
+        webhook_id: &str,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRow>, StoreError> {
+        let id = webhook_id.to_string();
+        self.r(move |tx| {
+            Ok(tx
+                .query(
+                    &format!("SELECT {DELIVERY_COLS} FROM outbox WHERE webhook_id = $1 ORDER BY seq DESC LIMIT {limit}"),
+                    &p![id],
+                )?
+                .iter()
+                .map(delivery_of)
+                .collect())
+        })
+    }
+
+    fn put_job(&self, j: JobRow) -> Result<(), StoreError> {
+        self.w(move |tx| {
+            tx.exec(
+                "INSERT INTO jobs (id, kind, status, total, done, result, error, created_at, finished_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO UPDATE SET status = excluded.status, total = excluded.total, done = excluded.done, result = excluded.result, error = excluded.error, finished_at = excluded.finished_at",
+                &p![j.id, j.kind, j.status, j.total, j.done, j.result, j.error, j.created_at, j.finished_at],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn job(&self, id: &str) -> Result<Option<JobRow>, StoreError> {
+        let id = id.to_string();
+        self.r(move |tx| {
+            Ok(tx
+                .query_one(
+                    "SELECT id, kind, status, total, done, result, error, created_at, finished_at FROM jobs WHERE id = $1",
+                    &p![id],
+                )?
+                .map(|r| job_of(&r)))
+        })
+    }
+
+    fn set_spend(&self, spend: Vec<SpendRow>) -> Result<(), StoreError> {
+        self.w(move |tx| {
+            for s in spend {
+                tx.exec(
+                    "INSERT INTO spend (source, campaign, period_start, amount) VALUES ($1, $2, $3, $4) ON CONFLICT (source, campaign, period_start) DO UPDATE SET amount = excluded.amount",
+                    &p![s.source, s.campaign, s.period_start, s.amount],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn list_spend(&self) -> Result<Vec<SpendRow>, StoreError> {
+        self.r(|tx| {
+            Ok(tx
+                .query("SELECT source, campaign, period_start, amount FROM spend ORDER BY period_start, source, campaign", &[])?
+                .iter()
+                .map(|r| SpendRow {
+                    source: r.text(0),
+                    campaign: r.text(1),
+                    period_start: r.int(2),
+                    amount: r.real(3),
+                })
+                .collect())
+        })
+    }
+
+    fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let k = key.to_string();
+        self.r(move |tx| {
+            Ok(tx
+                .query_one("SELECT value FROM settings WHERE key = $1", &p![k])?
+                .and_then(|r| r.opt_text(0)))
+        })
+    }
+
+    fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        let (k, v) = (key.to_string(), value.to_string());
+        self.w(move |tx| {
+            tx.exec(
+                "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                &p![k, v],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn metric_rows(&self, from: i64, to: i64) -> Result<Vec<LeadRow>, StoreError> {
+        self.r(move |tx| {
+            Ok(tx
+                .query(
+                    &format!("SELECT {LEAD_COLS} FROM leads WHERE created_at >= $1 AND created_at < $2 ORDER BY seq"),
+                    &p![from, to],
+                )?
+                .iter()
+                .map(lead_of)
+                .collect())
+        })
+    }
+}
+
+fn webhook_of(r: &Row) -> WebhookRow {
+    WebhookRow {
+        id: r.text(0),
+        url: r.text(1),
+        secret: r.text(2),
+        events: r.text(3),
+        active: r.bool(4),
+        created_at: r.int(5),
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

@@ -1,0 +1,2019 @@
+//! One conformance suite for every backend: each story is written once
+//! against `&dyn Store` and run on SQLite (always) and on PostgreSQL (when
+//! `LEADQ_TEST_POSTGRES_URL` is set; each story gets its own database).
+//!
+//! Run on PostgreSQL with, e.g.:
+//! `LEADQ_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres cargo test -p leadq-store`
+
+#[macro_use]
+mod common;
+
+use common::FreshDb;
+use leadq_store::*;
+use proptest::prelude::*;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+// --- builders -----------------------------------------------------------
+
+fn lead(id: &str) -> LeadRow {
+    LeadRow {
+        seq: 0,
+        id: id.to_string(),
+        external_id: None,
+        email: None,
+        domain: None,
+        company: None,
+        source: None,
+        campaign: None,
+        country: None,
+        fields: "{}".into(),
+        stage: "new".into(),
+        stage_reason: None,
+        owner: None,
+        score: None,
+        created_at: 1_000,
+        updated_at: 1_000,
+        assigned_at: None,
+        first_response_at: None,
+        stage_changed_at: 1_000,
+        mql_at: None,
+        sql_at: None,
+        closed_at: None,
+        version: 0,
+    }
+}
+
+fn score(priority: &str, rank: i64, fit: f64, engagement: f64) -> LeadScore {
+    LeadScore {
+        fit,
+        grade: "B".into(),
+        engagement,
+        score: fit + engagement,
+        band: 2,
+        priority: priority.into(),
+        priority_rank: rank,
+        mql: false,
+        model_version: 1,
+        reasons: "[]".into(),
+        scored_at: 1_000,
+    }
+}
+
+/// Inserts `leads` in one batch; every insert must succeed.
+fn insert(store: &dyn Store, leads: Vec<LeadRow>) -> Vec<LeadRow> {
+    store
+        .apply(leads.into_iter().map(LeadChange::insert).collect())
+        .expect("apply")
+        .into_iter()
+        .map(|r| r.expect("insert"))
+        .collect()
+}
+
+fn event(lead_id: &str, key: &str, at: i64) -> EventRow {
+    EventRow {
+        seq: 0,
+        lead_id: lead_id.into(),
+        kind: "page_view".into(),
+        at,
+        props: format!(r#"{{"key":"{key}"}}"#),
+        idempotency_key: key.into(),
+        received_at: at + 1,
+    }
+}
+
+fn ledger_entry(lead_id: &str, at: i64, cause: &str) -> LedgerEntry {
+    LedgerEntry {
+        seq: 0,
+        lead_id: lead_id.into(),
+        at,
+        as_of: at / 1000,
+        model_version: 1,
+        fit: 61.5,
+        grade: "B".into(),
+        engagement: 12.25,
+        band: 3,
+        priority: "warm".into(),
+        mql: true,
+        reasons: r#"["title matches"]"#.into(),
+        cause: cause.into(),
+        inputs: format!(r#"{{"lead":{{"id":"{lead_id}"}},"event_seq":{at}}}"#),
+    }
+}
+
+fn transition(lead_id: &str, at: i64, from: Option<&str>, to: &str) -> TransitionRow {
+    TransitionRow {
+        seq: 0,
+        lead_id: lead_id.into(),
+        at,
+        from_stage: from.map(Into::into),
+        to_stage: to.into(),
+        actor: "system".into(),
+        reason: Some(format!("to {to}")),
+        model_version: Some(1),
+        automatic: from.is_none(),
+    }
+}
+
+fn assignment(lead_id: &str, at: i64, rep: &str, previous: Option<&str>) -> AssignmentRow {
+    AssignmentRow {
+        seq: 0,
+        lead_id: lead_id.into(),
+        at,
+        rep_id: rep.into(),
+        previous_rep: previous.map(Into::into),
+        rule: Some("round-robin".into()),
+        explanation: format!("{rep} was next"),
+        actor: "router".into(),
+    }
+}
+
+fn rep(id: &str) -> RepRow {
+    RepRow {
+        id: id.into(),
+        name: format!("Rep {id}"),
+        email: Some(format!("{id}@example.com")),
+        capacity: 10,
+        timezone: "Europe/Paris".into(),
+        working_hours: "Mon-Fri 09:00-17:00".into(),
+        territory: r#"["FR"]"#.into(),
+        active: true,
+        last_assigned_at: None,
+        created_at: 100,
+    }
+}
+
+fn delivery(webhook: &str, status: &str, next_attempt_at: i64, created_at: i64) -> DeliveryRow {
+    DeliveryRow {
+        seq: 0,
+        webhook_id: webhook.into(),
+        event_type: "lead.stage_changed".into(),
+        payload: format!(r#"{{"n":{created_at}}}"#),
+        status: status.into(),
+        attempts: 0,
+        next_attempt_at,
+        last_status: None,
+        last_error: None,
+        created_at,
+        delivered_at: None,
+    }
+}
+
+fn webhook(id: &str, created_at: i64) -> WebhookRow {
+    WebhookRow {
+        id: id.into(),
+        url: format!("https://hooks.example.com/{id}"),
+        secret: "s3cret".into(),
+        events: r#"["lead.stage_changed"]"#.into(),
+        active: true,
+        created_at,
+    }
+}
+
+fn ids(leads: &[LeadRow]) -> Vec<String> {
+    leads.iter().map(|l| l.id.clone()).collect()
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+fn strs(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+fn without_seq<T: Clone>(rows: &[T], clear: impl Fn(&mut T)) -> Vec<T> {
+    rows.iter()
+        .cloned()
+        .map(|mut r| {
+            clear(&mut r);
+            r
+        })
+        .collect()
+}
+
+// --- migrations and opening ---------------------------------------------------
+
+fn a_fresh_database_gets_every_migration_exactly_once(db: &FreshDb) {
+    let expected: Vec<String> = migrations(db.kind)
+        .iter()
+        .map(|m| m.name.to_string())
+        .collect();
+    assert!(!expected.is_empty());
+    {
+        let store = db.open_unmigrated();
+        assert_eq!(store.migrate().unwrap(), expected);
+        assert_eq!(store.migrate().unwrap(), Vec::<String>::new());
+        assert_eq!(store.count_leads().unwrap(), 0);
+    }
+    // Opening again (as a restarted service does) applies nothing new
+    // and keeps the data.
+    {
+        let store = db.open();
+        insert(store.as_ref(), vec![lead("kept")]);
+        assert_eq!(store.migrate().unwrap(), Vec::<String>::new());
+    }
+    let store = db.open();
+    assert_eq!(store.migrate().unwrap(), Vec::<String>::new());
+    assert!(store.lead("kept").unwrap().is_some());
+}
+on_every_fresh_database!(a_fresh_database_gets_every_migration_exactly_once);
+
+fn two_services_starting_at_once_on_one_database_both_come_up(db: &FreshDb) {
+    let stores: Vec<_> = std::thread::scope(|s| {
+        let a = s.spawn(|| db.open());
+        let b = s.spawn(|| db.open());
+        vec![a.join().unwrap(), b.join().unwrap()]
+    });
+    insert(stores[0].as_ref(), vec![lead("one")]);
+    insert(stores[1].as_ref(), vec![lead("two")]);
+    for store in &stores {
+        assert_eq!(store.migrate().unwrap(), Vec::<String>::new());
+        assert_eq!(store.count_leads().unwrap(), 2);
+    }
+}
+on_every_fresh_database!(two_services_starting_at_once_on_one_database_both_come_up);
+
+fn migrating_an_up_to_date_store_applies_nothing(store: &dyn Store) {
+    assert_eq!(store.migrate().unwrap(), Vec::<String>::new());
+    assert_eq!(store.migrate().unwrap(), Vec::<String>::new());
+    store.ping().unwrap();
+    store.checkpoint().unwrap();
+    assert_eq!(store.count_leads().unwrap(), 0);
+}
+on_every_backend!(migrating_an_up_to_date_store_applies_nothing);
+
+#[test]
+fn an_unsupported_database_url_is_refused_without_echoing_its_password() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let err = match leadq_store::open(Some("mysql://admin:hunter2@db/leadq"), dir.path()) {
+        Ok(_) => panic!("a mysql URL was accepted"),
+        Err(e) => e,
+    };
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+}
+
+#[test]
+fn a_sqlite_url_opens_that_file() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let path = dir.path().join("nested").join("custom.db");
+    let url = format!("sqlite://{}", path.display());
+    {
+        let store = leadq_store::open(Some(&url), dir.path()).unwrap();
+        insert(store.as_ref(), vec![lead("in-custom-file")]);
+    }
+    assert!(path.exists());
+    assert!(!dir.path().join("leadq.db").exists());
+    let store = leadq_store::open(Some(&url), dir.path()).unwrap();
+    assert!(store.lead("in-custom-file").unwrap().is_some());
+}
+
+#[test]
+fn the_database_of_a_postgres_url_is_replaced() {
+    assert_eq!(
+        common::with_database("postgres://postgres@127.0.0.1:5432/postgres", "t1"),
+        "postgres://postgres@127.0.0.1:5432/t1"
+    );
+    assert_eq!(
+        common::with_database("postgresql://u:p@h/db?sslmode=disable", "t2"),
+        "postgresql://u:p@h/t2?sslmode=disable"
+    );
+    assert_eq!(
+        common::with_database("postgres://h:1", "t3"),
+        "postgres://h:1/t3"
+    );
+}
+
+// --- leads ------------------------------------------------------------------------
+
+fn a_lead_round_trips_every_field(store: &dyn Store) {
+    let full = LeadRow {
+        seq: 0,
+        id: "lead-full".into(),
+        external_id: Some("crm-42".into()),
+        email: Some("ada@acme.io".into()),
+        domain: Some("acme.io".into()),
+        company: Some("Acme, Inc. — Café".into()),
+        source: Some("LinkedIn".into()),
+        campaign: Some("spring-24".into()),
+        country: Some("FR".into()),
+        fields: r#"{"title":"CTO","employees":250,"nested":{"a":[1,2]}}"#.into(),
+        stage: "mql".into(),
+        stage_reason: Some("score above threshold".into()),
+        owner: Some("rep-1".into()),
+        score: Some(LeadScore {
+            fit: 72.125,
+            grade: "A".into(),
+            engagement: 13.3,
+            score: 48.595,
+            band: 4,
+            priority: "hot".into(),
+            priority_rank: 0,
+            mql: true,
+            model_version: 3,
+            reasons: r#"["+20 title","-5 country"]"#.into(),
+            scored_at: 1_700_000_000_123,
+        }),
+        created_at: 1_700_000_000_000,
+        updated_at: 1_700_000_000_500,
+        assigned_at: Some(1_700_000_000_600),
+        first_response_at: Some(1_700_000_000_700),
+        stage_changed_at: 1_700_000_000_800,
+        mql_at: Some(1_700_000_000_900),
+        sql_at: Some(1_700_000_001_000),
+        closed_at: Some(1_700_000_001_100),
+        version: 0,
+    };
+    let bare = lead("lead-bare");
+    let stored = insert(store, vec![full.clone(), bare.clone()]);
+
+    assert!(stored[0].seq > 0);
+    assert!(stored[1].seq > stored[0].seq);
+    for (input, out) in [(&full, &stored[0]), (&bare, &stored[1])] {
+        assert_eq!(out.version, 1);
+        let expected = LeadRow {
+            seq: out.seq,
+            version: 1,
+            ..input.clone()
+        };
+        assert_eq!(out, &expected);
+        assert_eq!(store.lead(&input.id).unwrap().as_ref(), Some(&expected));
+    }
+    assert_eq!(stored[0].total(), 48.595);
+    assert_eq!(store.lead("nobody").unwrap(), None);
+}
+on_every_backend!(a_lead_round_trips_every_field);
+
+fn a_lead_is_found_by_id_external_id_or_email_ignoring_case(store: &dyn Store) {
+    let mut a = lead("lead-a");
+    a.external_id = Some("CRM-1".into());
+    a.email = Some("ada@acme.io".into());
+    let mut b = lead("lead-b");
+    b.email = Some("ada@acme.io".into());
+    let mut c = lead("lead-c");
+    c.external_id = Some("crm-1".into());
+    insert(store, vec![a, b, c]);
+
+    let found = |k: LeadKey| store.find_lead(&k).unwrap().map(|l| l.id);
+    assert_eq!(found(LeadKey::Id("lead-b".into())), Some("lead-b".into()));
+    assert_eq!(found(LeadKey::Id("LEAD-B".into())), None);
+    assert_eq!(
+        found(LeadKey::ExternalId("CRM-1".into())),
+        Some("lead-a".into())
+    );
+    assert_eq!(
+        found(LeadKey::ExternalId("crm-1".into())),
+        Some("lead-c".into())
+    );
+    // Email is matched case-insensitively; with two leads sharing an
+    // email the first stored wins.
+    assert_eq!(
+        found(LeadKey::Email("Ada@ACME.io".into())),
+        Some("lead-a".into())
+    );
+    assert_eq!(
+        found(LeadKey::Email("ada@acme.io".into())),
+        Some("lead-a".into())
+    );
+    assert_eq!(found(LeadKey::Email("bob@acme.io".into())), None);
+    assert_eq!(found(LeadKey::ExternalId("crm-2".into())), None);
+}
+on_every_backend!(a_lead_is_found_by_id_external_id_or_email_ignoring_case);
+
+fn leads_by_ids_are_the_stored_ones_in_the_order_asked(store: &dyn Store) {
+    let stored = insert(
+        store,
+        (0..1_100).map(|i| lead(&format!("many-{i:04}"))).collect(),
+    );
+    let ask = strs(&[
+        "many-0700",
+        "missing",
+        "many-0003",
+        "many-1099",
+        "many-0000",
+    ]);
+    let got = store.leads_by_ids(&ask).unwrap();
+    assert_eq!(
+        ids(&got),
+        strs(&["many-0700", "many-0003", "many-1099", "many-0000"])
+    );
+    assert_eq!(got[1], stored[3]);
+    assert!(store.leads_by_ids(&[]).unwrap().is_empty());
+    assert!(store.leads_by_ids(&strs(&["missing"])).unwrap().is_empty());
+    // Beyond one statement's worth of ids, newest first.
+    let all: Vec<String> = ids(&stored).into_iter().rev().collect();
+    assert_eq!(ids(&store.leads_by_ids(&all).unwrap()), all);
+}
+on_every_backend!(leads_by_ids_are_the_stored_ones_in_the_order_asked);
+
+fn an_update_needs_the_current_version(store: &dyn Store) {
+    let v1 = insert(store, vec![lead("lead-u")]).remove(0);
+    assert_eq!(v1.version, 1);
+
+    let mut change = v1.clone();
+    change.stage = "working".into();
+    change.owner = Some("rep-1".into());
+    change.score = Some(score("hot", 0, 50.0, 25.0));
+    let v2 = store
+        .apply(vec![LeadChange::update(change)])
+        .unwrap()
+        .remove(0)
+        .unwrap();
+    assert_eq!(v2.version, 2);
+    assert_eq!(v2.seq, v1.seq);
+    let read = store.lead("lead-u").unwrap().unwrap();
+    assert_eq!(read, v2);
+    assert_eq!(read.stage, "working");
+    assert_eq!(read.total(), 75.0);
+
+    // Writing from the stale copy is refused and changes nothing.
+    let mut stale = v1.clone();
+    stale.stage = "lost".into();
+    let out = store.apply(vec![LeadChange::update(stale)]).unwrap();
+    assert_eq!(out, vec![Err(StoreError::StaleVersion { expected: 1 })]);
+    assert_eq!(store.lead("lead-u").unwrap().unwrap(), v2);
+
+    // An update of a lead that does not exist is NotFound.
+    let mut ghost = lead("ghost");
+    ghost.version = 1;
+    let out = store.apply(vec![LeadChange::update(ghost)]).unwrap();
+    assert!(matches!(out[0], Err(StoreError::NotFound(_))), "{out:?}");
+    assert_eq!(store.lead("ghost").unwrap(), None);
+
+    // Updating from the fresh copy works again.
+    let mut next = v2.clone();
+    next.score = None;
+    let v3 = store
+        .apply(vec![LeadChange::update(next)])
+        .unwrap()
+        .remove(0)
+        .unwrap();
+    assert_eq!(v3.version, 3);
+    assert_eq!(store.lead("lead-u").unwrap().unwrap().score, None);
+}
+on_every_backend!(an_update_needs_the_current_version);
+
+fn one_failing_change_does_not_stop_the_others_in_its_batch(store: &dyn Store) {
+    let mut existing = lead("dup");
+    existing.external_id = Some("ext-dup".into());
+    let existing = insert(store, vec![existing]).remove(0);
+    let mut other = insert(store, vec![lead("other")]).remove(0);
+    other.stage = "working".into();
+    let mut stale = other.clone();
+    stale.version = 7;
+
+    let with_history = |l: LeadRow, expected_version: Option<i64>| LeadChange {
+        ledger: vec![ledger_entry(&l.id, 5_000, "created")],
+        transitions: vec![transition(&l.id, 5_000, None, "new")],
+        assignments: vec![assignment(&l.id, 5_000, "rep-x", None)],
+        deliveries: vec![delivery("wh-batch", "pending", 0, 5_000)],
+        expected_version,
+        lead: l,
+    };
+    let mut ext_clash = lead("ext-clash");
+    ext_clash.external_id = Some("ext-dup".into());
+    let results = store
+        .apply(vec![
+            with_history(lead("first"), None),
+            with_history(lead("dup"), None),
+            with_history(stale, Some(7)),
+            with_history(lead("first"), None),
+            with_history(ext_clash, None),
+            with_history(other.clone(), Some(1)),
+            with_history(lead("last"), None),
+        ])
+        .unwrap();
+
+    assert_eq!(results.len(), 7);
+    assert_eq!(results[0].as_ref().map(|l| l.id.as_str()), Ok("first"));
+    assert!(
+        matches!(results[1], Err(StoreError::Conflict(_))),
+        "{:?}",
+        results[1]
+    );
+    assert_eq!(results[2], Err(StoreError::StaleVersion { expected: 7 }));
+    assert!(
+        matches!(results[3], Err(StoreError::Conflict(_))),
+        "{:?}",
+        results[3]
+    );
+    assert!(
+        matches!(results[4], Err(StoreError::Conflict(_))),
+        "{:?}",
+        results[4]
+    );
+    assert_eq!(results[5].as_ref().map(|l| l.version), Ok(2));
+    assert_eq!(results[6].as_ref().map(|l| l.id.as_str()), Ok("last"));
+
+    // The refused changes left nothing behind, not even their history.
+    assert_eq!(store.lead("dup").unwrap().unwrap(), existing);
+    assert_eq!(store.lead("ext-clash").unwrap(), None);
+    assert_eq!(store.count_leads().unwrap(), 4);
+    assert!(store.ledger_of("dup").unwrap().is_empty());
+    assert!(store.transitions_of("dup").unwrap().is_empty());
+    assert!(store.assignments_of("ext-clash").unwrap().is_empty());
+    assert_eq!(store.ledger_of("first").unwrap().len(), 1);
+    assert_eq!(store.ledger_of("other").unwrap().len(), 1);
+    assert_eq!(store.lead("other").unwrap().unwrap().stage, "working");
+    // Deliveries of the three accepted changes only.
+    assert_eq!(store.deliveries_of("wh-batch", 100).unwrap().len(), 3);
+}
+on_every_backend!(one_failing_change_does_not_stop_the_others_in_its_batch);
+
+fn history_written_with_a_lead_change_reads_back_in_order(store: &dyn Store) {
+    store.upsert_rep(rep("rep-1")).unwrap();
+    store.upsert_rep(rep("rep-2")).unwrap();
+    let created = LeadChange {
+        ledger: vec![ledger_entry("h-1", 1_000, "created")],
+        transitions: vec![transition("h-1", 1_000, None, "new")],
+        assignments: vec![assignment("h-1", 1_000, "rep-1", None)],
+        deliveries: vec![delivery("wh-h", "pending", 1_000, 1_000)],
+        ..LeadChange::insert(lead("h-1"))
+    };
+    let v1 = store
+        .apply(vec![created.clone()])
+        .unwrap()
+        .remove(0)
+        .unwrap();
+    insert(store, vec![lead("h-2")]);
+
+    let mut l = v1.clone();
+    l.stage = "working".into();
+    l.owner = Some("rep-2".into());
+    let mut second_entry = ledger_entry("h-1", 2_000, "event");
+    second_entry.mql = false;
+    second_entry.fit = -3.75;
+    let updated = LeadChange {
+        ledger: vec![second_entry.clone(), ledger_entry("h-1", 2_001, "updated")],
+        transitions: vec![transition("h-1", 2_000, Some("new"), "working")],
+        assignments: vec![assignment("h-1", 2_000, "rep-2", Some("rep-1"))],
+        ..LeadChange::update(l)
+    };
+    store
+        .apply(vec![updated.clone()])
+        .unwrap()
+        .remove(0)
+        .unwrap();
+
+    let ledger = store.ledger_of("h-1").unwrap();
+    assert!(ledger.windows(2).all(|w| w[0].seq < w[1].seq), "{ledger:?}");
+    let mut expected = created.ledger.clone();
+    expected.extend(updated.ledger.clone());
+    assert_eq!(without_seq(&ledger, |e| e.seq = 0), expected);
+
+    let transitions = store.transitions_of("h-1").unwrap();
+    assert!(transitions.windows(2).all(|w| w[0].seq < w[1].seq));
+    let mut expected = created.transitions.clone();
+    expected.extend(updated.transitions.clone());
+    assert_eq!(without_seq(&transitions, |t| t.seq = 0), expected);
+
+    let assignments = store.assignments_of("h-1").unwrap();
+    assert!(assignments.windows(2).all(|w| w[0].seq < w[1].seq));
+    let mut expected = created.assignments.clone();
+    expected.extend(updated.assignments.clone());
+    assert_eq!(without_seq(&assignments, |a| a.seq = 0), expected);
+
+    // Each assignment stamped its rep.
+    assert_eq!(
+        store.rep("rep-1").unwrap().unwrap().last_assigned_at,
+        Some(1_000)
+    );
+    assert_eq!(
+        store.rep("rep-2").unwrap().unwrap().last_assigned_at,
+        Some(2_000)
+    );
+
+    // Another lead's history is its own.
+    assert!(store.ledger_of("h-2").unwrap().is_empty());
+    assert!(store.transitions_of("h-2").unwrap().is_empty());
+    assert!(store.assignments_of("h-2").unwrap().is_empty());
+
+    let outbox = store.deliveries_of("wh-h", 10).unwrap();
+    assert_eq!(without_seq(&outbox, |d| d.seq = 0), created.deliveries);
+}
+on_every_backend!(history_written_with_a_lead_change_reads_back_in_order);
+
+// --- listing ----------------------------------------------------------------------
+
+fn filter_leads() -> Vec<LeadRow> {
+    let mut f1 = lead("f-1");
+    f1.owner = Some("rep-a".into());
+    f1.source = Some("LinkedIn".into());
+    f1.email = Some("ada_lovelace@acme.io".into());
+    f1.company = Some("Acme Corp".into());
+    f1.score = Some(LeadScore {
+        grade: "A".into(),
+        mql: true,
+        ..score("hot", 0, 80.0, 10.0)
+    });
+    let mut f2 = lead("f-2");
+    f2.stage = "working".into();
+    f2.owner = Some("rep-b".into());
+    f2.source = Some("linkedin".into());
+    f2.email = Some("adaxlovelace@other.io".into());
+    f2.company = Some("100% Organic".into());
+    f2.score = Some(score("warm", 1, 40.0, 5.0));
+    let mut f3 = lead("f-3");
+    f3.source = Some("Webinar".into());
+    f3.company = Some("1000 Widgets!".into());
+    let mut f4 = lead("f-4");
+    f4.stage = "won".into();
+    f4.owner = Some("rep-a".into());
+    f4.email = Some("bob@acme.io".into());
+    f4.score = Some(LeadScore {
+        grade: "A".into(),
+        mql: true,
+        ..score("cold", 2, 10.0, 1.0)
+    });
+    vec![f1, f2, f3, f4]
+}
+
+fn list_filters_select_only_the_matching_leads(store: &dyn Store) {
+    insert(store, filter_leads());
+    let list = |f: LeadFilter| {
+        let page = store.list_leads(&LeadFilter { limit: 100, ..f }).unwrap();
+        assert_eq!(page.next_cursor, None);
+        sorted(ids(&page.leads))
+    };
+    let some = |s: &str| Some(s.to_string());
+
+    assert_eq!(
+        list(LeadFilter::default()),
+        strs(&["f-1", "f-2", "f-3", "f-4"])
+    );
+    assert_eq!(
+        list(LeadFilter {
+            stage: some("new"),
+            ..Default::default()
+        }),
+        strs(&["f-1", "f-3"])
+    );
+    assert_eq!(
+        list(LeadFilter {
+            owner: some("rep-a"),
+            ..Default::default()
+        }),
+        strs(&["f-1", "f-4"])
+    );
+    assert_eq!(
+        list(LeadFilter {
+            grade: some("A"),
+            ..Default::default()
+        }),
+        strs(&["f-1", "f-4"])
+    );
+    assert_eq!(
+        list(LeadFilter {
+            priority: some("warm"),
+            ..Default::default()
+        }),
+        strs(&["f-2"])
+    );
+    assert_eq!(
+        list(LeadFilter {
+            source: some("LINKEDIN"),
+            ..Default::default()
+        }),
+        strs(&["f-1", "f-2"])
+    );
+    assert_eq!(
+        list(LeadFilter {
+            source: some("webinar"),
+            ..Default::default()
+        }),
+        strs(&["f-3"])
+    );
+    assert_eq!(
+        list(LeadFilter {
+            mql: Some(true),
+            ..Default::default()
+        }),
+        strs(&["f-1", "f-4"])
+    );
+    assert_eq!(
+        list(LeadFilter {
+            mql: Some(false),
+            ..Default::default()
+        }),
+        strs(&["f-2", "f-3"])
+    );
+    // Search: case-insensitive substring of email, company or id.
+    assert_eq!(
+        list(LeadFilter {
+            search: some("ACME"),
+            ..Default::default()
+        }),
+        strs(&["f-1", "f-4"])
+    );
+    assert_eq!(
+        list(LeadFilter {
+            search: some("widgets"),
+            ..Default::default()
+        }),
+        strs(&["f-3"])
+    );
+    assert_eq!(
+        list(LeadFilter {
+            search: some("F-2"),
+            ..Default::default()
+        }),
+        strs(&["f-2"])
+    );
+    // `_` and `%` are literal characters, not wildcards.
+    assert_eq!(
+        list(LeadFilter {
+            search: some("ada_l"),
+            ..Default::default()
+        }),
+        strs(&["f-1"])
+    );
+    assert_eq!(
+        list(LeadFilter {
+            search: some("100%"),
+            ..Default::default()
+        }),
+        strs(&["f-2"])
+    );
+    assert_eq!(
+        list(LeadFilter {
+            search: some("%"),
+            ..Default::default()
+        }),
+        strs(&["f-2"])
+    );
+    assert_eq!(
+        list(LeadFilter {
+            search: some("s!"),
+            ..Default::default()
+        }),
+        strs(&["f-3"])
+    );
+    assert_eq!(
+        list(LeadFilter {
+            search: some("!%"),
+            ..Default::default()
+        }),
+        Vec::<String>::new()
+    );
+    // Filters combine.
+    assert_eq!(
+        list(LeadFilter {
+            owner: some("rep-a"),
+            source: some("linkedin"),
+            mql: Some(true),
+            search: some("acme"),
+            ..Default::default()
+        }),
+        strs(&["f-1"])
+    );
+    assert_eq!(
+        list(LeadFilter {
+            stage: some("new"),
+            owner: some("rep-b"),
+            ..Default::default()
+        }),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        list(LeadFilter {
+            stage: some("lost"),
+            ..Default::default()
+        }),
+        Vec::<String>::new()
+    );
+}
+on_every_backend!(list_filters_select_only_the_matching_leads);
+
+/// Leads with ties in priority and total, unscored leads and totals that
+/// are not exact in binary.
+fn paging_leads() -> Vec<LeadRow> {
+    // (priority, rank, weighted score); fit and engagement do not matter.
+    let scores: [Option<(&str, i64, f64)>; 20] = [
+        Some(("hot", 0, 90.0)),
+        Some(("hot", 0, 90.0)),
+        Some(("hot", 0, 55.0)),
+        Some(("warm", 1, 95.0)),
+        None,
+        Some(("warm", 1, 55.0)),
+        Some(("warm", 1, 0.1 + 0.2)),
+        Some(("cold", 2, 0.0)),
+        None,
+        Some(("hot", 0, 15.0)),
+        Some(("cold", 2, 99.99)),
+        Some(("hot", 0, 90.0)),
+        Some(("cold", 2, -2.5)),
+        None,
+        Some(("warm", 1, 0.300_000_000_000_000_04)),
+        Some(("hot", 0, 15.0)),
+        Some(("cold", 2, 55.0)),
+        Some(("warm", 1, 95.0)),
+        None,
+        Some(("hot", 0, 1e-9)),
+    ];
+    scores
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let mut l = lead(&format!("p-{:02}", i + 1));
+            l.created_at = 10_000 + i as i64;
+            l.owner = match i % 3 {
+                0 => Some("rep-a".into()),
+                1 => Some("rep-b".into()),
+                _ => None,
+            };
+            l.score = s.map(|(p, r, weighted)| LeadScore {
+                mql: i.is_multiple_of(2),
+                score: weighted,
+                ..score(p, r, 100.0 - i as f64, i as f64 / 3.0)
+            });
+            l
+        })
+        .collect()
+}
+
+fn expected_order(leads: &[LeadRow], sort: LeadSort) -> Vec<String> {
+    let rank = |l: &LeadRow| l.score.as_ref().map_or(999, |s| s.priority_rank);
+    let by_total = |a: &LeadRow, b: &LeadRow| b.total().partial_cmp(&a.total()).unwrap();
+    let mut v = leads.to_vec();
+    match sort {
+        LeadSort::Priority => v.sort_by(|a, b| {
+            rank(a)
+                .cmp(&rank(b))
+                .then(by_total(a, b))
+                .then(a.seq.cmp(&b.seq))
+        }),
+        LeadSort::Score => v.sort_by(|a, b| by_total(a, b).then(a.seq.cmp(&b.seq))),
+        LeadSort::Created => v.sort_by_key(|l| std::cmp::Reverse(l.seq)),
+    }
+    ids(&v)
+}
+
+/// Follows the cursors from the first page to the last.
+fn walk(store: &dyn Store, mut filter: LeadFilter) -> Vec<String> {
+    let mut out = Vec::new();
+    for _ in 0..1_000 {
+        let page = store.list_leads(&filter).unwrap();
+        out.extend(ids(&page.leads));
+        match page.next_cursor {
+            Some(c) => {
+                assert_eq!(
+                    page.leads.len(),
+                    filter.limit,
+                    "a page before the last is full"
+                );
+                filter.cursor = Some(c);
+            }
+            None => {
+                assert!(page.leads.len() <= filter.limit);
+                return out;
+            }
+        }
+    }
+    panic!("pagination did not end");
+}
+
+fn walking_every_page_yields_each_lead_once_in_sort_order(store: &dyn Store) {
+    let leads = insert(store, paging_leads());
+    // The fixture has the ties it is meant to have.
+    assert_eq!(leads[6].total(), leads[14].total());
+    assert_eq!(leads[0].total(), leads[11].total());
+    assert_eq!(leads[7].total(), leads[4].total());
+
+    type Subset = (&'static str, fn(&LeadRow) -> bool, LeadFilter);
+    let subsets: [Subset; 4] = [
+        ("all", |_| true, LeadFilter::default()),
+        (
+            "owner rep-a",
+            |l| l.owner.as_deref() == Some("rep-a"),
+            LeadFilter {
+                owner: Some("rep-a".into()),
+                ..Default::default()
+            },
+        ),
+        (
+            "mql and search",
+            |l| l.score.as_ref().is_some_and(|s| s.mql) && l.id.starts_with("p-1"),
+            LeadFilter {
+                mql: Some(true),
+                search: Some("P-1".into()),
+                ..Default::default()
+            },
+        ),
+        (
+            "nothing",
+            |_| false,
+            LeadFilter {
+                stage: Some("won".into()),
+                ..Default::default()
+            },
+        ),
+    ];
+    for sort in [LeadSort::Priority, LeadSort::Score, LeadSort::Created] {
+        for (name, keep, filter) in &subsets {
+            let subset: Vec<LeadRow> = leads.iter().filter(|l| keep(l)).cloned().collect();
+            let expected = expected_order(&subset, sort);
+            for limit in [1, 3, 4, 7, 20, 1000] {
+                let got = walk(
+                    store,
+                    LeadFilter {
+                        sort,
+                        limit,
+                        cursor: None,
+                        ..filter.clone()
+                    },
+                );
+                assert_eq!(got, expected, "{sort:?}, {name}, limit {limit}");
+            }
+        }
+    }
+    assert_eq!(
+        expected_order(&leads, LeadSort::Priority)[..3],
+        strs(&["p-01", "p-02", "p-12"])
+    );
+    assert_eq!(expected_order(&leads, LeadSort::Priority)[19], "p-19");
+}
+on_every_backend!(walking_every_page_yields_each_lead_once_in_sort_order);
+
+fn a_malformed_cursor_is_an_error(store: &dyn Store) {
+    insert(store, paging_leads());
+    let first = |sort| {
+        store
+            .list_leads(&LeadFilter {
+                sort,
+                limit: 2,
+                ..Default::default()
+            })
+            .unwrap()
+    };
+    let created_cursor = first(LeadSort::Created).next_cursor.unwrap();
+    let score_cursor = first(LeadSort::Score).next_cursor.unwrap();
+    let list = |sort, cursor: &str| {
+        store.list_leads(&LeadFilter {
+            sort,
+            limit: 2,
+            cursor: Some(cursor.into()),
+            ..Default::default()
+        })
+    };
+    assert!(list(LeadSort::Created, &created_cursor).is_ok());
+    assert!(list(LeadSort::Score, &score_cursor).is_ok());
+    for (sort, bad) in [
+        (LeadSort::Priority, "garbage"),
+        (LeadSort::Priority, ""),
+        (LeadSort::Priority, "p.x.y.z"),
+        (LeadSort::Priority, "p.0.zz.1"),
+        (LeadSort::Score, "s.1.2.3"),
+        (LeadSort::Created, "c.1; DROP TABLE leads"),
+        (LeadSort::Priority, created_cursor.as_str()),
+        (LeadSort::Created, score_cursor.as_str()),
+    ] {
+        assert!(list(sort, bad).is_err(), "{sort:?} accepted cursor {bad:?}");
+    }
+    assert_eq!(store.count_leads().unwrap(), 20);
+}
+on_every_backend!(a_malformed_cursor_is_an_error);
+
+fn scan_and_count_see_every_lead_in_insertion_order(store: &dyn Store) {
+    assert!(store.scan_leads(0, 10).unwrap().is_empty());
+    let leads = insert(store, paging_leads());
+    assert_eq!(store.count_leads().unwrap(), 20);
+    let mut seen = Vec::new();
+    let mut after = 0;
+    loop {
+        let batch = store.scan_leads(after, 6).unwrap();
+        assert!(batch.len() <= 6);
+        let Some(last) = batch.last() else { break };
+        after = last.seq;
+        seen.extend(batch);
+    }
+    assert_eq!(seen, leads);
+    assert_eq!(
+        ids(&store.scan_leads(leads[17].seq, 100).unwrap()),
+        strs(&["p-19", "p-20"])
+    );
+}
+on_every_backend!(scan_and_count_see_every_lead_in_insertion_order);
+
+fn deleting_a_lead_removes_its_events_answers_and_history(store: &dyn Store) {
+    for id in ["gone", "stays"] {
+        store
+            .apply(vec![LeadChange {
+                ledger: vec![ledger_entry(id, 1, "created")],
+                transitions: vec![transition(id, 1, None, "new")],
+                assignments: vec![assignment(id, 1, "rep-1", None)],
+                ..LeadChange::insert(lead(id))
+            }])
+            .unwrap()
+            .remove(0)
+            .unwrap();
+        store
+            .insert_events(vec![
+                event(id, &format!("{id}-e1"), 5),
+                event(id, &format!("{id}-e2"), 6),
+            ])
+            .unwrap();
+        store
+            .set_answers(vec![AnswerRow {
+                lead_id: id.into(),
+                framework: "bant".into(),
+                criterion: "budget".into(),
+                value: "yes".into(),
+                evidence: None,
+                actor: "rep-1".into(),
+                at: 7,
+            }])
+            .unwrap();
+        assert!(store
+            .record_breach(BreachRow {
+                seq: 0,
+                lead_id: id.into(),
+                policy_id: "sla-1".into(),
+                stage: "new".into(),
+                owner: None,
+                due_at: 10,
+                detected_at: 20,
+                action: "escalate".into(),
+            })
+            .unwrap());
+    }
+
+    assert!(store.delete_lead("gone").unwrap());
+    assert_eq!(store.lead("gone").unwrap(), None);
+    assert!(store.events_of("gone").unwrap().is_empty());
+    assert!(store.answers_of("gone").unwrap().is_empty());
+    assert!(store.ledger_of("gone").unwrap().is_empty());
+    assert!(store.transitions_of("gone").unwrap().is_empty());
+    assert!(store.assignments_of("gone").unwrap().is_empty());
+    let breaches = store.list_breaches(0, 100).unwrap();
+    assert_eq!(
+        breaches
+            .iter()
+            .map(|b| b.lead_id.as_str())
+            .collect::<Vec<_>>(),
+        vec!["stays"]
+    );
+    // The other lead is untouched.
+    assert!(store.lead("stays").unwrap().is_some());
+    assert_eq!(store.events_of("stays").unwrap().len(), 2);
+    assert_eq!(store.answers_of("stays").unwrap().len(), 1);
+    assert_eq!(store.ledger_of("stays").unwrap().len(), 1);
+    assert_eq!(store.transitions_of("stays").unwrap().len(), 1);
+    assert_eq!(store.assignments_of("stays").unwrap().len(), 1);
+    assert_eq!(store.count_leads().unwrap(), 1);
+    // Deleting again finds nothing; the idempotency keys are free again.
+    assert!(!store.delete_lead("gone").unwrap());
+    assert_eq!(
+        store
+            .insert_events(vec![event("gone", "gone-e1", 5)])
+            .unwrap(),
+        vec![true]
+    );
+}
+on_every_backend!(deleting_a_lead_removes_its_events_answers_and_history);
+
+fn open_leads_per_owner_ignore_closed_stages(store: &dyn Store) {
+    let stages = [
+        ("o-1", "new", Some("rep-a")),
+        ("o-2", "working", Some("rep-a")),
+        ("o-3", "won", Some("rep-a")),
+        ("o-4", "lost", Some("rep-b")),
+        ("o-5", "disqualified", Some("rep-b")),
+        ("o-6", "mql", Some("rep-b")),
+        ("o-7", "new", None),
+        ("o-8", "lost", Some("rep-c")),
+    ];
+    insert(
+        store,
+        stages
+            .iter()
+            .map(|(id, stage, owner)| LeadRow {
+                stage: stage.to_string(),
+                owner: owner.map(Into::into),
+                ..lead(id)
+            })
+            .collect(),
+    );
+    let mut counts = store.open_leads_by_owner().unwrap();
+    counts.sort();
+    assert_eq!(
+        counts,
+        vec![("rep-a".to_string(), 2), ("rep-b".to_string(), 1)]
+    );
+}
+on_every_backend!(open_leads_per_owner_ignore_closed_stages);
+
+fn the_account_owner_is_the_latest_assigned_owner_of_another_lead_of_the_domain(store: &dyn Store) {
+    let rows = [
+        ("d-1", "acme.io", Some("rep-1"), Some(100)),
+        ("d-2", "acme.io", Some("rep-2"), Some(300)),
+        ("d-3", "acme.io", Some("rep-3"), None),
+        ("d-4", "acme.io", None, Some(900)),
+        ("d-5", "other.io", Some("rep-5"), Some(999)),
+    ];
+    insert(
+        store,
+        rows.iter()
+            .map(|(id, domain, owner, at)| LeadRow {
+                domain: Some(domain.to_string()),
+                owner: owner.map(Into::into),
+                assigned_at: *at,
+                ..lead(id)
+            })
+            .collect(),
+    );
+    let owner = |d: &str, except: &str| store.account_owner(d, except).unwrap();
+    assert_eq!(owner("acme.io", "new-lead"), Some("rep-2".into()));
+    assert_eq!(owner("acme.io", "d-2"), Some("rep-1".into()));
+    assert_eq!(owner("other.io", "new-lead"), Some("rep-5".into()));
+    assert_eq!(owner("other.io", "d-5"), None);
+    assert_eq!(owner("nobody.io", "new-lead"), None);
+}
+on_every_backend!(the_account_owner_is_the_latest_assigned_owner_of_another_lead_of_the_domain);
+
+fn metric_rows_are_the_leads_created_in_the_half_open_range(store: &dyn Store) {
+    insert(
+        store,
+        [("m-1", 100), ("m-2", 200), ("m-3", 300), ("m-0", 99)]
+            .iter()
+            .map(|(id, at)| LeadRow {
+                created_at: *at,
+                ..lead(id)
+            })
+            .collect(),
+    );
+    assert_eq!(
+        ids(&store.metric_rows(100, 300).unwrap()),
+        strs(&["m-1", "m-2"])
+    );
+    assert_eq!(
+        ids(&store.metric_rows(0, 1_000).unwrap()),
+        strs(&["m-1", "m-2", "m-3", "m-0"])
+    );
+    assert!(store.metric_rows(301, 1_000).unwrap().is_empty());
+}
+on_every_backend!(metric_rows_are_the_leads_created_in_the_half_open_range);
+
+fn waiting_leads_are_those_in_the_stage_unanswered_since_the_cutoff(store: &dyn Store) {
+    let rows = [
+        ("w-1", "new", 500, None),
+        ("w-2", "new", 100, None),
+        ("w-3", "new", 200, Some(250)),
+        ("w-4", "working", 50, None),
+        ("w-5", "new", 501, None),
+        ("w-6", "new", 300, None),
+    ];
+    insert(
+        store,
+        rows.iter()
+            .map(|(id, stage, changed, responded)| LeadRow {
+                stage: stage.to_string(),
+                stage_changed_at: *changed,
+                first_response_at: *responded,
+                ..lead(id)
+            })
+            .collect(),
+    );
+    assert_eq!(
+        ids(&store.leads_waiting("new", 500, 10).unwrap()),
+        strs(&["w-2", "w-6", "w-1"])
+    );
+    assert_eq!(
+        ids(&store.leads_waiting("new", 500, 2).unwrap()),
+        strs(&["w-2", "w-6"])
+    );
+    assert_eq!(
+        ids(&store.leads_waiting("working", 1_000, 10).unwrap()),
+        strs(&["w-4"])
+    );
+    assert!(store.leads_waiting("new", 99, 10).unwrap().is_empty());
+    assert!(store.leads_waiting("won", 1_000, 10).unwrap().is_empty());
+}
+on_every_backend!(waiting_leads_are_those_in_the_stage_unanswered_since_the_cutoff);
+
+// --- events and answers ---------------------------------------------------------------
+
+fn a_repeated_idempotency_key_is_stored_once(store: &dyn Store) {
+    let first = store
+        .insert_events(vec![
+            event("ev-a", "k1", 30),
+            event("ev-a", "k2", 10),
+            event("ev-b", "k3", 20),
+            event("ev-a", "k1", 99),
+            event("ev-a", "k4", 10),
+        ])
+        .unwrap();
+    assert_eq!(first, vec![true, true, true, false, true]);
+    let again = store
+        .insert_events(vec![
+            event("ev-a", "k2", 77),
+            event("ev-b", "k5", 5),
+            event("ev-b", "k3", 1),
+        ])
+        .unwrap();
+    assert_eq!(again, vec![false, true, false]);
+    assert_eq!(store.insert_events(vec![]).unwrap(), Vec::<bool>::new());
+
+    // Ordered by time, then arrival; the first copy of a key is the one kept.
+    let a = store.events_of("ev-a").unwrap();
+    assert_eq!(
+        a.iter()
+            .map(|e| e.idempotency_key.as_str())
+            .collect::<Vec<_>>(),
+        vec!["k2", "k4", "k1"]
+    );
+    assert_eq!(a[2].at, 30);
+    assert_eq!(
+        without_seq(&a[..1], |e| e.seq = 0),
+        vec![event("ev-a", "k2", 10)]
+    );
+    assert!(a[0].seq < a[1].seq);
+
+    let many = store
+        .events_of_many(&strs(&["ev-b", "ev-a", "ev-none"]))
+        .unwrap();
+    let keys: Vec<(&str, &str)> = many
+        .iter()
+        .map(|e| (e.lead_id.as_str(), e.idempotency_key.as_str()))
+        .collect();
+    assert_eq!(
+        keys,
+        vec![
+            ("ev-a", "k2"),
+            ("ev-a", "k4"),
+            ("ev-a", "k1"),
+            ("ev-b", "k5"),
+            ("ev-b", "k3")
+        ]
+    );
+    assert!(store.events_of_many(&[]).unwrap().is_empty());
+    assert!(store.events_of("ev-none").unwrap().is_empty());
+}
+on_every_backend!(a_repeated_idempotency_key_is_stored_once);
+
+fn events_of_many_leads_span_every_chunk(store: &dyn Store) {
+    let leads: Vec<String> = (0..1_203).map(|i| format!("many-{i:04}")).collect();
+    store
+        .insert_events(
+            leads
+                .iter()
+                .map(|l| event(l, &format!("{l}-k"), 1))
+                .collect(),
+        )
+        .unwrap();
+    let got = store.events_of_many(&leads).unwrap();
+    assert_eq!(got.len(), leads.len());
+    assert_eq!(
+        got.iter().map(|e| e.lead_id.clone()).collect::<Vec<_>>(),
+        leads
+    );
+}
+on_every_backend!(events_of_many_leads_span_every_chunk);
+
+fn answers_are_upserted_per_criterion(store: &dyn Store) {
+    let answer = |lead: &str, fw: &str, crit: &str, value: &str, at: i64| AnswerRow {
+        lead_id: lead.into(),
+        framework: fw.into(),
+        criterion: crit.into(),
+        value: value.into(),
+        evidence: Some(format!("call at {at}")),
+        actor: "rep-1".into(),
+        at,
+    };
+    store
+        .set_answers(vec![
+            answer("q-1", "meddic", "pain", "churn", 1),
+            answer("q-1", "bant", "timeline", "Q3", 2),
+            answer("q-1", "bant", "budget", "50k", 3),
+            answer("q-2", "bant", "budget", "none", 4),
+        ])
+        .unwrap();
+    let mut changed = answer("q-1", "bant", "budget", "80k", 9);
+    changed.evidence = None;
+    changed.actor = "rep-2".into();
+    store.set_answers(vec![changed.clone()]).unwrap();
+
+    assert_eq!(
+        store.answers_of("q-1").unwrap(),
+        vec![
+            changed,
+            answer("q-1", "bant", "timeline", "Q3", 2),
+            answer("q-1", "meddic", "pain", "churn", 1)
+        ]
+    );
+    assert_eq!(
+        store.answers_of("q-2").unwrap(),
+        vec![answer("q-2", "bant", "budget", "none", 4)]
+    );
+    assert!(store.answers_of("q-3").unwrap().is_empty());
+    let many = store
+        .answers_of_many(&strs(&["q-2", "q-3", "q-1"]))
+        .unwrap();
+    let keys: Vec<(&str, &str, &str)> = many
+        .iter()
+        .map(|a| {
+            (
+                a.lead_id.as_str(),
+                a.framework.as_str(),
+                a.criterion.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        vec![
+            ("q-1", "bant", "budget"),
+            ("q-1", "bant", "timeline"),
+            ("q-1", "meddic", "pain"),
+            ("q-2", "bant", "budget")
+        ]
+    );
+    assert_eq!(many[0].value, "80k");
+    assert!(store.answers_of_many(&[]).unwrap().is_empty());
+}
+on_every_backend!(answers_are_upserted_per_criterion);
+
+// --- users, tokens, models ------------------------------------------------------------------
+
+fn user_names_are_unique_and_tokens_are_found_by_hash_until_revoked(store: &dyn Store) {
+    let user = |id: &str, name: &str| UserRow {
+        id: id.into(),
+        name: name.into(),
+        role: "admin".into(),
+        password_hash: Some(format!("argon2:{id}")),
+        rep_id: None,
+        created_at: 5,
+    };
+    store.create_user(user("u-2", "zoe")).unwrap();
+    store
+        .create_user(UserRow {
+            rep_id: Some("rep-1".into()),
+            password_hash: None,
+            ..user("u-1", "amy")
+        })
+        .unwrap();
+    let dup = store.create_user(user("u-3", "zoe"));
+    assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+    let dup_id = store.create_user(user("u-1", "other"));
+    assert!(matches!(dup_id, Err(StoreError::Conflict(_))), "{dup_id:?}");
+    assert_eq!(store.user_by_name("zoe").unwrap(), Some(user("u-2", "zoe")));
+    assert_eq!(
+        store
+            .user_by_name("amy")
+            .unwrap()
+            .unwrap()
+            .rep_id
+            .as_deref(),
+        Some("rep-1")
+    );
+    assert_eq!(store.user_by_name("other").unwrap(), None);
+    let names: Vec<String> = store
+        .list_users()
+        .unwrap()
+        .into_iter()
+        .map(|u| u.name)
+        .collect();
+    assert_eq!(names, strs(&["amy", "zoe"]));
+
+    let token = |id: &str, hash: &str, at: i64| TokenRow {
+        id: id.into(),
+        name: format!("token {id}"),
+        role: "rep".into(),
+        user_id: Some("u-1".into()),
+        rep_id: Some("rep-1".into()),
+        hash: hash.into(),
+        created_at: at,
+        revoked: false,
+    };
+    store.create_token(token("t-2", "hash-2", 20)).unwrap();
+    store.create_token(token("t-1", "hash-1", 10)).unwrap();
+    let dup = store.create_token(token("t-3", "hash-1", 30));
+    assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+    assert_eq!(
+        store.token_by_hash("hash-2").unwrap(),
+        Some(token("t-2", "hash-2", 20))
+    );
+    assert_eq!(store.token_by_hash("hash-3").unwrap(), None);
+
+    assert!(store.revoke_token("t-2").unwrap());
+    assert!(!store.revoke_token("t-9").unwrap());
+    assert!(store.token_by_hash("hash-2").unwrap().unwrap().revoked);
+    assert!(!store.token_by_hash("hash-1").unwrap().unwrap().revoked);
+    let listed: Vec<(String, bool)> = store
+        .list_tokens()
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.id, t.revoked))
+        .collect();
+    assert_eq!(listed, vec![("t-1".into(), false), ("t-2".into(), true)]);
+}
+on_every_backend!(user_names_are_unique_and_tokens_are_found_by_hash_until_revoked);
+
+fn publishing_models_numbers_versions_and_retires_the_previous_one(store: &dyn Store) {
+    assert_eq!(store.published_model().unwrap(), None);
+    let m1 = store.create_model("first", "fit: {}", "amy", 100).unwrap();
+    assert_eq!(
+        (m1.status.as_str(), m1.version, m1.published_at),
+        ("draft", None, None)
+    );
+    assert_eq!(
+        (
+            m1.name.as_str(),
+            m1.source.as_str(),
+            m1.created_by.as_str(),
+            m1.created_at
+        ),
+        ("first", "fit: {}", "amy", 100)
+    );
+    assert_eq!(store.model(m1.id).unwrap(), Some(m1.clone()));
+    assert_eq!(store.published_model().unwrap(), None);
+
+    let p1 = store.publish_model(m1.id, 200).unwrap();
+    assert_eq!(
+        (p1.id, p1.status.as_str(), p1.version, p1.published_at),
+        (m1.id, "published", Some(1), Some(200))
+    );
+    assert_eq!(store.published_model().unwrap(), Some(p1.clone()));
+
+    let m2 = store
+        .create_model("second", "fit: {x: 1}", "zoe", 300)
+        .unwrap();
+    assert_ne!(m2.id, m1.id);
+    assert_eq!(
+        store.published_model().unwrap(),
+        Some(p1.clone()),
+        "a draft does not replace the published model"
+    );
+    let p2 = store.publish_model(m2.id, 400).unwrap();
+    assert_eq!((p2.status.as_str(), p2.version), ("published", Some(2)));
+    assert_eq!(store.published_model().unwrap(), Some(p2.clone()));
+    let retired = store.model(m1.id).unwrap().unwrap();
+    assert_eq!(
+        (
+            retired.status.as_str(),
+            retired.version,
+            retired.published_at
+        ),
+        ("retired", Some(1), Some(200))
+    );
+
+    // Only a draft can be published.
+    for id in [m1.id, m2.id] {
+        let again = store.publish_model(id, 500);
+        assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    }
+    assert!(matches!(
+        store.publish_model(m2.id + 1_000, 500),
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(store.published_model().unwrap(), Some(p2.clone()));
+
+    assert_eq!(store.model_by_version(1).unwrap(), Some(retired.clone()));
+    assert_eq!(store.model_by_version(2).unwrap(), Some(p2.clone()));
+    assert_eq!(store.model_by_version(3).unwrap(), None);
+    assert_eq!(store.model(m2.id + 1_000).unwrap(), None);
+
+    let m3 = store.create_model("third", "", "amy", 600).unwrap();
+    assert_eq!(store.list_models().unwrap(), vec![retired, p2, m3.clone()]);
+    assert_eq!(store.publish_model(m3.id, 700).unwrap().version, Some(3));
+    assert_eq!(
+        store.model_by_version(2).unwrap().unwrap().status,
+        "retired"
+    );
+}
+on_every_backend!(publishing_models_numbers_versions_and_retires_the_previous_one);
+
+// --- reps, routing, SLA ------------------------------------------------------------------------
+
+fn reps_are_upserted_listed_and_deleted(store: &dyn Store) {
+    store.upsert_rep(rep("rep-b")).unwrap();
+    store.upsert_rep(rep("rep-a")).unwrap();
+    assert_eq!(store.rep("rep-a").unwrap(), Some(rep("rep-a")));
+    assert_eq!(store.rep("rep-z").unwrap(), None);
+
+    // The assignment clock survives an edit of the rep.
+    let assigned = LeadChange {
+        assignments: vec![assignment("r-lead", 4_242, "rep-a", None)],
+        ..LeadChange::insert(lead("r-lead"))
+    };
+    store.apply(vec![assigned]).unwrap().remove(0).unwrap();
+    let edited = RepRow {
+        name: "Renamed".into(),
+        email: None,
+        capacity: 3,
+        active: false,
+        territory: r#"["DE","AT"]"#.into(),
+        ..rep("rep-a")
+    };
+    store.upsert_rep(edited.clone()).unwrap();
+    assert_eq!(
+        store.rep("rep-a").unwrap(),
+        Some(RepRow {
+            last_assigned_at: Some(4_242),
+            ..edited.clone()
+        })
+    );
+
+    let ids: Vec<String> = store
+        .list_reps()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(ids, strs(&["rep-a", "rep-b"]));
+    assert!(store.delete_rep("rep-b").unwrap());
+    assert!(!store.delete_rep("rep-b").unwrap());
+    assert_eq!(store.rep("rep-b").unwrap(), None);
+    assert_eq!(store.list_reps().unwrap().len(), 1);
+}
+on_every_backend!(reps_are_upserted_listed_and_deleted);
+
+fn routing_rules_are_replaced_as_a_whole_in_order(store: &dyn Store) {
+    assert!(store.routing_rules().unwrap().is_empty());
+    let rules = strs(&[r#"{"name":"c"}"#, r#"{"name":"a"}"#, r#"{"name":"b"}"#]);
+    store.set_routing_rules(rules.clone()).unwrap();
+    assert_eq!(store.routing_rules().unwrap(), rules);
+    let fewer = strs(&[r#"{"name":"b"}"#, r#"{"name":"c"}"#]);
+    store.set_routing_rules(fewer.clone()).unwrap();
+    assert_eq!(store.routing_rules().unwrap(), fewer);
+    store.set_routing_rules(vec![]).unwrap();
+    assert!(store.routing_rules().unwrap().is_empty());
+}
+on_every_backend!(routing_rules_are_replaced_as_a_whole_in_order);
+
+fn sla_policies_are_upserted_listed_and_deleted(store: &dyn Store) {
+    let policy = |id: &str, minutes: i64| SlaPolicyRow {
+        id: id.into(),
+        stage: "new".into(),
+        minutes,
+        action: "escalate".into(),
+        escalate_to: Some("rep-lead".into()),
+        active: true,
+        created_at: 10,
+    };
+    store.upsert_sla_policy(policy("sla-2", 60)).unwrap();
+    store.upsert_sla_policy(policy("sla-1", 30)).unwrap();
+    let changed = SlaPolicyRow {
+        stage: "mql".into(),
+        action: "reassign".into(),
+        escalate_to: None,
+        active: false,
+        ..policy("sla-2", 15)
+    };
+    store.upsert_sla_policy(changed.clone()).unwrap();
+    assert_eq!(
+        store.list_sla_policies().unwrap(),
+        vec![policy("sla-1", 30), changed]
+    );
+    assert!(store.delete_sla_policy("sla-1").unwrap());
+    assert!(!store.delete_sla_policy("sla-1").unwrap());
+    assert_eq!(store.list_sla_policies().unwrap().len(), 1);
+}
+on_every_backend!(sla_policies_are_upserted_listed_and_deleted);
+
+fn a_breach_is_recorded_once(store: &dyn Store) {
+    let breach = |lead: &str, due: i64, detected: i64| BreachRow {
+        seq: 0,
+        lead_id: lead.into(),
+        policy_id: "sla-1".into(),
+        stage: "new".into(),
+        owner: Some("rep-1".into()),
+        due_at: due,
+        detected_at: detected,
+        action: "escalate".into(),
+    };
+    assert!(store.record_breach(breach("b-1", 100, 110)).unwrap());
+    assert!(
+        !store.record_breach(breach("b-1", 100, 120)).unwrap(),
+        "same lead, policy and due time"
+    );
+    assert!(
+        store.record_breach(breach("b-1", 200, 210)).unwrap(),
+        "a later due time is a new breach"
+    );
+    assert!(store.record_breach(breach("b-2", 100, 130)).unwrap());
+    assert!(store
+        .record_breach(BreachRow {
+            policy_id: "sla-2".into(),
+            owner: None,
+            ..breach("b-1", 100, 140)
+        })
+        .unwrap());
+
+    let all = store.list_breaches(0, 1_000).unwrap();
+    assert_eq!(all.len(), 4);
+    assert!(all.windows(2).all(|w| w[0].seq < w[1].seq));
+    assert_eq!(
+        without_seq(&all[..1], |b| b.seq = 0),
+        vec![breach("b-1", 100, 110)]
+    );
+    let detected: Vec<i64> = store
+        .list_breaches(110, 140)
+        .unwrap()
+        .iter()
+        .map(|b| b.detected_at)
+        .collect();
+    assert_eq!(detected, vec![110, 130]);
+}
+on_every_backend!(a_breach_is_recorded_once);
+
+// --- webhooks and the outbox ---------------------------------------------------------------------
+
+fn webhooks_are_created_listed_and_found(store: &dyn Store) {
+    store.create_webhook(webhook("wh-b", 10)).unwrap();
+    store
+        .create_webhook(WebhookRow {
+            active: false,
+            ..webhook("wh-a", 20)
+        })
+        .unwrap();
+    store.create_webhook(webhook("wh-c", 10)).unwrap();
+    let dup = store.create_webhook(webhook("wh-b", 30));
+    assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+    let ids: Vec<String> = store
+        .list_webhooks()
+        .unwrap()
+        .into_iter()
+        .map(|w| w.id)
+        .collect();
+    assert_eq!(ids, strs(&["wh-b", "wh-c", "wh-a"]));
+    assert_eq!(
+        store.webhook("wh-a").unwrap(),
+        Some(WebhookRow {
+            active: false,
+            ..webhook("wh-a", 20)
+        })
+    );
+    assert_eq!(store.webhook("wh-z").unwrap(), None);
+}
+on_every_backend!(webhooks_are_created_listed_and_found);
+
+fn due_deliveries_honour_their_time_and_status(store: &dyn Store) {
+    store.create_webhook(webhook("wh-1", 1)).unwrap();
+    store.create_webhook(webhook("wh-2", 2)).unwrap();
+    store
+        .enqueue_deliveries(vec![
+            delivery("wh-1", "pending", 100, 1),
+            delivery("wh-1", "pending", 300, 2),
+            delivery("wh-2", "pending", 50, 3),
+            delivery("wh-1", "delivered", 10, 4),
+            delivery("wh-1", "failed", 0, 5),
+            delivery("wh-2", "pending", 100, 6),
+        ])
+        .unwrap();
+    let due = |now: i64, limit: usize| -> Vec<i64> {
+        store
+            .due_deliveries(now, limit)
+            .unwrap()
+            .iter()
+            .map(|d| d.created_at)
+            .collect()
+    };
+    assert_eq!(due(49, 10), Vec::<i64>::new());
+    assert_eq!(due(100, 10), vec![3, 1, 6]);
+    assert_eq!(due(1_000, 10), vec![3, 1, 6, 2]);
+    assert_eq!(due(1_000, 2), vec![3, 1]);
+
+    // A failed attempt is rescheduled; a success leaves the queue.
+    let mut first = store.due_deliveries(100, 10).unwrap().remove(1);
+    assert_eq!(first.created_at, 1);
+    first.attempts = 1;
+    first.next_attempt_at = 400;
+    first.last_status = Some(503);
+    first.last_error = Some("service unavailable".into());
+    store.update_delivery(&first).unwrap();
+    let mut third = store.due_deliveries(100, 10).unwrap().remove(0);
+    assert_eq!(third.created_at, 3);
+    third.status = "delivered".into();
+    third.attempts = 1;
+    third.last_status = Some(200);
+    third.delivered_at = Some(60);
+    store.update_delivery(&third).unwrap();
+    assert_eq!(due(300, 10), vec![6, 2]);
+    assert_eq!(due(400, 10), vec![6, 2, 1]);
+
+    // Newest first per webhook, with what was written.
+    let of_1 = store.deliveries_of("wh-1", 10).unwrap();
+    assert_eq!(
+        of_1.iter().map(|d| d.created_at).collect::<Vec<_>>(),
+        vec![5, 4, 2, 1]
+    );
+    assert_eq!(of_1[3], first);
+    assert_eq!(store.deliveries_of("wh-2", 10).unwrap()[1], third);
+    assert_eq!(store.deliveries_of("wh-1", 2).unwrap().len(), 2);
+    assert_eq!(store.deliveries_of("wh-1", 2).unwrap()[0].created_at, 5);
+}
+on_every_backend!(due_deliveries_honour_their_time_and_status);
+
+fn deleting_a_webhook_deletes_its_deliveries(store: &dyn Store) {
+    store.create_webhook(webhook("wh-gone", 1)).unwrap();
+    store.create_webhook(webhook("wh-kept", 2)).unwrap();
+    store
+        .enqueue_deliveries(vec![
+            delivery("wh-gone", "pending", 0, 1),
+            delivery("wh-kept", "pending", 0, 2),
+            delivery("wh-gone", "failed", 0, 3),
+        ])
+        .unwrap();
+    assert!(store.delete_webhook("wh-gone").unwrap());
+    assert!(!store.delete_webhook("wh-gone").unwrap());
+    assert_eq!(store.webhook("wh-gone").unwrap(), None);
+    assert!(store.deliveries_of("wh-gone", 10).unwrap().is_empty());
+    let due: Vec<String> = store
+        .due_deliveries(10, 10)
+        .unwrap()
+        .into_iter()
+        .map(|d| d.webhook_id)
+        .collect();
+    assert_eq!(due, strs(&["wh-kept"]));
+    assert_eq!(store.deliveries_of("wh-kept", 10).unwrap().len(), 1);
+}
+on_every_backend!(deleting_a_webhook_deletes_its_deliveries);
+
+// --- jobs, spend, settings ---------------------------------------------------------------------------
+
+fn a_job_is_upserted_and_keeps_its_creation(store: &dyn Store) {
+    let running = JobRow {
+        id: "job-1".into(),
+        kind: "rescore".into(),
+        status: "running".into(),
+        total: 100,
+        done: 0,
+        result: None,
+        error: None,
+        created_at: 10,
+        finished_at: None,
+    };
+    store.put_job(running.clone()).unwrap();
+    assert_eq!(store.job("job-1").unwrap(), Some(running.clone()));
+    let done = JobRow {
+        status: "done".into(),
+        done: 100,
+        result: Some(r#"{"changed":7}"#.into()),
+        finished_at: Some(99),
+        created_at: 50,
+        kind: "other".into(),
+        ..running.clone()
+    };
+    store.put_job(done.clone()).unwrap();
+    assert_eq!(
+        store.job("job-1").unwrap(),
+        Some(JobRow {
+            created_at: 10,
+            kind: "rescore".into(),
+            ..done
+        })
+    );
+    let failed = JobRow {
+        id: "job-2".into(),
+        status: "failed".into(),
+        error: Some("boom".into()),
+        ..running
+    };
+    store.put_job(failed.clone()).unwrap();
+    assert_eq!(store.job("job-2").unwrap(), Some(failed));
+    assert_eq!(store.job("job-3").unwrap(), None);
+}
+on_every_backend!(a_job_is_upserted_and_keeps_its_creation);
+
+fn spend_is_upserted_per_source_campaign_and_period(store: &dyn Store) {
+    let spend = |source: &str, campaign: &str, period: i64, amount: f64| SpendRow {
+        source: source.into(),
+        campaign: campaign.into(),
+        period_start: period,
+        amount,
+    };
+    assert!(store.list_spend().unwrap().is_empty());
+    store
+        .set_spend(vec![
+            spend("google", "brand", 200, 10.5),
+            spend("linkedin", "abm", 100, 99.99),
+            spend("google", "brand", 100, 1.0),
+        ])
+        .unwrap();
+    store
+        .set_spend(vec![
+            spend("google", "brand", 200, 12.25),
+            spend("google", "abm", 200, 0.0),
+        ])
+        .unwrap();
+    assert_eq!(
+        store.list_spend().unwrap(),
+        vec![
+            spend("google", "brand", 100, 1.0),
+            spend("linkedin", "abm", 100, 99.99),
+            spend("google", "abm", 200, 0.0),
+            spend("google", "brand", 200, 12.25),
+        ]
+    );
+}
+on_every_backend!(spend_is_upserted_per_source_campaign_and_period);
+
+fn settings_are_upserted(store: &dyn Store) {
+    assert_eq!(store.setting("mql.threshold").unwrap(), None);
+    store.set_setting("mql.threshold", "60").unwrap();
+    store.set_setting("theme", "").unwrap();
+    assert_eq!(
+        store.setting("mql.threshold").unwrap().as_deref(),
+        Some("60")
+    );
+    store.set_setting("mql.threshold", "75").unwrap();
+    assert_eq!(
+        store.setting("mql.threshold").unwrap().as_deref(),
+        Some("75")
+    );
+    assert_eq!(store.setting("theme").unwrap().as_deref(), Some(""));
+}
+on_every_backend!(settings_are_upserted);
+
+// --- concurrency -------------------------------------------------------------------------------------------
+
+const THREADS: usize = 8;
+const PER_THREAD: usize = 50;
+
+fn concurrent_lead_id(thread: usize, i: usize) -> String {
+    if i.is_multiple_of(5) {
+        format!("shared-{i:02}")
+    } else {
+        format!("t{thread}-{i:02}")
+    }
+}
+
+fn concurrent_event_key(thread: usize, i: usize) -> String {
+    if i.is_multiple_of(4) {
+        format!("shared-key-{i:02}")
+    } else {
+        format!("t{thread}-key-{i:02}")
+    }
+}
+
+fn concurrent_writers_with_overlapping_keys_leave_exact_counts(store: &dyn Store) {
+    type Outcome = (
+        Vec<(String, Result<LeadRow, StoreError>)>,
+        Vec<(EventRow, bool)>,
+    );
+    let outcomes: Vec<Outcome> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|t| {
+                s.spawn(move || {
+                    let mut leads = Vec::new();
+                    let mut events = Vec::new();
+                    // Batches of five, keys in the same order everywhere.
+                    for chunk in (0..PER_THREAD).collect::<Vec<_>>().chunks(5) {
+                        let batch: Vec<LeadRow> = chunk
+                            .iter()
+                            .map(|&i| LeadRow {
+                                company: Some(format!("thread {t}")),
+                                ..lead(&concurrent_lead_id(t, i))
+                            })
+                            .collect();
+                        let results = store
+                            .apply(batch.iter().cloned().map(LeadChange::insert).collect())
+                            .unwrap();
+                        assert_eq!(results.len(), batch.len());
+                        leads.extend(batch.into_iter().map(|l| l.id).zip(results));
+
+                        let evs: Vec<EventRow> = chunk
+                            .iter()
+                            .map(|&i| EventRow {
+                                props: format!(r#"{{"thread":{t}}}"#),
+                                ..event(
+                                    &format!("ev-owner-{}", i % 7),
+                                    &concurrent_event_key(t, i),
+                                    i as i64,
+                                )
+                            })
+                            .collect();
+                        let fresh = store.insert_events(evs.clone()).unwrap();
+                        assert_eq!(fresh.len(), evs.len());
+                        events.extend(evs.into_iter().zip(fresh));
+                    }
+                    (leads, events)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+
+    let shared_leads = (0..PER_THREAD).filter(|i| i.is_multiple_of(5)).count();
+    let shared_keys = (0..PER_THREAD).filter(|i| i.is_multiple_of(4)).count();
+    let expected_leads = THREADS * (PER_THREAD - shared_leads) + shared_leads;
+    let expected_events = THREADS * (PER_THREAD - shared_keys) + shared_keys;
+
+    // Leads: every id won exactly once; every Ok is what is stored.
+    let mut winners: HashMap<String, LeadRow> = HashMap::new();
+    for (id, result) in outcomes.iter().flat_map(|o| &o.0) {
+        match result {
+            Ok(l) => assert!(
+                winners.insert(id.clone(), l.clone()).is_none(),
+                "{id} inserted twice"
+            ),
+            Err(StoreError::Conflict(_)) => assert!(id.starts_with("shared-"), "{id} conflicted"),
+            Err(e) => panic!("{id}: {e:?}"),
+        }
+    }
+    assert_eq!(winners.len(), expected_leads);
+    assert_eq!(store.count_leads().unwrap(), expected_leads as i64);
+    for (id, l) in &winners {
+        assert_eq!(store.lead(id).unwrap().as_ref(), Some(l));
+    }
+    let seqs: BTreeSet<i64> = winners.values().map(|l| l.seq).collect();
+    assert_eq!(seqs.len(), expected_leads, "sequence numbers are unique");
+    let scanned = store.scan_leads(0, 10_000).unwrap();
+    assert_eq!(scanned.len(), expected_leads);
+
+    // Events: each key new exactly once, stored once, as its first writer sent it.
+    let mut fresh_by_key: BTreeMap<String, EventRow> = BTreeMap::new();
+    for (e, fresh) in outcomes.iter().flat_map(|o| &o.1) {
+        if *fresh {
+            assert!(
+                fresh_by_key
+                    .insert(e.idempotency_key.clone(), e.clone())
+                    .is_none(),
+                "{} new twice",
+                e.idempotency_key
+            );
+        }
+    }
+    assert_eq!(fresh_by_key.len(), expected_events);
+    let owners: Vec<String> = (0..7).map(|i| format!("ev-owner-{i}")).collect();
+    let stored = store.events_of_many(&owners).unwrap();
+    assert_eq!(stored.len(), expected_events);
+    let stored_by_key: BTreeMap<String, EventRow> = stored
+        .into_iter()
+        .map(|e| (e.idempotency_key.clone(), EventRow { seq: 0, ..e }))
+        .collect();
+    assert_eq!(stored_by_key, fresh_by_key);
+}
+on_every_backend!(concurrent_writers_with_overlapping_keys_leave_exact_counts);
+
+// --- properties ----------------------------------------------------------------------------------------------
+
+/// Inserts `calls` (each a batch of (key, lead, at)) and checks that exactly
+/// the distinct keys are stored, each as first sent, and that exactly the
+/// first sending of each key was reported new.
+fn check_idempotent_events(
+    store: &dyn Store,
+    calls: &[Vec<(u8, u8, i64)>],
+) -> Result<(), TestCaseError> {
+    let mut first: BTreeMap<String, EventRow> = BTreeMap::new();
+    for (n, call) in calls.iter().enumerate() {
+        let events: Vec<EventRow> = call
+            .iter()
+            .map(|&(k, l, at)| EventRow {
+                props: format!(r#"{{"call":{n}}}"#),
+                ..event(&format!("prop-{l}"), &format!("key-{k}"), at)
+            })
+            .collect();
+        let fresh = store.insert_events(events.clone()).unwrap();
+        let expected: Vec<bool> = events
+            .iter()
+            .map(|e| {
+                let new = !first.contains_key(&e.idempotency_key);
+                first
+                    .entry(e.idempotency_key.clone())
+                    .or_insert_with(|| e.clone());
+                new
+            })
+            .collect();
+        prop_assert_eq!(fresh, expected);
+    }
+    let leads: Vec<String> = (0..4).map(|l| format!("prop-{l}")).collect();
+    let stored = store.events_of_many(&leads).unwrap();
+    prop_assert_eq!(stored.len(), first.len());
+    let stored: BTreeMap<String, EventRow> = stored
+        .into_iter()
+        .map(|e| (e.idempotency_key.clone(), EventRow { seq: 0, ..e }))
+        .collect();
+    prop_assert_eq!(stored, first);
+    Ok(())
+}
+
+fn event_calls() -> impl Strategy<Value = Vec<Vec<(u8, u8, i64)>>> {
+    prop::collection::vec(
+        prop::collection::vec((0u8..12, 0u8..4, 0i64..50), 0..12),
+        1..5,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    #[test]
+    fn any_sequence_of_events_stores_exactly_the_distinct_keys_on_sqlite(calls in event_calls()) {
+        let mut outcome = Ok(());
+        common::on_sqlite(|store| outcome = check_idempotent_events(store, &calls));
+        outcome?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(6))]
+
+    #[test]
+    fn any_sequence_of_events_stores_exactly_the_distinct_keys_on_postgres(calls in event_calls()) {
+        let mut outcome = Ok(());
+        common::on_postgres(|store| outcome = check_idempotent_events(store, &calls));
+        outcome?;
+    }
+}
