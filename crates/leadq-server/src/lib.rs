@@ -8,7 +8,6 @@
 pub mod api;
 pub mod auth;
 pub mod clock;
-pub mod demo;
 pub mod engine;
 pub mod error;
 pub mod jobs;

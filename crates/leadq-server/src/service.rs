@@ -314,15 +314,16 @@ impl<'a> Service<'a> {
         draft.row.stage = to.as_str().to_string();
         draft.row.stage_reason = reason.map(str::to_string);
         draft.row.stage_changed_at = now;
-        match to {
-            Stage::Mql => {
-                draft.row.mql_at.get_or_insert(now);
-            }
-            Stage::Sql => {
-                draft.row.sql_at.get_or_insert(now);
-            }
-            Stage::Won | Stage::Lost | Stage::Disqualified => draft.row.closed_at = Some(now),
-            _ => {}
+        // Reaching a later stage implies the earlier qualification, so the
+        // qualification rates count leads that skipped a stage.
+        if matches!(to, Stage::Mql | Stage::Sal | Stage::Sql | Stage::Opportunity | Stage::Won) {
+            draft.row.mql_at.get_or_insert(now);
+        }
+        if matches!(to, Stage::Sql | Stage::Opportunity | Stage::Won) {
+            draft.row.sql_at.get_or_insert(now);
+        }
+        if to.is_closed() {
+            draft.row.closed_at = Some(now);
         }
         if !automatic && draft.row.first_response_at.is_none() {
             draft.row.first_response_at = Some(now);
@@ -549,6 +550,10 @@ impl<'a> Service<'a> {
             };
             if let Some(l) = &lead {
                 apply_lead_columns(&mut row, l);
+                // A lead imported from history keeps the day it came in.
+                if let (true, Some(c)) = (insert, l.created_at) {
+                    row.created_at = row.created_at.min(c.0.saturating_mul(1000));
+                }
             } else {
                 apply_raw_columns(&mut row);
             }

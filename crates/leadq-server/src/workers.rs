@@ -130,7 +130,8 @@ pub fn start_import(state: &AppState, bytes: Vec<u8>, format: Option<String>, pr
     Ok(job)
 }
 
-fn run_import(state: &AppState, model: &CompiledModel, bytes: &[u8], format: InputFormat, mapping: &Mapping, actor: &str, progress: &crate::jobs::Progress) -> ApiResult<Json> {
+/// Imports a lead file synchronously (what an import job runs).
+pub fn run_import(state: &AppState, model: &CompiledModel, bytes: &[u8], format: InputFormat, mapping: &Mapping, actor: &str, progress: &crate::jobs::Progress) -> ApiResult<Json> {
     let batch = leadq_ingest::load_leads(bytes, format, model, mapping).map_err(|e| ApiError::invalid("file", e.to_string()))?;
     progress.total.store(batch.leads.len() as i64, Ordering::Relaxed);
     let mut rejects: Vec<Json> = batch

@@ -44,28 +44,34 @@ pub enum StoreError {
 /// given, else the SQLite file `leadq.db` inside `data_dir`. Migrations are
 /// applied before it returns.
 pub fn open(database_url: Option<&str>, data_dir: &Path) -> Result<Arc<dyn Store>, StoreError> {
-    match database_url {
+    open_migrated(database_url, data_dir).map(|(s, _)| s)
+}
+
+/// [`open`], also returning the names of the migrations it applied.
+pub fn open_migrated(
+    database_url: Option<&str>,
+    data_dir: &Path,
+) -> Result<(Arc<dyn Store>, Vec<String>), StoreError> {
+    let store: Arc<dyn Store> = match database_url {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            let store = SqlStore::new(postgres::PgBackend::connect(url, 16)?);
-            store.migrate()?;
-            Ok(Arc::new(store))
+            Arc::new(SqlStore::new(postgres::PgBackend::connect(url, 16)?))
         }
         Some(url) if url.starts_with("sqlite://") => {
             let path = url.trim_start_matches("sqlite://");
-            let store = SqlStore::new(sqlite::SqliteBackend::open(Path::new(path))?);
-            store.migrate()?;
-            Ok(Arc::new(store))
+            Arc::new(SqlStore::new(sqlite::SqliteBackend::open(Path::new(path))?))
         }
-        Some(other) => Err(StoreError::Unavailable(format!(
-            "unsupported database URL '{}': use postgres://… or sqlite://PATH",
-            redact_url(other)
-        ))),
-        None => {
-            let store = SqlStore::new(sqlite::SqliteBackend::open(&data_dir.join("leadq.db"))?);
-            store.migrate()?;
-            Ok(Arc::new(store))
+        Some(other) => {
+            return Err(StoreError::Unavailable(format!(
+                "unsupported database URL '{}': use postgres://… or sqlite://PATH",
+                redact_url(other)
+            )))
         }
-    }
+        None => Arc::new(SqlStore::new(sqlite::SqliteBackend::open(
+            &data_dir.join("leadq.db"),
+        )?)),
+    };
+    let applied = store.migrate()?;
+    Ok((store, applied))
 }
 
 /// A database URL with its password replaced, for messages and logs.

@@ -29,6 +29,7 @@ mod output;
 mod pipeline;
 mod progress;
 mod qualify;
+mod serve;
 
 use clap::Parser;
 
@@ -53,6 +54,9 @@ fn main() -> ExitCode {
         cli::Command::Backtest(args) => backtest::run(args),
         cli::Command::Frameworks(args) => frameworks::run(args),
         cli::Command::Demo(args) => demo::run(args),
+        cli::Command::Serve(args) => serve::serve(args),
+        cli::Command::Migrate(args) => serve::migrate(args),
+        cli::Command::Admin(args) => serve::admin(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,1 +1,0 @@
-//! Seeding an empty store for `leadq serve --demo`.

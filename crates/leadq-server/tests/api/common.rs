@@ -1,0 +1,259 @@
+//! A service in a temporary directory, driven in-process with a manual clock.
+
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use axum::Router;
+use leadq_server::api::issue_token;
+use leadq_server::auth::Role;
+use leadq_server::clock::ManualClock;
+use leadq_server::{AppState, ServerConfig};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use tower::ServiceExt;
+
+pub const DEFAULT_MODEL: &str = include_str!("../../../../examples/default-model.toml");
+
+/// 2026-11-02T10:00:00Z, a Monday.
+pub fn t0() -> i64 {
+    ms("2026-11-02T10:00:00Z")
+}
+
+pub fn ms(rfc3339: &str) -> i64 {
+    rfc3339.parse::<jiff::Timestamp>().expect("an RFC 3339 instant").as_millisecond()
+}
+
+pub fn rfc(ms: i64) -> String {
+    leadq_server::clock::rfc3339(ms)
+}
+
+/// A response: status and body (JSON when it parses, else a string; null when empty).
+#[derive(Debug, Clone)]
+pub struct Resp {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl Resp {
+    /// The `error.code` of an error body.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+    #[track_caller]
+    pub fn expect(self, status: StatusCode) -> Value {
+        assert_eq!(self.status, status, "unexpected status; body: {}", self.body);
+        self.body
+    }
+    #[track_caller]
+    pub fn expect_error(&self, status: StatusCode, code: &str) {
+        assert_eq!(self.status, status, "unexpected status; body: {}", self.body);
+        assert_eq!(self.code(), code, "unexpected error code; body: {}", self.body);
+        assert!(self.body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "an error has a message: {}", self.body);
+    }
+}
+
+pub struct Ctx {
+    pub state: AppState,
+    pub clock: Arc<ManualClock>,
+    pub app: Router,
+    pub admin: String,
+    pub marketing: String,
+    pub manager: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Ctx {
+    pub fn new() -> Ctx {
+        Ctx::with_config(ServerConfig::default())
+    }
+
+    pub fn with_config(config: ServerConfig) -> Ctx {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let store = leadq_store::open(None, dir.path()).expect("the store opens");
+        let clock = Arc::new(ManualClock::new(t0()));
+        let state = AppState::new(store, clock.clone(), config).expect("the state builds");
+        let app = leadq_server::app(state.clone());
+        let admin = token(&state, "root", Role::Admin, None);
+        let marketing = token(&state, "mia", Role::Marketing, None);
+        let manager = token(&state, "max", Role::Manager, None);
+        Ctx { state, clock, app, admin, marketing, manager, _dir: dir }
+    }
+
+    /// A token for `role` (rep tokens act as `rep_id`, which must exist).
+    pub fn token(&self, name: &str, role: Role, rep_id: Option<&str>) -> String {
+        token(&self.state, name, role, rep_id)
+    }
+
+    pub async fn send(&self, req: Request<Body>) -> Resp {
+        let resp = self.app.clone().oneshot(req).await.expect("the router is infallible");
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.expect("the body reads");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        Resp { status, body }
+    }
+
+    /// A request with raw body bytes.
+    pub async fn raw(&self, method: Method, path: &str, token: Option<&str>, body: impl Into<Body>) -> Resp {
+        let mut b = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        b = b.header(header::CONTENT_TYPE, "application/json");
+        self.send(b.body(body.into()).expect("a request")).await
+    }
+
+    /// A request with an optional JSON body.
+    pub async fn call(&self, method: Method, path: &str, token: &str, body: Option<Value>) -> Resp {
+        let bytes = body.map(|b| b.to_string()).unwrap_or_default();
+        self.raw(method, path, Some(token), bytes).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Resp {
+        self.call(Method::GET, path, token, None).await
+    }
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+    pub async fn put(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.call(Method::PUT, path, token, Some(body)).await
+    }
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.call(Method::PATCH, path, token, Some(body)).await
+    }
+    pub async fn delete(&self, path: &str, token: &str) -> Resp {
+        self.call(Method::DELETE, path, token, None).await
+    }
+
+    /// Stores `source` as a draft and publishes it; waits for the re-score
+    /// job to finish. Returns the published model.
+    pub async fn publish(&self, source: &str) -> Value {
+        let m = self
+            .post("/api/v1/models", &self.marketing, json!({ "name": "test model", "source": source }))
+            .await
+            .expect(StatusCode::CREATED);
+        let id = m["id"].as_i64().expect("a model id");
+        let out = self
+            .post(&format!("/api/v1/models/{id}/publish"), &self.marketing, json!(null))
+            .await
+            .expect(StatusCode::ACCEPTED);
+        let job = out["job"]["id"].as_str().expect("a job id").to_string();
+        self.wait_job(&job).await;
+        out["model"].clone()
+    }
+
+    /// Polls a job until it is done (fails the test if it fails or hangs).
+    pub async fn wait_job(&self, id: &str) -> Value {
+        for _ in 0..500 {
+            let j = self.get(&format!("/api/v1/jobs/{id}"), &self.marketing).await.expect(StatusCode::OK);
+            match j["status"].as_str() {
+                Some("done") => return j,
+                Some("running") => tokio::time::sleep(Duration::from_millis(20)).await,
+                _ => panic!("job {id} did not finish well: {j}"),
+            }
+        }
+        panic!("job {id} did not finish in time");
+    }
+
+    /// Creates a lead and returns it (201 expected).
+    pub async fn create_lead(&self, doc: Value) -> Value {
+        self.post("/api/v1/leads", &self.marketing, doc).await.expect(StatusCode::CREATED)
+    }
+
+    pub async fn lead(&self, id: &str) -> Value {
+        self.get(&format!("/api/v1/leads/{id}"), &self.admin).await.expect(StatusCode::OK)
+    }
+
+    pub async fn history(&self, id: &str) -> Value {
+        self.get(&format!("/api/v1/leads/{id}/history"), &self.admin).await.expect(StatusCode::OK)
+    }
+
+    /// Moves a lead as `token`, expecting success.
+    pub async fn transition(&self, id: &str, token: &str, to: &str, reason: Option<&str>) -> Value {
+        let body = match reason {
+            Some(r) => json!({ "to": to, "reason": r }),
+            None => json!({ "to": to }),
+        };
+        self.post(&format!("/api/v1/leads/{id}/transitions"), token, body).await.expect(StatusCode::OK)
+    }
+
+    /// Creates or updates a rep working around the clock.
+    pub async fn rep(&self, id: &str, capacity: i64) {
+        self.put(
+            &format!("/api/v1/reps/{id}"),
+            &self.manager,
+            json!({ "name": format!("Rep {id}"), "capacity": capacity, "working_hours": "always" }),
+        )
+        .await
+        .expect(StatusCode::OK);
+    }
+
+    /// Every lead the caller sees, through every page.
+    pub async fn all_leads(&self, token: &str, query: &str) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..1000 {
+            let mut path = format!("/api/v1/leads?limit=100{query}");
+            if let Some(c) = &cursor {
+                path.push_str(&format!("&cursor={c}"));
+            }
+            let page = self.get(&path, token).await.expect(StatusCode::OK);
+            out.extend(page["leads"].as_array().expect("leads").iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_string()),
+                None => return out,
+            }
+        }
+        panic!("pagination did not end");
+    }
+}
+
+fn token(state: &AppState, name: &str, role: Role, rep_id: Option<&str>) -> String {
+    issue_token(state, name, role, rep_id, None).expect("a token").1
+}
+
+/// A well-fitting lead: grade A (enterprise, software, C-level, North America, business email).
+pub fn good_lead(email: &str) -> Value {
+    json!({
+        "email": email,
+        "company": "Acme Corp",
+        "employees": 1500,
+        "industry": "software",
+        "title": "CEO",
+        "country": "US",
+        "source": "web",
+    })
+}
+
+/// A poor lead: grade D (micro company, poor-fit industry, free email).
+pub fn poor_lead(email: &str) -> Value {
+    json!({
+        "email": email,
+        "company": "Tiny School",
+        "employees": 3,
+        "industry": "education",
+        "title": "Intern",
+        "source": "web",
+    })
+}
+
+/// The lead ids of a list of lead views.
+pub fn ids(leads: &[Value]) -> Vec<String> {
+    leads.iter().map(|l| l["id"].as_str().expect("an id").to_string()).collect()
+}
+
+/// URL-encodes a query value.
+pub fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

@@ -1,0 +1,156 @@
+//! `leadq serve` as a real child process: durability under `kill -9`,
+//! graceful shutdown, and the admin commands.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn leadq() -> Command {
+    Command::new(assert_cmd::cargo::cargo_bin("leadq"))
+}
+
+fn admin_token(data: &Path) -> String {
+    let out = leadq()
+        .args(["admin", "create-token", "--role", "admin", "--name", "test", "--data-dir"])
+        .arg(data)
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let token = String::from_utf8(out.stdout).expect("utf-8").trim().to_string();
+    assert!(token.starts_with("lq_"), "token on stdout: {token}");
+    token
+}
+
+/// Starts the server on a free port; returns it with its base URL.
+fn start(data: &Path) -> (Child, String) {
+    let mut child = leadq()
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(data)
+        .env("LEADQ_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("server starts");
+    let stderr = child.stderr.take().expect("piped");
+    let mut lines = BufReader::new(stderr).lines();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(Instant::now() < deadline, "server did not report its address");
+        let line = lines.next().expect("server wrote a line").expect("utf-8");
+        if let Some(rest) = line.strip_prefix("leadq listening on ") {
+            let url = rest.split_whitespace().next().expect("url").to_string();
+            // Keep draining stderr so the child never blocks on a full pipe.
+            std::thread::spawn(move || for _ in lines.by_ref() {});
+            return (child, url);
+        }
+    }
+}
+
+fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).build().expect("client")
+}
+
+#[test]
+fn every_acknowledged_write_survives_kill_9_of_the_server() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token = admin_token(dir.path());
+    let (mut child, url) = start(dir.path());
+    let acked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let acked_events: Arc<Mutex<Vec<String>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let (acked, acked_events, stop, url, token) = (acked.clone(), acked_events.clone(), stop.clone(), url.clone(), token.clone());
+        writers.push(std::thread::spawn(move || {
+            let c = client();
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let id = format!("w{w}-{i}");
+                let lead = serde_json::json!({ "id": id, "email": format!("{id}@example.com"), "company": "Acme" });
+                match c.post(format!("{url}/api/v1/leads")).bearer_auth(&token).json(&lead).send() {
+                    Ok(r) if r.status().is_success() => acked.lock().expect("lock").push(id.clone()),
+                    _ => {}
+                }
+                let ev = serde_json::json!({ "lead_id": id, "type": "page_view", "idempotency_key": format!("ev-{id}") });
+                match c.post(format!("{url}/api/v1/events")).bearer_auth(&token).json(&ev).send() {
+                    Ok(r) if r.status().is_success() => acked_events.lock().expect("lock").push(id.clone()),
+                    _ => {}
+                }
+                i += 1;
+            }
+        }));
+    }
+    // Let the writers get well going, then pull the plug mid-stream.
+    let t = Instant::now();
+    while acked.lock().expect("lock").len() < 200 && t.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.join().expect("writer");
+    }
+    let acked = acked.lock().expect("lock").clone();
+    let acked_events = acked_events.lock().expect("lock").clone();
+    assert!(acked.len() >= 200, "writers made progress before the kill: {}", acked.len());
+
+    let (mut child, url) = start(dir.path());
+    let c = client();
+    for id in &acked {
+        let r = c.get(format!("{url}/api/v1/leads/{id}")).bearer_auth(&token).send().expect("get");
+        assert_eq!(r.status(), 200, "acknowledged lead {id} is missing after kill -9");
+    }
+    for id in &acked_events {
+        let r: serde_json::Value = c.get(format!("{url}/api/v1/leads/{id}/events")).bearer_auth(&token).send().expect("get").json().expect("json");
+        assert_eq!(r["events"].as_array().map(Vec::len), Some(1), "acknowledged event of {id} is missing or doubled");
+    }
+    child.kill().expect("stop");
+    let _ = child.wait();
+}
+
+#[test]
+fn sigterm_stops_the_server_gracefully_and_its_data_is_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token = admin_token(dir.path());
+    let (mut child, url) = start(dir.path());
+    let r = client()
+        .post(format!("{url}/api/v1/leads"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "email": "ada@example.com" }))
+        .send()
+        .expect("post");
+    assert_eq!(r.status(), 201);
+    let pid = child.id().to_string();
+    let status = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let exit = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "graceful stop exits 0, got {exit:?}");
+    let out = leadq().args(["migrate", "--data-dir"]).arg(dir.path()).output().expect("runs");
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("up to date"));
+}
+
+#[test]
+fn a_token_for_an_unknown_rep_is_refused_with_exit_code_1() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = leadq()
+        .args(["admin", "create-token", "--role", "rep", "--name", "x", "--rep-id", "nobody", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nobody"));
+    let out = leadq().args(["admin", "create-token", "--role", "king", "--name", "x", "--data-dir"]).arg(dir.path()).output().expect("runs");
+    assert_eq!(out.status.code(), Some(2), "a bad role is a usage error");
+}
