@@ -34,7 +34,10 @@ use utoipa_axum::routes;
 // ---------------------------------------------------------------- plumbing
 
 /// Runs store work off the async threads.
-async fn run<T: Send + 'static>(state: &AppState, f: impl FnOnce(&AppState) -> ApiResult<T> + Send + 'static) -> ApiResult<T> {
+async fn run<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&AppState) -> ApiResult<T> + Send + 'static,
+) -> ApiResult<T> {
     let s = state.clone();
     tokio::task::spawn_blocking(move || f(&s))
         .await
@@ -58,7 +61,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
 async fn read_body<S: Send + Sync>(req: Request, state: &S) -> ApiResult<Bytes> {
     Bytes::from_request(req, state).await.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is larger than the server accepts")
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "the request body is larger than the server accepts",
+            )
         } else {
             ApiError::bad_request(format!("cannot read the request body: {e}"))
         }
@@ -67,7 +74,9 @@ async fn read_body<S: Send + Sync>(req: Request, state: &S) -> ApiResult<Bytes> 
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
-        return Err(ApiError::bad_request("the request body is empty; send a JSON document"));
+        return Err(ApiError::bad_request(
+            "the request body is empty; send a JSON document",
+        ));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
@@ -93,11 +102,18 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
 async fn track(matched: Option<MatchedPath>, req: Request, next: Next) -> Response {
     let state = req.extensions().get::<AppState>().cloned();
     let method = req.method().to_string();
-    let route = matched.map(|m| m.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
+    let route = matched
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
     let t = Instant::now();
     let resp = next.run(req).await;
     if let Some(s) = state {
-        s.stats.record_request(&method, &route, resp.status().as_u16(), t.elapsed().as_secs_f64());
+        s.stats.record_request(
+            &method,
+            &route,
+            resp.status().as_u16(),
+            t.elapsed().as_secs_f64(),
+        );
     }
     resp
 }
@@ -235,14 +251,28 @@ pub struct BulkLeads {
     responses((status = 201, body = LeadView, description = "created"), (status = 200, body = LeadView, description = "an existing lead was updated"),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn create_lead(State(state): State<AppState>, who: Principal, Body(doc): Body<Json>) -> ApiResult<Response> {
+async fn create_lead(
+    State(state): State<AppState>,
+    who: Principal,
+    Body(doc): Body<Json>,
+) -> ApiResult<Response> {
     who.require(&[Role::Marketing, Role::Manager])?;
     let input = parse_lead_input(doc, "");
     let actor = who.actor();
-    let mut out = run(&state, move |s| Service::new(s).upsert_leads(vec![input], &actor)).await?;
+    let mut out = run(&state, move |s| {
+        Service::new(s).upsert_leads(vec![input], &actor)
+    })
+    .await?;
     let (row, created) = out.pop().ok_or_else(|| ApiError::internal("no result"))??;
-    state.stats.leads_written.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    state
+        .stats
+        .leads_written
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, JsonBody(lead_view(&row))).into_response())
 }
 
@@ -250,10 +280,17 @@ async fn create_lead(State(state): State<AppState>, who: Principal, Body(doc): B
 #[utoipa::path(post, path = "/leads/bulk", tag = "leads", request_body = BulkLeads,
     responses((status = 200, body = BulkResult), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn bulk_leads(State(state): State<AppState>, who: Principal, Body(body): Body<BulkLeads>) -> ApiResult<JsonBody<BulkResult>> {
+async fn bulk_leads(
+    State(state): State<AppState>,
+    who: Principal,
+    Body(body): Body<BulkLeads>,
+) -> ApiResult<JsonBody<BulkResult>> {
     who.require(&[Role::Marketing, Role::Manager])?;
     if body.leads.len() > 10_000 {
-        return Err(ApiError::invalid("leads", "at most 10000 leads per request; use an import for more"));
+        return Err(ApiError::invalid(
+            "leads",
+            "at most 10000 leads per request; use an import for more",
+        ));
     }
     let inputs: Vec<_> = body
         .leads
@@ -262,21 +299,46 @@ async fn bulk_leads(State(state): State<AppState>, who: Principal, Body(body): B
         .map(|(i, d)| parse_lead_input(d, &format!("leads[{i}]")))
         .collect();
     let actor = who.actor();
-    let results = run(&state, move |s| Service::new(s).upsert_leads(inputs, &actor)).await?;
-    let mut out = BulkResult { created: 0, updated: 0, rejected: 0, results: Vec::with_capacity(results.len()) };
+    let results = run(&state, move |s| {
+        Service::new(s).upsert_leads(inputs, &actor)
+    })
+    .await?;
+    let mut out = BulkResult {
+        created: 0,
+        updated: 0,
+        rejected: 0,
+        results: Vec::with_capacity(results.len()),
+    };
     for (index, r) in results.into_iter().enumerate() {
         out.results.push(match r {
             Ok((row, created)) => {
-                if created { out.created += 1 } else { out.updated += 1 }
-                ItemResult { index, status: if created { "created" } else { "updated" }.into(), id: Some(row.id), error: None }
+                if created {
+                    out.created += 1
+                } else {
+                    out.updated += 1
+                }
+                ItemResult {
+                    index,
+                    status: if created { "created" } else { "updated" }.into(),
+                    id: Some(row.id),
+                    error: None,
+                }
             }
             Err(e) => {
                 out.rejected += 1;
-                ItemResult { index, status: "rejected".into(), id: None, error: Some(error_json(&e)) }
+                ItemResult {
+                    index,
+                    status: "rejected".into(),
+                    id: None,
+                    error: Some(error_json(&e)),
+                }
             }
         });
     }
-    state.stats.leads_written.fetch_add((out.created + out.updated) as u64, std::sync::atomic::Ordering::Relaxed);
+    state.stats.leads_written.fetch_add(
+        (out.created + out.updated) as u64,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     Ok(JsonBody(out))
 }
 
@@ -302,19 +364,33 @@ pub struct ListQuery {
 #[utoipa::path(get, path = "/leads", tag = "leads", params(ListQuery),
     responses((status = 200, body = LeadPageView), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn list_leads(State(state): State<AppState>, who: Principal, q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>) -> ApiResult<JsonBody<LeadPageView>> {
+async fn list_leads(
+    State(state): State<AppState>,
+    who: Principal,
+    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<JsonBody<LeadPageView>> {
     let Query(q) = q.map_err(|e| ApiError::invalid("query", e.body_text()))?;
     let sort = match q.sort.as_deref() {
         None | Some("priority") => LeadSort::Priority,
         Some("score") => LeadSort::Score,
         Some("created") => LeadSort::Created,
-        Some(other) => return Err(ApiError::invalid("sort", format!("'{other}' is not one of priority, score, created"))),
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "sort",
+                format!("'{other}' is not one of priority, score, created"),
+            ))
+        }
     };
     if let Some(st) = &q.stage {
-        Stage::parse(st).ok_or_else(|| ApiError::invalid("stage", format!("'{st}' is not a stage")))?;
+        Stage::parse(st)
+            .ok_or_else(|| ApiError::invalid("stage", format!("'{st}' is not a stage")))?;
     }
     let mut filter = LeadFilter {
-        stage: q.stage.as_deref().and_then(Stage::parse).map(|s| s.as_str().to_string()),
+        stage: q
+            .stage
+            .as_deref()
+            .and_then(Stage::parse)
+            .map(|s| s.as_str().to_string()),
         owner: q.owner,
         grade: q.grade.map(|g| g.to_uppercase()),
         priority: q.priority.map(|p| p.to_uppercase()),
@@ -338,14 +414,21 @@ async fn list_leads(State(state): State<AppState>, who: Principal, q: Result<Que
         })
     })
     .await?;
-    Ok(JsonBody(LeadPageView { leads: page.leads.iter().map(lead_view).collect(), next_cursor: page.next_cursor }))
+    Ok(JsonBody(LeadPageView {
+        leads: page.leads.iter().map(lead_view).collect(),
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// Get one lead.
 #[utoipa::path(get, path = "/leads/{id}", tag = "leads", params(("id" = String, Path)),
     responses((status = 200, body = LeadView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn get_lead(State(state): State<AppState>, who: Principal, Path(id): Path<String>) -> ApiResult<JsonBody<LeadView>> {
+async fn get_lead(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<JsonBody<LeadView>> {
     let row = run(&state, move |s| Service::new(s).lead_for(&who, &id)).await?;
     Ok(JsonBody(lead_view(&row)))
 }
@@ -354,7 +437,12 @@ async fn get_lead(State(state): State<AppState>, who: Principal, Path(id): Path<
 #[utoipa::path(patch, path = "/leads/{id}", tag = "leads", params(("id" = String, Path)), request_body(content = Object),
     responses((status = 200, body = LeadView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn update_lead(State(state): State<AppState>, who: Principal, Path(id): Path<String>, Body(doc): Body<Json>) -> ApiResult<JsonBody<LeadView>> {
+async fn update_lead(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    Body(doc): Body<Json>,
+) -> ApiResult<JsonBody<LeadView>> {
     who.require(&[Role::Marketing, Role::Manager, Role::Rep])?;
     let mut input = parse_lead_input(doc, "")?;
     if input.id.as_ref().is_some_and(|x| x != &id) {
@@ -365,7 +453,9 @@ async fn update_lead(State(state): State<AppState>, who: Principal, Path(id): Pa
     let row = run(&state, move |s| {
         Service::new(s).lead_for(&who, &id)?;
         let mut out = Service::new(s).upsert_leads(vec![Ok(input)], &actor)?;
-        out.pop().ok_or_else(|| ApiError::internal("no result"))?.map(|(r, _)| r)
+        out.pop()
+            .ok_or_else(|| ApiError::internal("no result"))?
+            .map(|(r, _)| r)
     })
     .await?;
     Ok(JsonBody(lead_view(&row)))
@@ -375,17 +465,29 @@ async fn update_lead(State(state): State<AppState>, who: Principal, Path(id): Pa
 #[utoipa::path(delete, path = "/leads/{id}", tag = "leads", params(("id" = String, Path)),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn delete_lead(State(state): State<AppState>, who: Principal, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn delete_lead(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     who.require(&[Role::Marketing])?;
     let found = run(&state, move |s| Ok(s.store.delete_lead(&id)?)).await?;
-    if found { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::not_found("lead")) }
+    if found {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("lead"))
+    }
 }
 
 /// The lead's score, every reason, and its framework evaluations.
 #[utoipa::path(get, path = "/leads/{id}/score", tag = "leads", params(("id" = String, Path)),
     responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn lead_score(State(state): State<AppState>, who: Principal, Path(id): Path<String>) -> ApiResult<JsonBody<Json>> {
+async fn lead_score(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<JsonBody<Json>> {
     let out = run(&state, move |s| {
         let svc = Service::new(s);
         let row = svc.lead_for(&who, &id)?;
@@ -429,7 +531,11 @@ pub struct AtQuery {
 #[utoipa::path(get, path = "/leads/{id}/history", tag = "leads", params(("id" = String, Path)),
     responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn lead_history(State(state): State<AppState>, who: Principal, Path(id): Path<String>) -> ApiResult<JsonBody<Json>> {
+async fn lead_history(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<JsonBody<Json>> {
     let out = run(&state, move |s| {
         Service::new(s).lead_for(&who, &id)?;
         let scores: Vec<Json> = s.store.ledger_of(&id)?.into_iter().map(|e| json!({
@@ -456,9 +562,16 @@ async fn lead_history(State(state): State<AppState>, who: Principal, Path(id): P
 #[utoipa::path(get, path = "/leads/{id}/score-at", tag = "leads", params(("id" = String, Path), AtQuery),
     responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn score_at(State(state): State<AppState>, who: Principal, Path(id): Path<String>, q: Result<Query<AtQuery>, axum::extract::rejection::QueryRejection>) -> ApiResult<JsonBody<Json>> {
+async fn score_at(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    q: Result<Query<AtQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<JsonBody<Json>> {
     let Query(q) = q.map_err(|e| ApiError::invalid("at", e.body_text()))?;
-    let at: jiff::Timestamp = q.at.parse().map_err(|_| ApiError::invalid("at", "not an RFC 3339 instant"))?;
+    let at: jiff::Timestamp =
+        q.at.parse()
+            .map_err(|_| ApiError::invalid("at", "not an RFC 3339 instant"))?;
     let at_ms = at.as_millisecond();
     let out = run(&state, move |s| crate::workers::replay(s, &who, &id, at_ms)).await?;
     Ok(JsonBody(out))
@@ -501,38 +614,80 @@ pub struct EventsResult {
 
 fn event_row(state: &AppState, e: EventIn, path: &str, now: i64) -> ApiResult<EventRow> {
     let kind = e.kind.trim().to_lowercase();
-    if kind.is_empty() || kind.len() > 64 || !kind.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-') {
-        return Err(ApiError::invalid(&format!("{path}.type"), "must be 1 to 64 letters, digits, '_', '.' or '-'"));
+    if kind.is_empty()
+        || kind.len() > 64
+        || !kind
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-')
+    {
+        return Err(ApiError::invalid(
+            &format!("{path}.type"),
+            "must be 1 to 64 letters, digits, '_', '.' or '-'",
+        ));
     }
     let at = match &e.at {
         None => now,
         Some(raw) => raw
             .parse::<jiff::Timestamp>()
             .map(|t| t.as_millisecond())
-            .map_err(|_| ApiError::invalid(&format!("{path}.at"), format!("'{raw}' is not an RFC 3339 instant")))?,
+            .map_err(|_| {
+                ApiError::invalid(
+                    &format!("{path}.at"),
+                    format!("'{raw}' is not an RFC 3339 instant"),
+                )
+            })?,
     };
     if !(e.properties.is_object() || e.properties.is_null()) {
-        return Err(ApiError::invalid(&format!("{path}.properties"), "must be an object"));
+        return Err(ApiError::invalid(
+            &format!("{path}.properties"),
+            "must be an object",
+        ));
     }
     let lead = match (&e.lead_id, &e.email) {
-        (Some(id), _) => state.store.lead(id)?.ok_or_else(|| ApiError::invalid(&format!("{path}.lead_id"), format!("no lead '{id}'")))?,
+        (Some(id), _) => state.store.lead(id)?.ok_or_else(|| {
+            ApiError::invalid(&format!("{path}.lead_id"), format!("no lead '{id}'"))
+        })?,
         (None, Some(email)) => state
             .store
             .find_lead(&LeadKey::Email(email.trim().to_lowercase()))?
-            .ok_or_else(|| ApiError::invalid(&format!("{path}.email"), format!("no lead with email '{email}'")))?,
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    &format!("{path}.email"),
+                    format!("no lead with email '{email}'"),
+                )
+            })?,
         (None, None) => return Err(ApiError::invalid(path, "give lead_id or email")),
     };
-    let props = if e.properties.is_null() { "{}".to_string() } else { e.properties.to_string() };
+    let props = if e.properties.is_null() {
+        "{}".to_string()
+    } else {
+        e.properties.to_string()
+    };
     let key = match e.idempotency_key {
         Some(k) if !k.trim().is_empty() && k.len() <= 200 => k,
-        Some(_) => return Err(ApiError::invalid(&format!("{path}.idempotency_key"), "must be 1 to 200 characters")),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                &format!("{path}.idempotency_key"),
+                "must be 1 to 200 characters",
+            ))
+        }
         None => {
             use sha2::Digest;
-            let h = sha2::Sha256::digest(format!("{}\u{0}{kind}\u{0}{at}\u{0}{props}", lead.id).as_bytes());
+            let h = sha2::Sha256::digest(
+                format!("{}\u{0}{kind}\u{0}{at}\u{0}{props}", lead.id).as_bytes(),
+            );
             format!("auto:{}", hex::encode(&h[..16]))
         }
     };
-    Ok(EventRow { seq: 0, lead_id: lead.id, kind, at, props, idempotency_key: key, received_at: now })
+    Ok(EventRow {
+        seq: 0,
+        lead_id: lead.id,
+        kind,
+        at,
+        props,
+        idempotency_key: key,
+        received_at: now,
+    })
 }
 
 async fn ingest_events(state: &AppState, events: Vec<EventIn>) -> ApiResult<EventsResult> {
@@ -548,11 +703,22 @@ async fn ingest_events(state: &AppState, events: Vec<EventIn>) -> ApiResult<Even
         }
         let fresh = Service::new(s).record_events(rows)?;
         let accepted = fresh.iter().filter(|f| **f).count();
-        Ok(EventsResult { accepted, duplicates: fresh.len() - accepted, rejected: errors.len(), errors })
+        Ok(EventsResult {
+            accepted,
+            duplicates: fresh.len() - accepted,
+            rejected: errors.len(),
+            errors,
+        })
     })
     .await?;
-    state.stats.events_accepted.fetch_add(out.accepted as u64, std::sync::atomic::Ordering::Relaxed);
-    state.stats.events_duplicate.fetch_add(out.duplicates as u64, std::sync::atomic::Ordering::Relaxed);
+    state
+        .stats
+        .events_accepted
+        .fetch_add(out.accepted as u64, std::sync::atomic::Ordering::Relaxed);
+    state
+        .stats
+        .events_duplicate
+        .fetch_add(out.duplicates as u64, std::sync::atomic::Ordering::Relaxed);
     Ok(out)
 }
 
@@ -560,12 +726,20 @@ async fn ingest_events(state: &AppState, events: Vec<EventIn>) -> ApiResult<Even
 #[utoipa::path(post, path = "/events", tag = "events", request_body = EventIn,
     responses((status = 202, body = EventsResult), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn post_event(State(state): State<AppState>, who: Principal, Body(e): Body<EventIn>) -> ApiResult<Response> {
+async fn post_event(
+    State(state): State<AppState>,
+    who: Principal,
+    Body(e): Body<EventIn>,
+) -> ApiResult<Response> {
     who.require(&[Role::Marketing])?;
     let out = ingest_events(&state, vec![e]).await?;
     if out.rejected == 1 {
         let err = &out.errors[0]["error"];
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, JsonBody(json!({ "error": err }))).into_response());
+        return Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            JsonBody(json!({ "error": err })),
+        )
+            .into_response());
     }
     Ok((StatusCode::ACCEPTED, JsonBody(out)).into_response())
 }
@@ -574,19 +748,33 @@ async fn post_event(State(state): State<AppState>, who: Principal, Body(e): Body
 #[utoipa::path(post, path = "/events/batch", tag = "events", request_body = EventBatch,
     responses((status = 202, body = EventsResult), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn post_events(State(state): State<AppState>, who: Principal, Body(b): Body<EventBatch>) -> ApiResult<(StatusCode, JsonBody<EventsResult>)> {
+async fn post_events(
+    State(state): State<AppState>,
+    who: Principal,
+    Body(b): Body<EventBatch>,
+) -> ApiResult<(StatusCode, JsonBody<EventsResult>)> {
     who.require(&[Role::Marketing])?;
     if b.events.len() > 50_000 {
-        return Err(ApiError::invalid("events", "at most 50000 events per request"));
+        return Err(ApiError::invalid(
+            "events",
+            "at most 50000 events per request",
+        ));
     }
-    Ok((StatusCode::ACCEPTED, JsonBody(ingest_events(&state, b.events).await?)))
+    Ok((
+        StatusCode::ACCEPTED,
+        JsonBody(ingest_events(&state, b.events).await?),
+    ))
 }
 
 /// The events of a lead, oldest first.
 #[utoipa::path(get, path = "/leads/{id}/events", tag = "events", params(("id" = String, Path)),
     responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn lead_events(State(state): State<AppState>, who: Principal, Path(id): Path<String>) -> ApiResult<JsonBody<Json>> {
+async fn lead_events(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<JsonBody<Json>> {
     let out = run(&state, move |s| {
         Service::new(s).lead_for(&who, &id)?;
         let evs: Vec<Json> = s.store.events_of(&id)?.into_iter().map(|e| json!({
@@ -617,7 +805,11 @@ pub struct AnswersIn {
 #[utoipa::path(get, path = "/leads/{id}/frameworks/{framework}", tag = "frameworks", params(("id" = String, Path), ("framework" = String, Path)),
     responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn get_answers(State(state): State<AppState>, who: Principal, Path((id, fw)): Path<(String, String)>) -> ApiResult<JsonBody<Json>> {
+async fn get_answers(
+    State(state): State<AppState>,
+    who: Principal,
+    Path((id, fw)): Path<(String, String)>,
+) -> ApiResult<JsonBody<Json>> {
     let out = run(&state, move |s| {
         Service::new(s).lead_for(&who, &id)?;
         framework_report(s, &id, &fw)
@@ -627,7 +819,10 @@ async fn get_answers(State(state): State<AppState>, who: Principal, Path((id, fw
 }
 
 fn find_framework(s: &AppState, key: &str) -> ApiResult<leadq_core::Framework> {
-    let extra = s.model().map(|m| m.compiled.frameworks.clone()).unwrap_or_default();
+    let extra = s
+        .model()
+        .map(|m| m.compiled.frameworks.clone())
+        .unwrap_or_default();
     leadq_core::framework::find(key, &extra).map_err(|e| ApiError::not_found(e.to_string()))
 }
 
@@ -644,14 +839,21 @@ fn framework_report(s: &AppState, id: &str, key: &str) -> ApiResult<Json> {
             "answered_by": a.map(|a| a.actor.clone()), "answered_at": a.map(|a| ts(a.at)),
         })
     }).collect();
-    Ok(json!({ "lead_id": id, "framework": f.key, "name": f.name, "status": eval.status.as_str(), "satisfied": eval.satisfied, "unknown": eval.unknown(&f), "criteria": criteria }))
+    Ok(
+        json!({ "lead_id": id, "framework": f.key, "name": f.name, "status": eval.status.as_str(), "satisfied": eval.satisfied, "unknown": eval.unknown(&f), "criteria": criteria }),
+    )
 }
 
 /// Record answers to a framework's criteria (validated by answer type); the lead is re-scored.
 #[utoipa::path(put, path = "/leads/{id}/frameworks/{framework}", tag = "frameworks", params(("id" = String, Path), ("framework" = String, Path)), request_body = AnswersIn,
     responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn put_answers(State(state): State<AppState>, who: Principal, Path((id, fw)): Path<(String, String)>, Body(body): Body<AnswersIn>) -> ApiResult<JsonBody<Json>> {
+async fn put_answers(
+    State(state): State<AppState>,
+    who: Principal,
+    Path((id, fw)): Path<(String, String)>,
+    Body(body): Body<AnswersIn>,
+) -> ApiResult<JsonBody<Json>> {
     let out = run(&state, move |s| {
         let svc = Service::new(s);
         svc.lead_for(&who, &id)?;
@@ -660,18 +862,50 @@ async fn put_answers(State(state): State<AppState>, who: Principal, Path((id, fw
         let mut rows = Vec::new();
         for (k, v) in &body.answers {
             let c = f.criteria.iter().find(|c| &c.key == k).ok_or_else(|| {
-                ApiError::invalid(&format!("answers.{k}"), format!("{} has no criterion '{k}' (it has {})", f.name, f.criteria.iter().map(|c| c.key.as_str()).collect::<Vec<_>>().join(", ")))
+                ApiError::invalid(
+                    &format!("answers.{k}"),
+                    format!(
+                        "{} has no criterion '{k}' (it has {})",
+                        f.name,
+                        f.criteria
+                            .iter()
+                            .map(|c| c.key.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
             })?;
             let raw = match v {
                 Json::String(s) => s.clone(),
                 Json::Number(n) => n.to_string(),
-                Json::Bool(b) => if *b { "yes".into() } else { "no".into() },
-                _ => return Err(ApiError::invalid(&format!("answers.{k}"), "must be a string, number or boolean")),
+                Json::Bool(b) => {
+                    if *b {
+                        "yes".into()
+                    } else {
+                        "no".into()
+                    }
+                }
+                _ => {
+                    return Err(ApiError::invalid(
+                        &format!("answers.{k}"),
+                        "must be a string, number or boolean",
+                    ))
+                }
             };
-            leadq_core::framework::Framework::parse_answer(c, &raw).map_err(|m| ApiError::invalid(&format!("answers.{k}"), m))?;
+            leadq_core::framework::Framework::parse_answer(c, &raw)
+                .map_err(|m| ApiError::invalid(&format!("answers.{k}"), m))?;
             rows.push(AnswerRow {
-                lead_id: id.clone(), framework: f.key.clone(), criterion: k.clone(), value: raw,
-                evidence: body.evidence.get(k).and_then(|e| e.as_str()).map(str::to_string), actor: who.actor(), at: now,
+                lead_id: id.clone(),
+                framework: f.key.clone(),
+                criterion: k.clone(),
+                value: raw,
+                evidence: body
+                    .evidence
+                    .get(k)
+                    .and_then(|e| e.as_str())
+                    .map(str::to_string),
+                actor: who.actor(),
+                at: now,
             });
         }
         s.store.set_answers(rows)?;
@@ -698,10 +932,19 @@ pub struct TransitionIn {
 #[utoipa::path(post, path = "/leads/{id}/transitions", tag = "lifecycle", params(("id" = String, Path)), request_body = TransitionIn,
     responses((status = 200, body = LeadView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn post_transition(State(state): State<AppState>, who: Principal, Path(id): Path<String>, Body(t): Body<TransitionIn>) -> ApiResult<JsonBody<LeadView>> {
+async fn post_transition(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    Body(t): Body<TransitionIn>,
+) -> ApiResult<JsonBody<LeadView>> {
     who.require(&[Role::Marketing, Role::Manager, Role::Rep])?;
-    let to = Stage::parse(&t.to).ok_or_else(|| ApiError::invalid("to", format!("'{}' is not a stage", t.to)))?;
-    let row = run(&state, move |s| Service::new(s).transition(&who, &id, to, t.reason.as_deref())).await?;
+    let to = Stage::parse(&t.to)
+        .ok_or_else(|| ApiError::invalid("to", format!("'{}' is not a stage", t.to)))?;
+    let row = run(&state, move |s| {
+        Service::new(s).transition(&who, &id, to, t.reason.as_deref())
+    })
+    .await?;
     Ok(JsonBody(lead_view(&row)))
 }
 
@@ -716,9 +959,17 @@ pub struct AssignIn {
 #[utoipa::path(post, path = "/leads/{id}/assign", tag = "routing", params(("id" = String, Path)), request_body = AssignIn,
     responses((status = 200, body = LeadView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn post_assign(State(state): State<AppState>, who: Principal, Path(id): Path<String>, Body(a): Body<AssignIn>) -> ApiResult<JsonBody<LeadView>> {
+async fn post_assign(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    Body(a): Body<AssignIn>,
+) -> ApiResult<JsonBody<LeadView>> {
     who.require(&[Role::Manager])?;
-    let row = run(&state, move |s| Service::new(s).assign(&who, &id, a.rep_id.as_deref(), None)).await?;
+    let row = run(&state, move |s| {
+        Service::new(s).assign(&who, &id, a.rep_id.as_deref(), None)
+    })
+    .await?;
     Ok(JsonBody(lead_view(&row)))
 }
 
@@ -726,7 +977,11 @@ async fn post_assign(State(state): State<AppState>, who: Principal, Path(id): Pa
 #[utoipa::path(post, path = "/leads/{id}/touch", tag = "lifecycle", params(("id" = String, Path)),
     responses((status = 200, body = LeadView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn post_touch(State(state): State<AppState>, who: Principal, Path(id): Path<String>) -> ApiResult<JsonBody<LeadView>> {
+async fn post_touch(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<JsonBody<LeadView>> {
     who.require(&[Role::Manager, Role::Rep])?;
     let row = run(&state, move |s| Service::new(s).touch(&who, &id)).await?;
     Ok(JsonBody(lead_view(&row)))
@@ -735,9 +990,18 @@ async fn post_touch(State(state): State<AppState>, who: Principal, Path(id): Pat
 /// The qualification frameworks available (built in and from the published model).
 #[utoipa::path(get, path = "/frameworks", tag = "frameworks",
     responses((status = 200, body = Object), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
-async fn list_frameworks(State(state): State<AppState>, _who: Principal) -> ApiResult<JsonBody<Json>> {
-    let extra = state.model().map(|m| m.compiled.frameworks.clone()).unwrap_or_default();
-    let all: Vec<_> = leadq_core::framework::built_in().into_iter().chain(extra).collect();
+async fn list_frameworks(
+    State(state): State<AppState>,
+    _who: Principal,
+) -> ApiResult<JsonBody<Json>> {
+    let extra = state
+        .model()
+        .map(|m| m.compiled.frameworks.clone())
+        .unwrap_or_default();
+    let all: Vec<_> = leadq_core::framework::built_in()
+        .into_iter()
+        .chain(extra)
+        .collect();
     Ok(JsonBody(json!({ "frameworks": all })))
 }
 
@@ -758,44 +1022,80 @@ pub struct ImportQuery {
 #[utoipa::path(post, path = "/imports", tag = "imports", params(ImportQuery), request_body(content = String, content_type = "text/csv"),
     responses((status = 202, body = JobView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn post_import(State(state): State<AppState>, who: Principal, q: Result<Query<ImportQuery>, axum::extract::rejection::QueryRejection>, req: Request) -> ApiResult<(StatusCode, JsonBody<JobView>)> {
+async fn post_import(
+    State(state): State<AppState>,
+    who: Principal,
+    q: Result<Query<ImportQuery>, axum::extract::rejection::QueryRejection>,
+    req: Request,
+) -> ApiResult<(StatusCode, JsonBody<JobView>)> {
     who.require(&[Role::Marketing])?;
     let Query(q) = q.map_err(|e| ApiError::invalid("query", e.body_text()))?;
     let bytes = read_body(req, &()).await?;
     if bytes.is_empty() {
-        return Err(ApiError::bad_request("the request body is empty; send the file as the body"));
+        return Err(ApiError::bad_request(
+            "the request body is empty; send the file as the body",
+        ));
     }
-    let job = crate::workers::start_import(&state, bytes.to_vec(), q.format, q.preset, q.mapping, who.actor())?;
+    let job = crate::workers::start_import(
+        &state,
+        bytes.to_vec(),
+        q.format,
+        q.preset,
+        q.mapping,
+        who.actor(),
+    )?;
     Ok((StatusCode::ACCEPTED, JsonBody(JobView::of(&job))))
 }
 
 /// An import or re-score job with its progress and result.
 #[utoipa::path(get, path = "/jobs/{id}", tag = "imports", params(("id" = String, Path)),
     responses((status = 200, body = JobView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-async fn get_job(State(state): State<AppState>, who: Principal, Path(id): Path<String>) -> ApiResult<JsonBody<JobView>> {
+async fn get_job(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<JsonBody<JobView>> {
     who.require(&[Role::Marketing, Role::Manager])?;
     if let Some(j) = state.jobs.live(&id) {
         return Ok(JsonBody(JobView::of(&j)));
     }
-    let j = run(&state, move |s| Ok(s.store.job(&id)?)).await?.ok_or_else(|| ApiError::not_found("job"))?;
+    let j = run(&state, move |s| Ok(s.store.job(&id)?))
+        .await?
+        .ok_or_else(|| ApiError::not_found("job"))?;
     Ok(JsonBody(JobView::of(&j)))
 }
 
 /// The rows an import rejected, as CSV (row, line, column, value, reason).
 #[utoipa::path(get, path = "/jobs/{id}/rejects", tag = "imports", params(("id" = String, Path)),
     responses((status = 200, body = String, content_type = "text/csv"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-async fn get_job_rejects(State(state): State<AppState>, who: Principal, Path(id): Path<String>) -> ApiResult<Response> {
+async fn get_job_rejects(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     who.require(&[Role::Marketing, Role::Manager])?;
     let csv = run(&state, move |s| {
-        let j = s.store.job(&id)?.ok_or_else(|| ApiError::not_found("job"))?;
-        let result: Json = j.result.as_deref().and_then(|r| serde_json::from_str(r).ok()).unwrap_or(Json::Null);
+        let j = s
+            .store
+            .job(&id)?
+            .ok_or_else(|| ApiError::not_found("job"))?;
+        let result: Json = j
+            .result
+            .as_deref()
+            .and_then(|r| serde_json::from_str(r).ok())
+            .unwrap_or(Json::Null);
         let mut w = csv::Writer::from_writer(Vec::new());
         let _ = w.write_record(["row", "line", "column", "value", "reason"]);
         for r in result["rejects"].as_array().into_iter().flatten() {
-            let f = |k: &str| match &r[k] { Json::Null => String::new(), Json::String(s) => s.clone(), v => v.to_string() };
+            let f = |k: &str| match &r[k] {
+                Json::Null => String::new(),
+                Json::String(s) => s.clone(),
+                v => v.to_string(),
+            };
             let _ = w.write_record([f("row"), f("line"), f("column"), f("value"), f("reason")]);
         }
-        w.into_inner().map_err(|_| ApiError::internal("cannot write CSV"))
+        w.into_inner()
+            .map_err(|_| ApiError::internal("cannot write CSV"))
     })
     .await?;
     Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response())
@@ -847,12 +1147,26 @@ fn model_view(m: &leadq_store::ModelRow) -> ModelView {
 pub fn compile_model(source: &str) -> ApiResult<CompiledModel> {
     CompiledModel::from_toml(source).map_err(|e| {
         let (line, column, rule) = match &e {
-            leadq_core::ModelError::Syntax { line, column, .. } => (Some(*line), Some(*column), None),
-            leadq_core::ModelError::Rule { rule, file_position, .. } => (file_position.map(|p| p.0), file_position.map(|p| p.1), Some(rule.clone())),
+            leadq_core::ModelError::Syntax { line, column, .. } => {
+                (Some(*line), Some(*column), None)
+            }
+            leadq_core::ModelError::Rule {
+                rule,
+                file_position,
+                ..
+            } => (
+                file_position.map(|p| p.0),
+                file_position.map(|p| p.1),
+                Some(rule.clone()),
+            ),
             leadq_core::ModelError::Invalid(_) => (None, None, None),
         };
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_model", e.to_string())
-            .with_details(json!({ "line": line, "column": column, "rule": rule }))
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_model",
+            e.to_string(),
+        )
+        .with_details(json!({ "line": line, "column": column, "rule": rule }))
     })
 }
 
@@ -871,27 +1185,40 @@ fn model_summary(m: &CompiledModel) -> Json {
 async fn validate_model(who: Principal, Body(m): Body<ModelSource>) -> ApiResult<JsonBody<Json>> {
     who.require(&[Role::Marketing])?;
     let compiled = compile_model(&m.source)?;
-    Ok(JsonBody(json!({ "valid": true, "summary": model_summary(&compiled) })))
+    Ok(JsonBody(
+        json!({ "valid": true, "summary": model_summary(&compiled) }),
+    ))
 }
 
 /// Store a model as a draft (it must compile).
 #[utoipa::path(post, path = "/models", tag = "models", request_body = ModelIn,
     responses((status = 201, body = ModelView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
-async fn create_model(State(state): State<AppState>, who: Principal, Body(m): Body<ModelIn>) -> ApiResult<(StatusCode, JsonBody<ModelView>)> {
+async fn create_model(
+    State(state): State<AppState>,
+    who: Principal,
+    Body(m): Body<ModelIn>,
+) -> ApiResult<(StatusCode, JsonBody<ModelView>)> {
     who.require(&[Role::Marketing])?;
     if m.name.trim().is_empty() {
         return Err(ApiError::invalid("name", "must not be empty"));
     }
     compile_model(&m.source)?;
     let by = who.actor();
-    let row = run(&state, move |s| Ok(s.store.create_model(m.name.trim(), &m.source, &by, s.clock.now_ms())?)).await?;
+    let row = run(&state, move |s| {
+        Ok(s.store
+            .create_model(m.name.trim(), &m.source, &by, s.clock.now_ms())?)
+    })
+    .await?;
     Ok((StatusCode::CREATED, JsonBody(model_view(&row))))
 }
 
 /// Every model, drafts and versions.
 #[utoipa::path(get, path = "/models", tag = "models",
     responses((status = 200, body = Vec<ModelView>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
-async fn list_models(State(state): State<AppState>, who: Principal) -> ApiResult<JsonBody<Vec<ModelView>>> {
+async fn list_models(
+    State(state): State<AppState>,
+    who: Principal,
+) -> ApiResult<JsonBody<Vec<ModelView>>> {
     who.require(&[Role::Marketing, Role::Manager])?;
     let rows = run(&state, |s| Ok(s.store.list_models()?)).await?;
     Ok(JsonBody(rows.iter().map(model_view).collect()))
@@ -900,19 +1227,32 @@ async fn list_models(State(state): State<AppState>, who: Principal) -> ApiResult
 /// One model.
 #[utoipa::path(get, path = "/models/{id}", tag = "models", params(("id" = i64, Path)),
     responses((status = 200, body = ModelView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-async fn get_model(State(state): State<AppState>, who: Principal, Path(id): Path<i64>) -> ApiResult<JsonBody<ModelView>> {
+async fn get_model(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<i64>,
+) -> ApiResult<JsonBody<ModelView>> {
     who.require(&[Role::Marketing, Role::Manager])?;
-    let row = run(&state, move |s| Ok(s.store.model(id)?)).await?.ok_or_else(|| ApiError::not_found(format!("model {id}")))?;
+    let row = run(&state, move |s| Ok(s.store.model(id)?))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("model {id}")))?;
     Ok(JsonBody(model_view(&row)))
 }
 
 /// Publish a draft: it becomes the next version and every lead is re-scored in the background.
 #[utoipa::path(post, path = "/models/{id}/publish", tag = "models", params(("id" = i64, Path)),
     responses((status = 202, body = Object), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
-async fn publish_model(State(state): State<AppState>, who: Principal, Path(id): Path<i64>) -> ApiResult<(StatusCode, JsonBody<Json>)> {
+async fn publish_model(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<i64>,
+) -> ApiResult<(StatusCode, JsonBody<Json>)> {
     who.require(&[Role::Marketing])?;
     let (model, job) = crate::workers::publish(&state, id).await?;
-    Ok((StatusCode::ACCEPTED, JsonBody(json!({ "model": model_view(&model), "job": JobView::of(&job) }))))
+    Ok((
+        StatusCode::ACCEPTED,
+        JsonBody(json!({ "model": model_view(&model), "job": JobView::of(&job) })),
+    ))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -926,25 +1266,47 @@ pub struct DiffQuery {
 /// Compare two models: rules added, removed and changed, and a line diff of the sources.
 #[utoipa::path(get, path = "/models/diff", tag = "models", params(DiffQuery),
     responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-async fn diff_models(State(state): State<AppState>, who: Principal, q: Result<Query<DiffQuery>, axum::extract::rejection::QueryRejection>) -> ApiResult<JsonBody<Json>> {
+async fn diff_models(
+    State(state): State<AppState>,
+    who: Principal,
+    q: Result<Query<DiffQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<JsonBody<Json>> {
     who.require(&[Role::Marketing, Role::Manager])?;
     let Query(q) = q.map_err(|e| ApiError::invalid("query", e.body_text()))?;
     let (a, b) = run(&state, move |s| {
-        let a = s.store.model(q.from)?.ok_or_else(|| ApiError::not_found(format!("model {}", q.from)))?;
-        let b = s.store.model(q.to)?.ok_or_else(|| ApiError::not_found(format!("model {}", q.to)))?;
+        let a = s
+            .store
+            .model(q.from)?
+            .ok_or_else(|| ApiError::not_found(format!("model {}", q.from)))?;
+        let b = s
+            .store
+            .model(q.to)?
+            .ok_or_else(|| ApiError::not_found(format!("model {}", q.to)))?;
         Ok((a, b))
     })
     .await?;
     let text = similar::TextDiff::from_lines(&a.source, &b.source)
         .unified_diff()
-        .header(&format!("model {} ({})", a.id, a.name), &format!("model {} ({})", b.id, b.name))
+        .header(
+            &format!("model {} ({})", a.id, a.name),
+            &format!("model {} ({})", b.id, b.name),
+        )
         .to_string();
     let rules = |src: &str| -> Vec<(String, String, String)> {
         let v: toml::Value = toml::from_str(src).unwrap_or(toml::Value::Table(Default::default()));
         let mut out = Vec::new();
         for section in ["fit", "engagement"] {
-            for r in v.get(section).and_then(|x| x.as_array()).into_iter().flatten() {
-                let name = r.get("name").and_then(|n| n.as_str()).unwrap_or("").to_string();
+            for r in v
+                .get(section)
+                .and_then(|x| x.as_array())
+                .into_iter()
+                .flatten()
+            {
+                let name = r
+                    .get("name")
+                    .and_then(|n| n.as_str())
+                    .unwrap_or("")
+                    .to_string();
                 out.push((section.to_string(), name, r.to_string()));
             }
         }
@@ -955,7 +1317,9 @@ async fn diff_models(State(state): State<AppState>, who: Principal, q: Result<Qu
     for (sec, name, body) in &ra {
         match rb.iter().find(|(s2, n2, _)| s2 == sec && n2 == name) {
             None => changes.push(json!({"section": sec, "rule": name, "change": "removed"})),
-            Some((_, _, b2)) if b2 != body => changes.push(json!({"section": sec, "rule": name, "change": "changed", "from": body, "to": b2})),
+            Some((_, _, b2)) if b2 != body => changes.push(
+                json!({"section": sec, "rule": name, "change": "changed", "from": body, "to": b2}),
+            ),
             _ => {}
         }
     }
@@ -964,7 +1328,9 @@ async fn diff_models(State(state): State<AppState>, who: Principal, q: Result<Qu
             changes.push(json!({"section": sec, "rule": name, "change": "added"}));
         }
     }
-    Ok(JsonBody(json!({ "from": a.id, "to": b.id, "rules": changes, "diff": text })))
+    Ok(JsonBody(
+        json!({ "from": a.id, "to": b.id, "rules": changes, "diff": text }),
+    ))
 }
 
 // ---------------------------------------------------------------- reps, routing, SLA
@@ -1009,7 +1375,12 @@ fn rep_json(r: &RepRow, open: i64) -> Json {
 /// Create or update a rep.
 #[utoipa::path(put, path = "/reps/{id}", tag = "routing", params(("id" = String, Path)), request_body = RepIn,
     responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
-async fn put_rep(State(state): State<AppState>, who: Principal, Path(id): Path<String>, Body(r): Body<RepIn>) -> ApiResult<JsonBody<Json>> {
+async fn put_rep(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    Body(r): Body<RepIn>,
+) -> ApiResult<JsonBody<Json>> {
     who.require(&[Role::Manager])?;
     if r.capacity < 0 {
         return Err(ApiError::invalid("capacity", "must be 0 or more"));
@@ -1017,13 +1388,21 @@ async fn put_rep(State(state): State<AppState>, who: Principal, Path(id): Path<S
     if r.name.trim().is_empty() {
         return Err(ApiError::invalid("name", "must not be empty"));
     }
-    WorkingHours::parse(&r.working_hours, &r.timezone).map_err(|e| ApiError::invalid("working_hours", e.to_string()))?;
+    WorkingHours::parse(&r.working_hours, &r.timezone)
+        .map_err(|e| ApiError::invalid("working_hours", e.to_string()))?;
     let out = run(&state, move |s| {
         let prev = s.store.rep(&id)?;
         let row = RepRow {
-            id: id.clone(), name: r.name, email: r.email, capacity: r.capacity, timezone: r.timezone, working_hours: r.working_hours,
-            territory: json!(r.territory).to_string(), active: r.active,
-            last_assigned_at: prev.as_ref().and_then(|p| p.last_assigned_at), created_at: prev.map_or(s.clock.now_ms(), |p| p.created_at),
+            id: id.clone(),
+            name: r.name,
+            email: r.email,
+            capacity: r.capacity,
+            timezone: r.timezone,
+            working_hours: r.working_hours,
+            territory: json!(r.territory).to_string(),
+            active: r.active,
+            last_assigned_at: prev.as_ref().and_then(|p| p.last_assigned_at),
+            created_at: prev.map_or(s.clock.now_ms(), |p| p.created_at),
         };
         s.store.upsert_rep(row.clone())?;
         Ok(rep_json(&row, 0))
@@ -1038,8 +1417,13 @@ async fn put_rep(State(state): State<AppState>, who: Principal, Path(id): Path<S
 async fn list_reps(State(state): State<AppState>, who: Principal) -> ApiResult<JsonBody<Json>> {
     who.require(&[Role::Manager, Role::Marketing])?;
     let out = run(&state, |s| {
-        let open: std::collections::HashMap<String, i64> = s.store.open_leads_by_owner()?.into_iter().collect();
-        Ok(s.store.list_reps()?.iter().map(|r| rep_json(r, open.get(&r.id).copied().unwrap_or(0))).collect::<Vec<_>>())
+        let open: std::collections::HashMap<String, i64> =
+            s.store.open_leads_by_owner()?.into_iter().collect();
+        Ok(s.store
+            .list_reps()?
+            .iter()
+            .map(|r| rep_json(r, open.get(&r.id).copied().unwrap_or(0)))
+            .collect::<Vec<_>>())
     })
     .await?;
     Ok(JsonBody(json!({ "reps": out })))
@@ -1048,9 +1432,17 @@ async fn list_reps(State(state): State<AppState>, who: Principal) -> ApiResult<J
 /// Remove a rep.
 #[utoipa::path(delete, path = "/reps/{id}", tag = "routing", params(("id" = String, Path)),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-async fn delete_rep(State(state): State<AppState>, who: Principal, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn delete_rep(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     who.require(&[Role::Manager])?;
-    if run(&state, move |s| Ok(s.store.delete_rep(&id)?)).await? { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::not_found("rep")) }
+    if run(&state, move |s| Ok(s.store.delete_rep(&id)?)).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("rep"))
+    }
 }
 
 #[derive(Deserialize, Serialize, ToSchema)]
@@ -1067,24 +1459,36 @@ pub struct RulesIn {
 async fn get_rules(State(state): State<AppState>, who: Principal) -> ApiResult<JsonBody<Json>> {
     who.require(&[Role::Manager, Role::Marketing])?;
     let rules = run(&state, |s| Ok(s.store.routing_rules()?)).await?;
-    let list: Vec<Json> = rules.iter().filter_map(|r| serde_json::from_str(r).ok()).collect();
+    let list: Vec<Json> = rules
+        .iter()
+        .filter_map(|r| serde_json::from_str(r).ok())
+        .collect();
     Ok(JsonBody(json!({ "rules": list })))
 }
 
 /// Replace the routing rules.
 #[utoipa::path(put, path = "/routing/rules", tag = "routing", request_body = RulesIn,
     responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
-async fn put_rules(State(state): State<AppState>, who: Principal, Body(b): Body<RulesIn>) -> ApiResult<JsonBody<Json>> {
+async fn put_rules(
+    State(state): State<AppState>,
+    who: Principal,
+    Body(b): Body<RulesIn>,
+) -> ApiResult<JsonBody<Json>> {
     who.require(&[Role::Manager])?;
     let out = run(&state, move |s| {
         let reps: Vec<String> = s.store.list_reps()?.into_iter().map(|r| r.id).collect();
         for (i, r) in b.rules.iter().enumerate() {
-            r.validate().map_err(|e| ApiError::invalid(&format!("rules[{i}]"), e.to_string()))?;
+            r.validate()
+                .map_err(|e| ApiError::invalid(&format!("rules[{i}]"), e.to_string()))?;
             if let Some(unknown) = r.reps.iter().find(|x| !reps.contains(x)) {
-                return Err(ApiError::invalid(&format!("rules[{i}].reps"), format!("no rep '{unknown}'")));
+                return Err(ApiError::invalid(
+                    &format!("rules[{i}].reps"),
+                    format!("no rep '{unknown}'"),
+                ));
             }
         }
-        s.store.set_routing_rules(b.rules.iter().map(|r| json!(r).to_string()).collect())?;
+        s.store
+            .set_routing_rules(b.rules.iter().map(|r| json!(r).to_string()).collect())?;
         Ok(json!({ "rules": b.rules }))
     })
     .await?;
@@ -1109,16 +1513,30 @@ pub struct SlaIn {
 /// Create or update an SLA policy.
 #[utoipa::path(put, path = "/sla/policies/{id}", tag = "sla", params(("id" = String, Path)), request_body = SlaIn,
     responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
-async fn put_sla(State(state): State<AppState>, who: Principal, Path(id): Path<String>, Body(p): Body<SlaIn>) -> ApiResult<JsonBody<SlaPolicyRow>> {
+async fn put_sla(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    Body(p): Body<SlaIn>,
+) -> ApiResult<JsonBody<SlaPolicyRow>> {
     who.require(&[Role::Manager])?;
-    let stage = Stage::parse(&p.stage).ok_or_else(|| ApiError::invalid("stage", format!("'{}' is not a stage", p.stage)))?;
+    let stage = Stage::parse(&p.stage)
+        .ok_or_else(|| ApiError::invalid("stage", format!("'{}' is not a stage", p.stage)))?;
     if p.minutes <= 0 {
         return Err(ApiError::invalid("minutes", "must be more than 0"));
     }
     if p.action != "escalate" && p.action != "reassign" {
         return Err(ApiError::invalid("action", "must be escalate or reassign"));
     }
-    let row = SlaPolicyRow { id, stage: stage.as_str().into(), minutes: p.minutes, action: p.action, escalate_to: p.escalate_to, active: p.active, created_at: state.clock.now_ms() };
+    let row = SlaPolicyRow {
+        id,
+        stage: stage.as_str().into(),
+        minutes: p.minutes,
+        action: p.action,
+        escalate_to: p.escalate_to,
+        active: p.active,
+        created_at: state.clock.now_ms(),
+    };
     let r = row.clone();
     run(&state, move |s| Ok(s.store.upsert_sla_policy(r)?)).await?;
     Ok(JsonBody(row))
@@ -1136,9 +1554,17 @@ async fn list_sla(State(state): State<AppState>, who: Principal) -> ApiResult<Js
 /// Delete an SLA policy.
 #[utoipa::path(delete, path = "/sla/policies/{id}", tag = "sla", params(("id" = String, Path)),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-async fn delete_sla(State(state): State<AppState>, who: Principal, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn delete_sla(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     who.require(&[Role::Manager])?;
-    if run(&state, move |s| Ok(s.store.delete_sla_policy(&id)?)).await? { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::not_found("SLA policy")) }
+    if run(&state, move |s| Ok(s.store.delete_sla_policy(&id)?)).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("SLA policy"))
+    }
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -1158,8 +1584,19 @@ fn range(state: &AppState, q: &RangeQuery) -> ApiResult<(i64, i64)> {
             .map(|raw| {
                 raw.parse::<jiff::Timestamp>()
                     .map(|t| t.as_millisecond())
-                    .or_else(|_| raw.parse::<jiff::civil::Date>().map(|d| d.to_zoned(jiff::tz::TimeZone::UTC).map(|z| z.timestamp().as_millisecond()).unwrap_or(0)))
-                    .map_err(|_| ApiError::invalid(name, format!("'{raw}' is not an RFC 3339 instant or a date")))
+                    .or_else(|_| {
+                        raw.parse::<jiff::civil::Date>().map(|d| {
+                            d.to_zoned(jiff::tz::TimeZone::UTC)
+                                .map(|z| z.timestamp().as_millisecond())
+                                .unwrap_or(0)
+                        })
+                    })
+                    .map_err(|_| {
+                        ApiError::invalid(
+                            name,
+                            format!("'{raw}' is not an RFC 3339 instant or a date"),
+                        )
+                    })
             })
             .transpose()
     };
@@ -1171,7 +1608,11 @@ fn range(state: &AppState, q: &RangeQuery) -> ApiResult<(i64, i64)> {
 /// SLA breaches detected in a period.
 #[utoipa::path(get, path = "/sla/breaches", tag = "sla", params(RangeQuery),
     responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
-async fn list_breaches(State(state): State<AppState>, who: Principal, q: Result<Query<RangeQuery>, axum::extract::rejection::QueryRejection>) -> ApiResult<JsonBody<Json>> {
+async fn list_breaches(
+    State(state): State<AppState>,
+    who: Principal,
+    q: Result<Query<RangeQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<JsonBody<Json>> {
     who.require(&[Role::Manager])?;
     let Query(q) = q.map_err(|e| ApiError::invalid("query", e.body_text()))?;
     let (from, to) = range(&state, &q)?;
@@ -1195,28 +1636,57 @@ pub struct WebhookIn {
 /// Subscribe a URL to events. Deliveries are signed: `X-Leadq-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<unix>.<body>">`.
 #[utoipa::path(post, path = "/webhooks", tag = "webhooks", request_body = WebhookIn,
     responses((status = 201, body = Object), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
-async fn create_webhook(State(state): State<AppState>, who: Principal, Body(w): Body<WebhookIn>) -> ApiResult<(StatusCode, JsonBody<Json>)> {
+async fn create_webhook(
+    State(state): State<AppState>,
+    who: Principal,
+    Body(w): Body<WebhookIn>,
+) -> ApiResult<(StatusCode, JsonBody<Json>)> {
     who.require(&[])?;
-    if !(w.url.starts_with("http://") || w.url.starts_with("https://")) || reqwest::Url::parse(&w.url).is_err() {
-        return Err(ApiError::invalid("url", "must be an http:// or https:// URL"));
+    if !(w.url.starts_with("http://") || w.url.starts_with("https://"))
+        || reqwest::Url::parse(&w.url).is_err()
+    {
+        return Err(ApiError::invalid(
+            "url",
+            "must be an http:// or https:// URL",
+        ));
     }
     if w.events.is_empty() {
-        return Err(ApiError::invalid("events", "subscribe to at least one event"));
+        return Err(ApiError::invalid(
+            "events",
+            "subscribe to at least one event",
+        ));
     }
     for (i, e) in w.events.iter().enumerate() {
         if e != "*" && !WEBHOOK_EVENTS.contains(&e.as_str()) {
-            return Err(ApiError::invalid(&format!("events[{i}]"), format!("'{e}' is not one of {}", WEBHOOK_EVENTS.join(", "))));
+            return Err(ApiError::invalid(
+                &format!("events[{i}]"),
+                format!("'{e}' is not one of {}", WEBHOOK_EVENTS.join(", ")),
+            ));
         }
     }
-    let secret = w.secret.unwrap_or_else(|| new_token().replacen("lq_", "whsec_", 1));
-    let row = WebhookRow { id: new_id("wh"), url: w.url, secret: secret.clone(), events: json!(w.events).to_string(), active: true, created_at: state.clock.now_ms() };
+    let secret = w
+        .secret
+        .unwrap_or_else(|| new_token().replacen("lq_", "whsec_", 1));
+    let row = WebhookRow {
+        id: new_id("wh"),
+        url: w.url,
+        secret: secret.clone(),
+        events: json!(w.events).to_string(),
+        active: true,
+        created_at: state.clock.now_ms(),
+    };
     let r = row.clone();
     run(&state, move |s| {
         s.store.create_webhook(r)?;
         Ok(s.reload_webhooks()?)
     })
     .await?;
-    Ok((StatusCode::CREATED, JsonBody(json!({ "id": row.id, "url": row.url, "events": w.events, "secret": secret, "active": true }))))
+    Ok((
+        StatusCode::CREATED,
+        JsonBody(
+            json!({ "id": row.id, "url": row.url, "events": w.events, "secret": secret, "active": true }),
+        ),
+    ))
 }
 
 /// Webhook subscriptions (secrets are not shown).
@@ -1232,7 +1702,11 @@ async fn list_webhooks(State(state): State<AppState>, who: Principal) -> ApiResu
 /// Delete a subscription and its pending deliveries.
 #[utoipa::path(delete, path = "/webhooks/{id}", tag = "webhooks", params(("id" = String, Path)),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-async fn delete_webhook(State(state): State<AppState>, who: Principal, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn delete_webhook(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     who.require(&[])?;
     let found = run(&state, move |s| {
         let f = s.store.delete_webhook(&id)?;
@@ -1240,16 +1714,26 @@ async fn delete_webhook(State(state): State<AppState>, who: Principal, Path(id):
         Ok(f)
     })
     .await?;
-    if found { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::not_found("webhook")) }
+    if found {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("webhook"))
+    }
 }
 
 /// The delivery log of a subscription, newest first.
 #[utoipa::path(get, path = "/webhooks/{id}/deliveries", tag = "webhooks", params(("id" = String, Path)),
     responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-async fn webhook_deliveries(State(state): State<AppState>, who: Principal, Path(id): Path<String>) -> ApiResult<JsonBody<Json>> {
+async fn webhook_deliveries(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<JsonBody<Json>> {
     who.require(&[])?;
     let rows = run(&state, move |s| {
-        s.store.webhook(&id)?.ok_or_else(|| ApiError::not_found("webhook"))?;
+        s.store
+            .webhook(&id)?
+            .ok_or_else(|| ApiError::not_found("webhook"))?;
         Ok(s.store.deliveries_of(&id, 200)?)
     })
     .await?;
@@ -1266,11 +1750,18 @@ async fn webhook_deliveries(State(state): State<AppState>, who: Principal, Path(
 /// Conversion rate, response time, qualification rates, cost per qualified lead, sales cycle and scoring accuracy.
 #[utoipa::path(get, path = "/metrics", tag = "metrics", params(RangeQuery),
     responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
-async fn get_metrics(State(state): State<AppState>, who: Principal, q: Result<Query<RangeQuery>, axum::extract::rejection::QueryRejection>) -> ApiResult<JsonBody<Json>> {
+async fn get_metrics(
+    State(state): State<AppState>,
+    who: Principal,
+    q: Result<Query<RangeQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<JsonBody<Json>> {
     who.require(&[Role::Manager, Role::Marketing])?;
     let Query(q) = q.map_err(|e| ApiError::invalid("query", e.body_text()))?;
     let (from, to) = range(&state, &q)?;
-    let out = run(&state, move |s| crate::metrics::business_metrics(s, from, to, q.group_by.as_deref())).await?;
+    let out = run(&state, move |s| {
+        crate::metrics::business_metrics(s, from, to, q.group_by.as_deref())
+    })
+    .await?;
     Ok(JsonBody(out))
 }
 
@@ -1294,16 +1785,36 @@ pub struct SpendItem {
 /// Import marketing spend per source and campaign (for cost per qualified lead).
 #[utoipa::path(put, path = "/spend", tag = "metrics", request_body = SpendIn,
     responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
-async fn put_spend(State(state): State<AppState>, who: Principal, Body(b): Body<SpendIn>) -> ApiResult<JsonBody<Json>> {
+async fn put_spend(
+    State(state): State<AppState>,
+    who: Principal,
+    Body(b): Body<SpendIn>,
+) -> ApiResult<JsonBody<Json>> {
     who.require(&[Role::Marketing])?;
     let mut rows = Vec::new();
     for (i, s) in b.spend.into_iter().enumerate() {
-        let d: jiff::civil::Date = s.period_start.parse().map_err(|_| ApiError::invalid(&format!("spend[{i}].period_start"), "must be a date YYYY-MM-DD"))?;
+        let d: jiff::civil::Date = s.period_start.parse().map_err(|_| {
+            ApiError::invalid(
+                &format!("spend[{i}].period_start"),
+                "must be a date YYYY-MM-DD",
+            )
+        })?;
         if !s.amount.is_finite() || s.amount < 0.0 {
-            return Err(ApiError::invalid(&format!("spend[{i}].amount"), "must be 0 or more"));
+            return Err(ApiError::invalid(
+                &format!("spend[{i}].amount"),
+                "must be 0 or more",
+            ));
         }
-        let ms = d.to_zoned(jiff::tz::TimeZone::UTC).map(|z| z.timestamp().as_millisecond()).unwrap_or(0);
-        rows.push(SpendRow { source: s.source, campaign: s.campaign, period_start: ms, amount: s.amount });
+        let ms = d
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .map(|z| z.timestamp().as_millisecond())
+            .unwrap_or(0);
+        rows.push(SpendRow {
+            source: s.source,
+            campaign: s.campaign,
+            period_start: ms,
+            amount: s.amount,
+        });
     }
     let n = rows.len();
     run(&state, move |s| Ok(s.store.set_spend(rows)?)).await?;
@@ -1325,26 +1836,57 @@ pub struct TokenIn {
 /// Create an API token. The token is in this response only; it is stored hashed.
 #[utoipa::path(post, path = "/tokens", tag = "auth", request_body = TokenIn,
     responses((status = 201, body = Object), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
-async fn create_token(State(state): State<AppState>, who: Principal, Body(t): Body<TokenIn>) -> ApiResult<(StatusCode, JsonBody<Json>)> {
+async fn create_token(
+    State(state): State<AppState>,
+    who: Principal,
+    Body(t): Body<TokenIn>,
+) -> ApiResult<(StatusCode, JsonBody<Json>)> {
     who.require(&[])?;
-    let role = Role::parse(&t.role).ok_or_else(|| ApiError::invalid("role", "must be admin, marketing, manager or rep"))?;
+    let role = Role::parse(&t.role)
+        .ok_or_else(|| ApiError::invalid("role", "must be admin, marketing, manager or rep"))?;
     if role == Role::Rep && t.rep_id.is_none() {
-        return Err(ApiError::invalid("rep_id", "a rep token needs the rep it acts as"));
+        return Err(ApiError::invalid(
+            "rep_id",
+            "a rep token needs the rep it acts as",
+        ));
     }
-    let (id, token) = run(&state, move |s| issue_token(s, &t.name, role, t.rep_id.as_deref(), None)).await?;
-    Ok((StatusCode::CREATED, JsonBody(json!({ "id": id, "token": token, "role": role.as_str() }))))
+    let (id, token) = run(&state, move |s| {
+        issue_token(s, &t.name, role, t.rep_id.as_deref(), None)
+    })
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        JsonBody(json!({ "id": id, "token": token, "role": role.as_str() })),
+    ))
 }
 
 /// Creates and stores a token; returns (id, token).
-pub fn issue_token(s: &AppState, name: &str, role: Role, rep_id: Option<&str>, user_id: Option<&str>) -> ApiResult<(String, String)> {
+pub fn issue_token(
+    s: &AppState,
+    name: &str,
+    role: Role,
+    rep_id: Option<&str>,
+    user_id: Option<&str>,
+) -> ApiResult<(String, String)> {
     if name.trim().is_empty() {
         return Err(ApiError::invalid("name", "must not be empty"));
     }
     if let Some(r) = rep_id {
-        s.store.rep(r)?.ok_or_else(|| ApiError::invalid("rep_id", format!("no rep '{r}'")))?;
+        s.store
+            .rep(r)?
+            .ok_or_else(|| ApiError::invalid("rep_id", format!("no rep '{r}'")))?;
     }
     let token = new_token();
-    let row = TokenRow { id: new_id("tok"), name: name.trim().into(), role: role.as_str().into(), user_id: user_id.map(str::to_string), rep_id: rep_id.map(str::to_string), hash: hash_token(&token), created_at: s.clock.now_ms(), revoked: false };
+    let row = TokenRow {
+        id: new_id("tok"),
+        name: name.trim().into(),
+        role: role.as_str().into(),
+        user_id: user_id.map(str::to_string),
+        rep_id: rep_id.map(str::to_string),
+        hash: hash_token(&token),
+        created_at: s.clock.now_ms(),
+        revoked: false,
+    };
     let id = row.id.clone();
     s.store.create_token(row)?;
     Ok((id, token))
@@ -1363,11 +1905,19 @@ async fn list_tokens(State(state): State<AppState>, who: Principal) -> ApiResult
 /// Revoke a token.
 #[utoipa::path(delete, path = "/tokens/{id}", tag = "auth", params(("id" = String, Path)),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
-async fn revoke_token(State(state): State<AppState>, who: Principal, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn revoke_token(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     who.require(&[])?;
     let found = run(&state, move |s| Ok(s.store.revoke_token(&id)?)).await?;
     state.tokens.evict_all();
-    if found { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::not_found("token")) }
+    if found {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("token"))
+    }
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -1381,20 +1931,39 @@ pub struct UserIn {
 /// Create a user.
 #[utoipa::path(post, path = "/users", tag = "auth", request_body = UserIn,
     responses((status = 201, body = Object), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
-async fn create_user(State(state): State<AppState>, who: Principal, Body(u): Body<UserIn>) -> ApiResult<(StatusCode, JsonBody<Json>)> {
+async fn create_user(
+    State(state): State<AppState>,
+    who: Principal,
+    Body(u): Body<UserIn>,
+) -> ApiResult<(StatusCode, JsonBody<Json>)> {
     who.require(&[])?;
-    let role = Role::parse(&u.role).ok_or_else(|| ApiError::invalid("role", "must be admin, marketing, manager or rep"))?;
+    let role = Role::parse(&u.role)
+        .ok_or_else(|| ApiError::invalid("role", "must be admin, marketing, manager or rep"))?;
     if u.name.trim().is_empty() {
         return Err(ApiError::invalid("name", "must not be empty"));
     }
-    let row = UserRow { id: new_id("usr"), name: u.name.trim().into(), role: role.as_str().into(), password_hash: None, rep_id: u.rep_id, created_at: state.clock.now_ms() };
+    let row = UserRow {
+        id: new_id("usr"),
+        name: u.name.trim().into(),
+        role: role.as_str().into(),
+        password_hash: None,
+        rep_id: u.rep_id,
+        created_at: state.clock.now_ms(),
+    };
     let r = row.clone();
-    run(&state, move |s| s.store.create_user(r).map_err(|e| match e {
-        leadq_store::StoreError::Conflict(_) => ApiError::conflict("conflict", "a user with this name exists"),
-        other => other.into(),
-    }))
+    run(&state, move |s| {
+        s.store.create_user(r).map_err(|e| match e {
+            leadq_store::StoreError::Conflict(_) => {
+                ApiError::conflict("conflict", "a user with this name exists")
+            }
+            other => other.into(),
+        })
+    })
     .await?;
-    Ok((StatusCode::CREATED, JsonBody(json!({ "id": row.id, "name": row.name, "role": row.role, "rep_id": row.rep_id }))))
+    Ok((
+        StatusCode::CREATED,
+        JsonBody(json!({ "id": row.id, "name": row.name, "role": row.role, "rep_id": row.rep_id })),
+    ))
 }
 
 /// Users.
@@ -1434,7 +2003,11 @@ async fn get_settings(State(state): State<AppState>, who: Principal) -> ApiResul
 /// Change service settings.
 #[utoipa::path(put, path = "/settings", tag = "auth", request_body = SettingsIn,
     responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
-async fn put_settings(State(state): State<AppState>, who: Principal, Body(b): Body<SettingsIn>) -> ApiResult<JsonBody<Json>> {
+async fn put_settings(
+    State(state): State<AppState>,
+    who: Principal,
+    Body(b): Body<SettingsIn>,
+) -> ApiResult<JsonBody<Json>> {
     who.require(&[])?;
     if let Some(f) = &b.sql_framework {
         if !f.eq_ignore_ascii_case("none") {
@@ -1443,7 +2016,8 @@ async fn put_settings(State(state): State<AppState>, who: Principal, Body(b): Bo
     }
     run(&state, move |s| {
         if let Some(v) = b.reps_see_all {
-            s.store.set_setting("reps_see_all", if v { "true" } else { "false" })?;
+            s.store
+                .set_setting("reps_see_all", if v { "true" } else { "false" })?;
         }
         if let Some(f) = b.sql_framework {
             s.store.set_setting("sql_framework", &f)?;
@@ -1468,7 +2042,9 @@ async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 async fn prometheus(State(state): State<AppState>) -> Response {
-    let body = run(&state, |s| Ok(crate::metrics::prometheus(s))).await.unwrap_or_default();
+    let body = run(&state, |s| Ok(crate::metrics::prometheus(s)))
+        .await
+        .unwrap_or_default();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
@@ -1486,7 +2062,10 @@ impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
     }
 }
 
@@ -1546,7 +2125,13 @@ pub fn app(state: AppState) -> Router {
     let doc = serde_json::to_value(openapi()).unwrap_or(Json::Null);
     let limit = state.config.body_limit;
     let api = api
-        .route("/openapi.json", get(move || { let d = doc.clone(); async move { JsonBody(d) } }))
+        .route(
+            "/openapi.json",
+            get(move || {
+                let d = doc.clone();
+                async move { JsonBody(d) }
+            }),
+        )
         .fallback(not_found);
     Router::new()
         .nest("/api/v1", api)

@@ -61,7 +61,11 @@ impl Principal {
             let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
             Err(ApiError::forbidden(format!(
                 "this needs the role {}; the token has role {}",
-                if names.is_empty() { "admin".to_string() } else { format!("admin or {}", names.join(" or ")) },
+                if names.is_empty() {
+                    "admin".to_string()
+                } else {
+                    format!("admin or {}", names.join(" or "))
+                },
                 self.role.as_str()
             )))
         }
@@ -122,7 +126,10 @@ impl TokenCache {
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
@@ -143,7 +150,9 @@ impl FromRequestParts<AppState> for Principal {
         let row = tokio::task::spawn_blocking(move || store.token_by_hash(&h))
             .await
             .map_err(|_| ApiError::internal("token lookup failed"))??;
-        let row = row.filter(|t| !t.revoked).ok_or_else(ApiError::unauthorized)?;
+        let row = row
+            .filter(|t| !t.revoked)
+            .ok_or_else(ApiError::unauthorized)?;
         let role = Role::parse(&row.role).ok_or_else(ApiError::unauthorized)?;
         let p = Principal {
             token_id: row.id,

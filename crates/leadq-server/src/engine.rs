@@ -41,7 +41,10 @@ fn document(lead: &LeadRow, answers: &[AnswerRow], frameworks: &[Framework]) -> 
         );
     }
     for a in answers.iter().filter(|a| a.lead_id == lead.id) {
-        if let Some(f) = frameworks.iter().find(|f| f.key.eq_ignore_ascii_case(&a.framework)) {
+        if let Some(f) = frameworks
+            .iter()
+            .find(|f| f.key.eq_ignore_ascii_case(&a.framework))
+        {
             doc.insert(
                 format!("{}.{}", f.column_prefix(), a.criterion),
                 Json::String(a.value.clone()),

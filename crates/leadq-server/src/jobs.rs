@@ -52,7 +52,10 @@ impl JobView {
             } else {
                 1.0
             },
-            result: j.result.as_deref().and_then(|r| serde_json::from_str(r).ok()),
+            result: j
+                .result
+                .as_deref()
+                .and_then(|r| serde_json::from_str(r).ok()),
             error: j.error.clone(),
             created_at: crate::clock::rfc3339(j.created_at),
             finished_at: j.finished_at.map(crate::clock::rfc3339),

@@ -85,7 +85,11 @@ impl Deref for AppState {
 impl AppState {
     /// Builds the state over an opened (migrated) store and loads the
     /// published model and webhook subscriptions.
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: ServerConfig) -> Result<AppState, StoreError> {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        config: ServerConfig,
+    ) -> Result<AppState, StoreError> {
         let state = AppState(Arc::new(Shared {
             store,
             clock,

@@ -50,19 +50,54 @@ pub fn prometheus(state: &AppState) -> String {
     }
     out.push_str(&secs);
     let counters: [(&str, &str, &AtomicU64); 7] = [
-        ("leadq_leads_written_total", "Leads created or updated.", &s.leads_written),
-        ("leadq_events_accepted_total", "Events stored.", &s.events_accepted),
-        ("leadq_events_duplicate_total", "Events ignored as repeats of an idempotency key.", &s.events_duplicate),
-        ("leadq_webhook_delivered_total", "Webhook deliveries acknowledged by the receiver.", &s.webhook_delivered),
-        ("leadq_webhook_failed_attempts_total", "Webhook delivery attempts that failed.", &s.webhook_failed_attempts),
-        ("leadq_sla_breaches_total", "SLA breaches detected.", &s.sla_breaches),
-        ("leadq_leads_rescored_total", "Leads re-scored by a model publish.", &s.leads_rescored),
+        (
+            "leadq_leads_written_total",
+            "Leads created or updated.",
+            &s.leads_written,
+        ),
+        (
+            "leadq_events_accepted_total",
+            "Events stored.",
+            &s.events_accepted,
+        ),
+        (
+            "leadq_events_duplicate_total",
+            "Events ignored as repeats of an idempotency key.",
+            &s.events_duplicate,
+        ),
+        (
+            "leadq_webhook_delivered_total",
+            "Webhook deliveries acknowledged by the receiver.",
+            &s.webhook_delivered,
+        ),
+        (
+            "leadq_webhook_failed_attempts_total",
+            "Webhook delivery attempts that failed.",
+            &s.webhook_failed_attempts,
+        ),
+        (
+            "leadq_sla_breaches_total",
+            "SLA breaches detected.",
+            &s.sla_breaches,
+        ),
+        (
+            "leadq_leads_rescored_total",
+            "Leads re-scored by a model publish.",
+            &s.leads_rescored,
+        ),
     ];
     for (name, help, c) in counters {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", c.load(Ordering::Relaxed));
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+            c.load(Ordering::Relaxed)
+        );
     }
     if let Ok(n) = state.store.count_leads() {
-        let _ = writeln!(out, "# HELP leadq_leads Leads stored.\n# TYPE leadq_leads gauge\nleadq_leads {n}");
+        let _ = writeln!(
+            out,
+            "# HELP leadq_leads Leads stored.\n# TYPE leadq_leads gauge\nleadq_leads {n}"
+        );
     }
     let v = state.model().map_or(0, |m| m.version());
     let _ = writeln!(out, "# HELP leadq_model_version Published scoring model version.\n# TYPE leadq_model_version gauge\nleadq_model_version {v}");
@@ -95,13 +130,19 @@ pub fn summarize(leads: &[&LeadRow], spend: Option<f64>) -> Json {
     let sql = leads.iter().filter(|l| l.sql_at.is_some()).count();
     let mut response: Vec<f64> = leads
         .iter()
-        .filter_map(|l| l.first_response_at.map(|r| (r - l.created_at).max(0) as f64 / 60_000.0))
+        .filter_map(|l| {
+            l.first_response_at
+                .map(|r| (r - l.created_at).max(0) as f64 / 60_000.0)
+        })
         .collect();
     response.sort_by(f64::total_cmp);
     let mut cycle: Vec<f64> = leads
         .iter()
         .filter(|l| l.stage == "won")
-        .filter_map(|l| l.closed_at.map(|c| (c - l.created_at).max(0) as f64 / 86_400_000.0))
+        .filter_map(|l| {
+            l.closed_at
+                .map(|c| (c - l.created_at).max(0) as f64 / 86_400_000.0)
+        })
         .collect();
     cycle.sort_by(f64::total_cmp);
     let closed: Vec<&&LeadRow> = leads
@@ -145,7 +186,12 @@ pub fn summarize(leads: &[&LeadRow], spend: Option<f64>) -> Json {
 
 /// `GET /api/v1/metrics`: totals over leads created in `[from, to)` and,
 /// with `group_by`, the same per source, campaign, owner or score band.
-pub fn business_metrics(state: &AppState, from: i64, to: i64, group_by: Option<&str>) -> ApiResult<Json> {
+pub fn business_metrics(
+    state: &AppState,
+    from: i64,
+    to: i64,
+    group_by: Option<&str>,
+) -> ApiResult<Json> {
     if to <= from {
         return Err(ApiError::invalid("to", "must be after from"));
     }
@@ -174,7 +220,10 @@ pub fn business_metrics(state: &AppState, from: i64, to: i64, group_by: Option<&
             .unwrap_or_else(|| "(none)".into())
         };
         if !["source", "campaign", "owner", "band"].contains(&g) {
-            return Err(ApiError::invalid("group_by", "must be one of source, campaign, owner, band"));
+            return Err(ApiError::invalid(
+                "group_by",
+                "must be one of source, campaign, owner, band",
+            ));
         }
         let mut groups: BTreeMap<String, Vec<&LeadRow>> = BTreeMap::new();
         for l in &rows {
@@ -184,11 +233,19 @@ pub fn business_metrics(state: &AppState, from: i64, to: i64, group_by: Option<&
         for (k, ls) in groups {
             let spend: Option<f64> = match g {
                 "source" => {
-                    let v: Vec<f64> = spend_rows.iter().filter(|s| s.source.eq_ignore_ascii_case(&k)).map(|s| s.amount).collect();
+                    let v: Vec<f64> = spend_rows
+                        .iter()
+                        .filter(|s| s.source.eq_ignore_ascii_case(&k))
+                        .map(|s| s.amount)
+                        .collect();
                     (!v.is_empty()).then(|| v.iter().sum())
                 }
                 "campaign" => {
-                    let v: Vec<f64> = spend_rows.iter().filter(|s| s.campaign.eq_ignore_ascii_case(&k)).map(|s| s.amount).collect();
+                    let v: Vec<f64> = spend_rows
+                        .iter()
+                        .filter(|s| s.campaign.eq_ignore_ascii_case(&k))
+                        .map(|s| s.amount)
+                        .collect();
                     (!v.is_empty()).then(|| v.iter().sum())
                 }
                 _ => None,

@@ -23,7 +23,12 @@ pub const EVENT_STAGE_CHANGED: &str = "lead.stage_changed";
 pub const EVENT_ASSIGNED: &str = "lead.assigned";
 pub const EVENT_SLA_BREACHED: &str = "sla.breached";
 pub const EVENT_CREATED: &str = "lead.created";
-pub const WEBHOOK_EVENTS: &[&str] = &[EVENT_CREATED, EVENT_STAGE_CHANGED, EVENT_ASSIGNED, EVENT_SLA_BREACHED];
+pub const WEBHOOK_EVENTS: &[&str] = &[
+    EVENT_CREATED,
+    EVENT_STAGE_CHANGED,
+    EVENT_ASSIGNED,
+    EVENT_SLA_BREACHED,
+];
 
 /// A lead document as submitted, split into what the service owns and the
 /// caller's fields.
@@ -37,14 +42,20 @@ pub struct LeadInput {
 /// errors (e.g. `leads[3]`).
 pub fn parse_lead_input(value: Json, path: &str) -> ApiResult<LeadInput> {
     let Json::Object(mut map) = value else {
-        return Err(ApiError::invalid(path_or_root(path), "a lead must be a JSON object"));
+        return Err(ApiError::invalid(
+            path_or_root(path),
+            "a lead must be a JSON object",
+        ));
     };
     let take_str = |map: &mut Map<String, Json>, key: &str| -> ApiResult<Option<String>> {
         match map.remove(key) {
             None | Some(Json::Null) => Ok(None),
             Some(Json::String(s)) if s.trim().is_empty() => Ok(None),
             Some(Json::String(s)) if s.len() <= 200 => Ok(Some(s.trim().to_string())),
-            Some(Json::String(_)) => Err(ApiError::invalid(&join(path, key), "longer than 200 characters")),
+            Some(Json::String(_)) => Err(ApiError::invalid(
+                &join(path, key),
+                "longer than 200 characters",
+            )),
             Some(Json::Number(n)) => Ok(Some(n.to_string())),
             Some(_) => Err(ApiError::invalid(&join(path, key), "must be a string")),
         }
@@ -61,7 +72,10 @@ pub fn parse_lead_input(value: Json, path: &str) -> ApiResult<LeadInput> {
     }
     for (k, v) in &map {
         if k.trim().is_empty() || k.len() > 100 {
-            return Err(ApiError::invalid(&join(path, k), "field names must be 1 to 100 characters"));
+            return Err(ApiError::invalid(
+                &join(path, k),
+                "field names must be 1 to 100 characters",
+            ));
         }
         match v {
             Json::Object(_) | Json::Array(_) => {
@@ -71,13 +85,19 @@ pub fn parse_lead_input(value: Json, path: &str) -> ApiResult<LeadInput> {
                 ))
             }
             Json::String(s) if s.len() > 10_000 => {
-                return Err(ApiError::invalid(&join(path, k), "longer than 10000 characters"))
+                return Err(ApiError::invalid(
+                    &join(path, k),
+                    "longer than 10000 characters",
+                ))
             }
             _ => {}
         }
     }
     if map.is_empty() && id.is_none() && external_id.is_none() {
-        return Err(ApiError::invalid(path_or_root(path), "a lead needs at least one field"));
+        return Err(ApiError::invalid(
+            path_or_root(path),
+            "a lead needs at least one field",
+        ));
     }
     Ok(LeadInput {
         id,
@@ -136,9 +156,22 @@ impl RoutingSnapshot {
 }
 
 /// Facts about a lead for routing.
-fn facts(lead: &Lead, grade: Option<&str>) -> (Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, Option<f64>) {
+fn facts(
+    lead: &Lead,
+    grade: Option<&str>,
+) -> (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<f64>,
+) {
     (
-        lead.company.country.as_ref().map(|c| c.as_str().to_string()),
+        lead.company
+            .country
+            .as_ref()
+            .map(|c| c.as_str().to_string()),
         lead.company.region.as_ref().map(|c| c.to_string()),
         lead.company.industry.as_ref().map(|c| c.to_string()),
         lead.source.channel.as_ref().map(|c| c.to_string()),
@@ -316,7 +349,10 @@ impl<'a> Service<'a> {
         draft.row.stage_changed_at = now;
         // Reaching a later stage implies the earlier qualification, so the
         // qualification rates count leads that skipped a stage.
-        if matches!(to, Stage::Mql | Stage::Sal | Stage::Sql | Stage::Opportunity | Stage::Won) {
+        if matches!(
+            to,
+            Stage::Mql | Stage::Sal | Stage::Sql | Stage::Opportunity | Stage::Won
+        ) {
             draft.row.mql_at.get_or_insert(now);
         }
         if matches!(to, Stage::Sql | Stage::Opportunity | Stage::Won) {
@@ -373,7 +409,13 @@ impl<'a> Service<'a> {
                     grade: grade.as_deref(),
                     employees,
                 };
-                match routing::route(&f, owner.as_deref(), &snap.rules, &snap.reps, Timestamp(now.div_euclid(1000))) {
+                match routing::route(
+                    &f,
+                    owner.as_deref(),
+                    &snap.rules,
+                    &snap.reps,
+                    Timestamp(now.div_euclid(1000)),
+                ) {
                     Ok(a) => a,
                     Err(_) => return Ok(false),
                 }
@@ -414,18 +456,31 @@ impl<'a> Service<'a> {
     }
 
     /// Cleans the lead of `draft` for the current model.
-    fn clean(&self, row: &LeadRow, answers: &[AnswerRow]) -> Result<Option<Lead>, leadq_ingest::Reject> {
+    fn clean(
+        &self,
+        row: &LeadRow,
+        answers: &[AnswerRow],
+    ) -> Result<Option<Lead>, leadq_ingest::Reject> {
         let Some(model) = self.model() else {
             return Ok(None);
         };
-        let mut out = engine::clean_leads(std::slice::from_ref(row), answers, &model.compiled, &self.state.mapping);
+        let mut out = engine::clean_leads(
+            std::slice::from_ref(row),
+            answers,
+            &model.compiled,
+            &self.state.mapping,
+        );
         out.pop().expect("one result per lead").map(Some)
     }
 
     /// Creates or updates leads. A lead that names an existing one by id,
     /// external id or email updates it (fields merged), so re-sending the
     /// same lead never duplicates it. Results are in input order.
-    pub fn upsert_leads(&self, inputs: Vec<ApiResult<LeadInput>>, actor: &str) -> ApiResult<Vec<ApiResult<(LeadRow, bool)>>> {
+    pub fn upsert_leads(
+        &self,
+        inputs: Vec<ApiResult<LeadInput>>,
+        actor: &str,
+    ) -> ApiResult<Vec<ApiResult<(LeadRow, bool)>>> {
         for attempt in 0..3 {
             let (drafts, mut results) = self.prepare_upserts(&inputs, actor)?;
             let positions: Vec<usize> = drafts.iter().map(|(i, _, _)| *i).collect();
@@ -436,7 +491,9 @@ impl<'a> Service<'a> {
             for ((pos, res), was_created) in positions.into_iter().zip(applied).zip(created) {
                 results[pos] = match res {
                     Ok(row) => Ok((row, was_created)),
-                    Err(StoreError::StaleVersion { .. }) | Err(StoreError::Conflict(_)) if attempt < 2 => {
+                    Err(StoreError::StaleVersion { .. }) | Err(StoreError::Conflict(_))
+                        if attempt < 2 =>
+                    {
                         retry = true;
                         Err(ApiError::conflict("conflict", "retry"))
                     }
@@ -448,7 +505,10 @@ impl<'a> Service<'a> {
                 return Ok(results);
             }
         }
-        Err(ApiError::conflict("conflict", "the leads were changed concurrently; retry"))
+        Err(ApiError::conflict(
+            "conflict",
+            "the leads were changed concurrently; retry",
+        ))
     }
 
     #[allow(clippy::type_complexity)]
@@ -479,13 +539,19 @@ impl<'a> Service<'a> {
                 .map(|s| s.trim().to_lowercase());
             let existing = match (&input.id, &input.external_id, &email) {
                 (Some(id), _, _) => self.state.store.find_lead(&LeadKey::Id(id.clone()))?,
-                (None, Some(x), _) => self.state.store.find_lead(&LeadKey::ExternalId(x.clone()))?,
-                (None, None, Some(e)) if !e.is_empty() => self.state.store.find_lead(&LeadKey::Email(e.clone()))?,
+                (None, Some(x), _) => self
+                    .state
+                    .store
+                    .find_lead(&LeadKey::ExternalId(x.clone()))?,
+                (None, None, Some(e)) if !e.is_empty() => {
+                    self.state.store.find_lead(&LeadKey::Email(e.clone()))?
+                }
                 _ => None,
             };
             let (mut row, insert) = match existing {
                 Some(mut row) => {
-                    let mut fields: Map<String, Json> = serde_json::from_str(&row.fields).unwrap_or_default();
+                    let mut fields: Map<String, Json> =
+                        serde_json::from_str(&row.fields).unwrap_or_default();
                     for (k, v) in &input.fields {
                         fields.insert(k.clone(), v.clone());
                     }
@@ -530,12 +596,19 @@ impl<'a> Service<'a> {
             if let Some(&_prev) = seen.get(&row.id) {
                 results[i] = Err(ApiError::conflict(
                     "duplicate_in_batch",
-                    format!("lead {} appears more than once in this batch; send it once", row.id),
+                    format!(
+                        "lead {} appears more than once in this batch; send it once",
+                        row.id
+                    ),
                 ));
                 continue;
             }
             seen.insert(row.id.clone(), i);
-            let answers = if insert { Vec::new() } else { self.state.store.answers_of(&row.id)? };
+            let answers = if insert {
+                Vec::new()
+            } else {
+                self.state.store.answers_of(&row.id)?
+            };
             let lead = match self.clean(&row, &answers) {
                 Ok(l) => l,
                 Err(rej) => {
@@ -574,8 +647,19 @@ impl<'a> Service<'a> {
                 draft.change.deliveries.extend(d);
             }
             if let Some(l) = &lead {
-                let events = if insert { Vec::new() } else { self.state.store.events_of(&draft.row.id)? };
-                self.rescore(&mut draft, l, &events, &answers, if insert { "created" } else { "updated" }, &mut routing)?;
+                let events = if insert {
+                    Vec::new()
+                } else {
+                    self.state.store.events_of(&draft.row.id)?
+                };
+                self.rescore(
+                    &mut draft,
+                    l,
+                    &events,
+                    &answers,
+                    if insert { "created" } else { "updated" },
+                    &mut routing,
+                )?;
             }
             drafts.push((i, draft, insert));
         }
@@ -590,29 +674,46 @@ impl<'a> Service<'a> {
         for _attempt in 0..3 {
             let rows = self.state.store.leads_by_ids(ids)?;
             let events = self.state.store.events_of_many(ids)?;
-            let answers = if model.compiled.frameworks.is_empty() { Vec::new() } else { self.state.store.answers_of_many(ids)? };
-            let cleaned = engine::clean_leads(&rows, &answers, &model.compiled, &self.state.mapping);
+            let answers = if model.compiled.frameworks.is_empty() {
+                Vec::new()
+            } else {
+                self.state.store.answers_of_many(ids)?
+            };
+            let cleaned =
+                engine::clean_leads(&rows, &answers, &model.compiled, &self.state.mapping);
             let mut by_lead: HashMap<&str, Vec<EventRow>> = HashMap::new();
             for e in &events {
-                by_lead.entry(e.lead_id.as_str()).or_default().push(e.clone());
+                by_lead
+                    .entry(e.lead_id.as_str())
+                    .or_default()
+                    .push(e.clone());
             }
             let mut routing = None;
             let mut changes = Vec::new();
             for (row, lead) in rows.into_iter().zip(cleaned) {
                 let Ok(lead) = lead else { continue };
                 let mut draft = Draft::new(row, false);
-                let evs = by_lead.get(draft.row.id.as_str()).map(Vec::as_slice).unwrap_or(&[]);
+                let evs = by_lead
+                    .get(draft.row.id.as_str())
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[]);
                 self.rescore(&mut draft, &lead, evs, &answers, cause, &mut routing)?;
                 changes.push(draft.finish());
             }
             let n = changes.len();
             let applied = self.state.store.apply(changes)?;
-            if applied.iter().all(|r| !matches!(r, Err(StoreError::StaleVersion { .. }))) {
+            if applied
+                .iter()
+                .all(|r| !matches!(r, Err(StoreError::StaleVersion { .. })))
+            {
                 self.state.after_write();
                 return Ok(n);
             }
         }
-        Err(ApiError::conflict("conflict", "the leads were changed concurrently; retry"))
+        Err(ApiError::conflict(
+            "conflict",
+            "the leads were changed concurrently; retry",
+        ))
     }
 
     /// Stores events (idempotent by key) and re-scores the leads they touch.
@@ -635,21 +736,38 @@ impl<'a> Service<'a> {
     }
 
     /// A manual lifecycle transition with its guards.
-    pub fn transition(&self, who: &Principal, id: &str, to: Stage, reason: Option<&str>) -> ApiResult<LeadRow> {
+    pub fn transition(
+        &self,
+        who: &Principal,
+        id: &str,
+        to: Stage,
+        reason: Option<&str>,
+    ) -> ApiResult<LeadRow> {
         for _attempt in 0..3 {
             let row = self.lead_for(who, id)?;
             let from = Stage::parse(&row.stage).unwrap_or(Stage::New);
-            let gate = if to == Stage::Sql { self.framework_gate(&row.id)? } else { None };
+            let gate = if to == Stage::Sql {
+                self.framework_gate(&row.id)?
+            } else {
+                None
+            };
             let guard = Guard {
                 reason,
-                framework: gate.as_ref().map(|(name, satisfied, unknown)| FrameworkGate {
-                    name,
-                    satisfied: *satisfied,
-                    unknown: unknown.clone(),
-                }),
+                framework: gate
+                    .as_ref()
+                    .map(|(name, satisfied, unknown)| FrameworkGate {
+                        name,
+                        satisfied: *satisfied,
+                        unknown: unknown.clone(),
+                    }),
             };
             lifecycle::check_manual(from, to, &guard).map_err(|e| {
-                ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string()).with_details(json!({
+                ApiError::new(
+                    axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                    e.code(),
+                    e.to_string(),
+                )
+                .with_details(json!({
                     "from": from.as_str(),
                     "to": to.as_str(),
                     "allowed": from.allowed_next().iter().map(|s| s.as_str()).collect::<Vec<_>>(),
@@ -669,23 +787,37 @@ impl<'a> Service<'a> {
                 None => return Err(ApiError::internal("no result")),
             }
         }
-        Err(ApiError::conflict("conflict", "the lead changed concurrently; retry"))
+        Err(ApiError::conflict(
+            "conflict",
+            "the lead changed concurrently; retry",
+        ))
     }
 
     /// The framework SQL is gated on (setting `sql_framework`, default BANT)
     /// with whether this lead satisfies it and the criteria still unknown.
     pub fn framework_gate(&self, lead_id: &str) -> ApiResult<Option<(String, bool, Vec<String>)>> {
-        let key = self.state.store.setting("sql_framework")?.unwrap_or_else(|| "BANT".into());
+        let key = self
+            .state
+            .store
+            .setting("sql_framework")?
+            .unwrap_or_else(|| "BANT".into());
         if key.eq_ignore_ascii_case("none") || key.is_empty() {
             return Ok(None);
         }
-        let extra = self.model().map(|m| m.compiled.frameworks.clone()).unwrap_or_default();
+        let extra = self
+            .model()
+            .map(|m| m.compiled.frameworks.clone())
+            .unwrap_or_default();
         let framework = leadq_core::framework::find(&key, &extra)
             .map_err(|e| ApiError::internal(format!("sql_framework setting: {e}")))?;
         let answers = self.state.store.answers_of(lead_id)?;
         let values = engine::framework_values(&framework, &answers);
         let eval = framework.evaluate(&values);
-        let unknown = eval.unknown(&framework).into_iter().map(str::to_string).collect();
+        let unknown = eval
+            .unknown(&framework)
+            .into_iter()
+            .map(str::to_string)
+            .collect();
         Ok(Some((
             framework.name.clone(),
             eval.status == leadq_core::FrameworkStatus::Qualified,
@@ -696,8 +828,15 @@ impl<'a> Service<'a> {
     /// Reads a lead the caller may see (reps: only their own, unless the
     /// `reps_see_all` setting is on).
     pub fn lead_for(&self, who: &Principal, id: &str) -> ApiResult<LeadRow> {
-        let row = self.state.store.lead(id)?.ok_or_else(|| ApiError::not_found(format!("lead {id}")))?;
-        if who.role == crate::auth::Role::Rep && !self.reps_see_all()? && row.owner.as_deref() != who.rep_id.as_deref() {
+        let row = self
+            .state
+            .store
+            .lead(id)?
+            .ok_or_else(|| ApiError::not_found(format!("lead {id}")))?;
+        if who.role == crate::auth::Role::Rep
+            && !self.reps_see_all()?
+            && row.owner.as_deref() != who.rep_id.as_deref()
+        {
             // Not revealing whether the lead exists.
             return Err(ApiError::not_found(format!("lead {id}")));
         }
@@ -705,13 +844,26 @@ impl<'a> Service<'a> {
     }
 
     pub fn reps_see_all(&self) -> ApiResult<bool> {
-        Ok(self.state.store.setting("reps_see_all")?.is_some_and(|v| v == "true"))
+        Ok(self
+            .state
+            .store
+            .setting("reps_see_all")?
+            .is_some_and(|v| v == "true"))
     }
 
     /// Assigns by hand (`rep` given) or re-runs routing.
-    pub fn assign(&self, who: &Principal, id: &str, rep: Option<&str>, exclude: Option<&str>) -> ApiResult<LeadRow> {
+    pub fn assign(
+        &self,
+        who: &Principal,
+        id: &str,
+        rep: Option<&str>,
+        exclude: Option<&str>,
+    ) -> ApiResult<LeadRow> {
         if let Some(rep) = rep {
-            self.state.store.rep(rep)?.ok_or_else(|| ApiError::invalid("rep_id", format!("no rep '{rep}'")))?;
+            self.state
+                .store
+                .rep(rep)?
+                .ok_or_else(|| ApiError::invalid("rep_id", format!("no rep '{rep}'")))?;
         }
         for _attempt in 0..3 {
             let row = self.lead_for(who, id)?;
@@ -726,7 +878,14 @@ impl<'a> Service<'a> {
                 snap.reps.retain(|r| r.id != x);
             }
             let mut draft = Draft::new(row, false);
-            if !self.route(&mut draft, &lead, grade.as_deref(), &mut snap, &who.actor(), rep)? {
+            if !self.route(
+                &mut draft,
+                &lead,
+                grade.as_deref(),
+                &mut snap,
+                &who.actor(),
+                rep,
+            )? {
                 return Err(ApiError::conflict(
                     "unrouted",
                     "no rep is available: every rep is inactive, at capacity or outside working hours",
@@ -743,7 +902,10 @@ impl<'a> Service<'a> {
                 None => return Err(ApiError::internal("no result")),
             }
         }
-        Err(ApiError::conflict("conflict", "the lead changed concurrently; retry"))
+        Err(ApiError::conflict(
+            "conflict",
+            "the lead changed concurrently; retry",
+        ))
     }
 
     /// Records a first response (a call, an email) if none is recorded yet.
@@ -762,7 +924,10 @@ impl<'a> Service<'a> {
                 None => return Err(ApiError::internal("no result")),
             }
         }
-        Err(ApiError::conflict("conflict", "the lead changed concurrently; retry"))
+        Err(ApiError::conflict(
+            "conflict",
+            "the lead changed concurrently; retry",
+        ))
     }
 }
 
@@ -773,7 +938,11 @@ pub fn apply_lead_columns(row: &mut LeadRow, lead: &Lead) {
     row.company = lead.company.name.as_ref().map(|c| c.to_string());
     row.source = lead.source.channel.as_ref().map(|c| c.to_string());
     row.campaign = lead.source.campaign.as_ref().map(|c| c.to_string());
-    row.country = lead.company.country.as_ref().map(|c| c.as_str().to_string());
+    row.country = lead
+        .company
+        .country
+        .as_ref()
+        .map(|c| c.as_str().to_string());
 }
 
 /// Without a model the row keeps the submitted email and company as given.
@@ -788,7 +957,11 @@ fn apply_raw_columns(row: &mut LeadRow) {
             .filter(|s| !s.is_empty())
     };
     row.email = get("email").map(|e| e.to_lowercase());
-    row.domain = row.email.as_ref().and_then(|e| e.split('@').nth(1)).map(str::to_string);
+    row.domain = row
+        .email
+        .as_ref()
+        .and_then(|e| e.split('@').nth(1))
+        .map(str::to_string);
     row.company = get("company");
     row.source = get("source");
     row.campaign = get("campaign");

@@ -21,7 +21,12 @@ use tokio::task::JoinHandle;
 
 /// The system acting on its own (SLA reassignment).
 fn system(name: &str) -> Principal {
-    Principal { token_id: "system".into(), name: name.into(), role: Role::Admin, rep_id: None }
+    Principal {
+        token_id: "system".into(),
+        name: name.into(),
+        role: Role::Admin,
+        rep_id: None,
+    }
 }
 
 // ------------------------------------------------------------------ publish
@@ -29,18 +34,40 @@ fn system(name: &str) -> Principal {
 /// Publishes a draft and re-scores every lead in the background.
 pub async fn publish(state: &AppState, id: i64) -> ApiResult<(ModelRow, JobRow)> {
     if state.jobs.any_running("rescore") {
-        return Err(ApiError::conflict("busy", "a re-score is already running; wait for it to finish"));
+        return Err(ApiError::conflict(
+            "busy",
+            "a re-score is already running; wait for it to finish",
+        ));
     }
     let s = state.clone();
     let (model, job) = tokio::task::spawn_blocking(move || -> ApiResult<(ModelRow, JobRow)> {
-        let draft = s.store.model(id)?.ok_or_else(|| ApiError::not_found(format!("model {id}")))?;
+        let draft = s
+            .store
+            .model(id)?
+            .ok_or_else(|| ApiError::not_found(format!("model {id}")))?;
         let compiled = crate::api::compile_model(&draft.source)?;
-        let row = s.store.publish_model(id, s.clock.now_ms()).map_err(|e| match e {
-            leadq_store::StoreError::Conflict(m) => ApiError::conflict("not_a_draft", m),
-            other => other.into(),
-        })?;
-        s.set_model(Arc::new(ActiveModel { row: row.clone(), compiled }));
-        let job = JobRow { id: new_id("job"), kind: "rescore".into(), status: "running".into(), total: s.store.count_leads()?, done: 0, result: None, error: None, created_at: s.clock.now_ms(), finished_at: None };
+        let row = s
+            .store
+            .publish_model(id, s.clock.now_ms())
+            .map_err(|e| match e {
+                leadq_store::StoreError::Conflict(m) => ApiError::conflict("not_a_draft", m),
+                other => other.into(),
+            })?;
+        s.set_model(Arc::new(ActiveModel {
+            row: row.clone(),
+            compiled,
+        }));
+        let job = JobRow {
+            id: new_id("job"),
+            kind: "rescore".into(),
+            status: "running".into(),
+            total: s.store.count_leads()?,
+            done: 0,
+            result: None,
+            error: None,
+            created_at: s.clock.now_ms(),
+            finished_at: None,
+        };
         s.store.put_job(job.clone())?;
         Ok((row, job))
     })
@@ -83,8 +110,13 @@ pub fn rescore_all(state: &AppState, progress: &crate::jobs::Progress) -> ApiRes
         let ids: Vec<String> = page.iter().map(|l| l.id.clone()).collect();
         let done = Service::new(state).rescore_leads(&ids, "publish")?;
         n += done;
-        state.stats.leads_rescored.fetch_add(done as u64, Ordering::Relaxed);
-        progress.done.fetch_add(page.len() as i64, Ordering::Relaxed);
+        state
+            .stats
+            .leads_rescored
+            .fetch_add(done as u64, Ordering::Relaxed);
+        progress
+            .done
+            .fetch_add(page.len() as i64, Ordering::Relaxed);
     }
     Ok(n)
 }
@@ -92,24 +124,55 @@ pub fn rescore_all(state: &AppState, progress: &crate::jobs::Progress) -> ApiRes
 // ------------------------------------------------------------------ import
 
 /// Starts importing a lead file; returns the job at once.
-pub fn start_import(state: &AppState, bytes: Vec<u8>, format: Option<String>, preset: Option<String>, mapping: Option<String>, actor: String) -> ApiResult<JobRow> {
+pub fn start_import(
+    state: &AppState,
+    bytes: Vec<u8>,
+    format: Option<String>,
+    preset: Option<String>,
+    mapping: Option<String>,
+    actor: String,
+) -> ApiResult<JobRow> {
     let model = state.model().ok_or_else(|| ApiError::conflict("no_model", "no scoring model is published yet: publish one first (POST /api/v1/models, then /models/{id}/publish)"))?;
     let mapping = match (mapping, preset) {
-        (Some(text), _) => Mapping::from_toml(&text).map_err(|e| ApiError::invalid("mapping", e.to_string()))?,
-        (None, Some(p)) => Mapping::preset(&p).map_err(|e| ApiError::invalid("preset", e.to_string()))?,
+        (Some(text), _) => {
+            Mapping::from_toml(&text).map_err(|e| ApiError::invalid("mapping", e.to_string()))?
+        }
+        (None, Some(p)) => {
+            Mapping::preset(&p).map_err(|e| ApiError::invalid("preset", e.to_string()))?
+        }
         (None, None) => state.mapping.clone(),
     };
     let format = match format.as_deref() {
         None => InputFormat::detect(std::path::Path::new("upload"), &bytes),
-        Some(f) => InputFormat::parse(f).ok_or_else(|| ApiError::invalid("format", format!("'{f}' is not csv, json or ndjson")))?,
+        Some(f) => InputFormat::parse(f).ok_or_else(|| {
+            ApiError::invalid("format", format!("'{f}' is not csv, json or ndjson"))
+        })?,
     };
-    let job = JobRow { id: new_id("job"), kind: "import".into(), status: "running".into(), total: 0, done: 0, result: None, error: None, created_at: state.clock.now_ms(), finished_at: None };
+    let job = JobRow {
+        id: new_id("job"),
+        kind: "import".into(),
+        status: "running".into(),
+        total: 0,
+        done: 0,
+        result: None,
+        error: None,
+        created_at: state.clock.now_ms(),
+        finished_at: None,
+    };
     state.store.put_job(job.clone())?;
     let progress = state.jobs.start(job.clone());
     let s = state.clone();
     let j = job.clone();
     std::thread::spawn(move || {
-        let result = run_import(&s, &model.compiled, &bytes, format, &mapping, &actor, &progress);
+        let result = run_import(
+            &s,
+            &model.compiled,
+            &bytes,
+            format,
+            &mapping,
+            &actor,
+            &progress,
+        );
         let mut done = j.clone();
         done.done = progress.done.load(Ordering::Relaxed);
         done.total = progress.total.load(Ordering::Relaxed);
@@ -131,9 +194,20 @@ pub fn start_import(state: &AppState, bytes: Vec<u8>, format: Option<String>, pr
 }
 
 /// Imports a lead file synchronously (what an import job runs).
-pub fn run_import(state: &AppState, model: &CompiledModel, bytes: &[u8], format: InputFormat, mapping: &Mapping, actor: &str, progress: &crate::jobs::Progress) -> ApiResult<Json> {
-    let batch = leadq_ingest::load_leads(bytes, format, model, mapping).map_err(|e| ApiError::invalid("file", e.to_string()))?;
-    progress.total.store(batch.leads.len() as i64, Ordering::Relaxed);
+pub fn run_import(
+    state: &AppState,
+    model: &CompiledModel,
+    bytes: &[u8],
+    format: InputFormat,
+    mapping: &Mapping,
+    actor: &str,
+    progress: &crate::jobs::Progress,
+) -> ApiResult<Json> {
+    let batch = leadq_ingest::load_leads(bytes, format, model, mapping)
+        .map_err(|e| ApiError::invalid("file", e.to_string()))?;
+    progress
+        .total
+        .store(batch.leads.len() as i64, Ordering::Relaxed);
     let mut rejects: Vec<Json> = batch
         .rejects
         .iter()
@@ -155,7 +229,12 @@ pub fn run_import(state: &AppState, model: &CompiledModel, bytes: &[u8], format:
         })
         .collect();
     for chunk in docs.chunks(500) {
-        let inputs: Vec<_> = chunk.iter().map(|(row, d)| service::parse_lead_input(Json::Object(d.clone()), &format!("row {row}"))).collect();
+        let inputs: Vec<_> = chunk
+            .iter()
+            .map(|(row, d)| {
+                service::parse_lead_input(Json::Object(d.clone()), &format!("row {row}"))
+            })
+            .collect();
         let results = Service::new(state).upsert_leads(inputs, actor)?;
         for ((row, _), r) in chunk.iter().zip(results) {
             match r {
@@ -164,9 +243,14 @@ pub fn run_import(state: &AppState, model: &CompiledModel, bytes: &[u8], format:
                 Err(e) => rejects.push(json!({ "row": row, "line": null, "column": e.details["fields"][0]["path"], "value": e.details["fields"][0]["value"], "reason": e.message })),
             }
         }
-        progress.done.fetch_add(chunk.len() as i64, Ordering::Relaxed);
+        progress
+            .done
+            .fetch_add(chunk.len() as i64, Ordering::Relaxed);
     }
-    state.stats.leads_written.fetch_add((created + updated) as u64, Ordering::Relaxed);
+    state
+        .stats
+        .leads_written
+        .fetch_add((created + updated) as u64, Ordering::Relaxed);
     Ok(json!({
         "records": batch.records(),
         "created": created,
@@ -186,17 +270,23 @@ pub fn run_import(state: &AppState, model: &CompiledModel, bytes: &[u8], format:
 pub fn replay(state: &AppState, who: &Principal, id: &str, at_ms: i64) -> ApiResult<Json> {
     Service::new(state).lead_for(who, id)?;
     let ledger = state.store.ledger_of(id)?;
-    let entry = ledger
-        .iter()
-        .rev()
-        .find(|e| e.at <= at_ms)
-        .ok_or_else(|| ApiError::not_found(format!("a score of lead {id} at or before that instant")))?;
+    let entry = ledger.iter().rev().find(|e| e.at <= at_ms).ok_or_else(|| {
+        ApiError::not_found(format!("a score of lead {id} at or before that instant"))
+    })?;
     let model_row = state
         .store
         .model_by_version(entry.model_version)?
         .ok_or_else(|| ApiError::not_found(format!("model version {}", entry.model_version)))?;
-    let compiled = CompiledModel::from_toml(&model_row.source).map_err(|e| ApiError::internal(format!("model version {} no longer compiles: {e}", entry.model_version)))?;
-    let active = ActiveModel { row: model_row, compiled };
+    let compiled = CompiledModel::from_toml(&model_row.source).map_err(|e| {
+        ApiError::internal(format!(
+            "model version {} no longer compiles: {e}",
+            entry.model_version
+        ))
+    })?;
+    let active = ActiveModel {
+        row: model_row,
+        compiled,
+    };
     let inputs: Json = serde_json::from_str(&entry.inputs).unwrap_or(Json::Null);
     let row = LeadRow {
         seq: 0,
@@ -223,17 +313,35 @@ pub fn replay(state: &AppState, who: &Principal, id: &str, at_ms: i64) -> ApiRes
         closed_at: None,
         version: 0,
     };
-    let answers: Vec<leadq_store::AnswerRow> = serde_json::from_value(inputs["answers"].clone()).unwrap_or_default();
-    let lead = engine::clean_leads(std::slice::from_ref(&row), &answers, &active.compiled, &state.mapping)
-        .pop()
-        .and_then(Result::ok)
-        .ok_or_else(|| ApiError::internal("the recorded inputs no longer clean"))?;
+    let answers: Vec<leadq_store::AnswerRow> =
+        serde_json::from_value(inputs["answers"].clone()).unwrap_or_default();
+    let lead = engine::clean_leads(
+        std::slice::from_ref(&row),
+        &answers,
+        &active.compiled,
+        &state.mapping,
+    )
+    .pop()
+    .and_then(Result::ok)
+    .ok_or_else(|| ApiError::internal("the recorded inputs no longer clean"))?;
     let through = inputs["event_seq"].as_i64().unwrap_or(0);
-    let events: Vec<_> = state.store.events_of(id)?.into_iter().filter(|e| e.seq <= through).collect();
+    let events: Vec<_> = state
+        .store
+        .events_of(id)?
+        .into_iter()
+        .filter(|e| e.seq <= through)
+        .collect();
     let cols = engine::event_columns(&events, &active.compiled);
-    let score = active.compiled.score(&lead, cols.view(), Timestamp(entry.as_of));
+    let score = active
+        .compiled
+        .score(&lead, cols.view(), Timestamp(entry.as_of));
     let again = engine::to_lead_score(&active, &score, entry.at);
-    let matches = again.fit == entry.fit && again.engagement == entry.engagement && again.grade == entry.grade && again.priority == entry.priority && again.mql == entry.mql && again.reasons == entry.reasons;
+    let matches = again.fit == entry.fit
+        && again.engagement == entry.engagement
+        && again.grade == entry.grade
+        && again.priority == entry.priority
+        && again.mql == entry.mql
+        && again.reasons == entry.reasons;
     Ok(json!({
         "lead_id": id,
         "at": crate::clock::rfc3339(at_ms),
@@ -259,7 +367,12 @@ pub fn sla_pass(state: &AppState) -> ApiResult<Vec<BreachRow>> {
     let now = state.clock.now_ms();
     let reps = state.store.list_reps()?;
     let mut found = Vec::new();
-    for policy in state.store.list_sla_policies()?.into_iter().filter(|p| p.active) {
+    for policy in state
+        .store
+        .list_sla_policies()?
+        .into_iter()
+        .filter(|p| p.active)
+    {
         // No lead whose stage changed later than `now - minutes` can be
         // late, whatever the calendar: a cheap bound for the query.
         let bound = now - policy.minutes * 60_000;
@@ -270,20 +383,42 @@ pub fn sla_pass(state: &AppState) -> ApiResult<Vec<BreachRow>> {
                 .and_then(|o| reps.iter().find(|r| &r.id == o))
                 .and_then(|r| WorkingHours::parse(&r.working_hours, &r.timezone).ok())
                 .unwrap_or_else(WorkingHours::always);
-            let due = hours.add_business_minutes(Timestamp(lead.stage_changed_at.div_euclid(1000)), policy.minutes).0 * 1000;
+            let due = hours
+                .add_business_minutes(
+                    Timestamp(lead.stage_changed_at.div_euclid(1000)),
+                    policy.minutes,
+                )
+                .0
+                * 1000;
             if now <= due {
                 continue;
             }
-            let breach = BreachRow { seq: 0, lead_id: lead.id.clone(), policy_id: policy.id.clone(), stage: policy.stage.clone(), owner: lead.owner.clone(), due_at: due, detected_at: now, action: policy.action.clone() };
+            let breach = BreachRow {
+                seq: 0,
+                lead_id: lead.id.clone(),
+                policy_id: policy.id.clone(),
+                stage: policy.stage.clone(),
+                owner: lead.owner.clone(),
+                due_at: due,
+                detected_at: now,
+                action: policy.action.clone(),
+            };
             if !state.store.record_breach(breach.clone())? {
                 continue;
             }
             state.stats.sla_breaches.fetch_add(1, Ordering::Relaxed);
             let mut reassigned_to = None;
             if policy.action == "reassign" {
-                match Service::new(state).assign(&system("sla"), &lead.id, None, lead.owner.as_deref()) {
+                match Service::new(state).assign(
+                    &system("sla"),
+                    &lead.id,
+                    None,
+                    lead.owner.as_deref(),
+                ) {
                     Ok(row) => reassigned_to = row.owner,
-                    Err(e) => tracing::warn!(lead = %lead.id, error = %e.message, "SLA reassignment found no rep"),
+                    Err(e) => {
+                        tracing::warn!(lead = %lead.id, error = %e.message, "SLA reassignment found no rep")
+                    }
                 }
             }
             let d = Service::new(state).deliveries(EVENT_SLA_BREACHED, json!({
@@ -315,7 +450,10 @@ pub fn signature(secret: &str, timestamp: i64, body: &str) -> String {
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body.as_bytes());
-    format!("t={timestamp},v1={}", hex::encode(mac.finalize().into_bytes()))
+    format!(
+        "t={timestamp},v1={}",
+        hex::encode(mac.finalize().into_bytes())
+    )
 }
 
 /// Verifies a signature header against `body` (for receivers and tests).
@@ -329,7 +467,9 @@ pub fn verify_signature(secret: &str, header: &str, body: &str) -> bool {
             _ => {}
         }
     }
-    let (Some(t), Some(v1)) = (t, v1) else { return false };
+    let (Some(t), Some(v1)) = (t, v1) else {
+        return false;
+    };
     let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
     mac.update(t.to_string().as_bytes());
     mac.update(b".");
@@ -373,22 +513,32 @@ pub async fn deliver_due(state: &AppState, client: &reqwest::Client) -> usize {
                 d.last_status = Some(resp.status().as_u16() as i64);
                 d.last_error = None;
                 d.delivered_at = Some(now);
-                state.stats.webhook_delivered.fetch_add(1, Ordering::Relaxed);
+                state
+                    .stats
+                    .webhook_delivered
+                    .fetch_add(1, Ordering::Relaxed);
                 ok += 1;
             }
             other => {
                 let (status, error) = match other {
-                    Ok(resp) => (Some(resp.status().as_u16() as i64), format!("receiver answered {}", resp.status())),
+                    Ok(resp) => (
+                        Some(resp.status().as_u16() as i64),
+                        format!("receiver answered {}", resp.status()),
+                    ),
                     Err(e) => (None, format!("cannot reach the receiver: {e}")),
                 };
                 d.last_status = status;
                 d.last_error = Some(error);
-                state.stats.webhook_failed_attempts.fetch_add(1, Ordering::Relaxed);
+                state
+                    .stats
+                    .webhook_failed_attempts
+                    .fetch_add(1, Ordering::Relaxed);
                 if d.attempts >= state.config.webhook_max_attempts {
                     d.status = "failed".into();
                 } else {
                     // Exponential backoff: base, 2×base, 4×base, ... capped at an hour.
-                    let delay = (state.config.webhook_backoff_ms << (d.attempts - 1).min(20)).min(3_600_000);
+                    let delay = (state.config.webhook_backoff_ms << (d.attempts - 1).min(20))
+                        .min(3_600_000);
                     d.next_attempt_at = now + delay;
                 }
             }

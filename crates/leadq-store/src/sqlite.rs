@@ -3,9 +3,11 @@
 //! power loss.
 //!
 //! Writes go through one writer thread that commits whatever writes are
-//! queued as one transaction (group commit): each write runs inside its own
-//! savepoint, so one failing write does not undo its neighbours, and every
-//! caller is answered only after the shared commit is on disk. A durable
+//! queued as one transaction (group commit), and every caller is answered
+//! only after the shared commit is on disk. A write that fails cleanly (a
+//! conflict, a stale version: SQLite undoes the failed statement and the
+//! write stops there) does not disturb its neighbours; any other failure
+//! rolls the group back and its neighbours are told to retry. A durable
 //! commit costs one fsync; sharing it is what lets a single SQLite file take
 //! thousands of acknowledged writes a second.
 
@@ -67,6 +69,12 @@ fn open(path: &Path, write: bool) -> Result<Connection, StoreError> {
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(db_err)?;
         conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db_err)?;
+        // Every write runs in a savepoint (see the module docs); keeping
+        // their sub-journals in memory spares a temp-file write per page.
+        conn.pragma_update(None, "temp_store", "MEMORY")
+            .map_err(db_err)?;
+        conn.pragma_update(None, "cache_size", -65_536)
             .map_err(db_err)?;
     }
     conn.pragma_update(None, "foreign_keys", "ON")
@@ -187,6 +195,16 @@ fn writer_loop(conn: Connection, rx: Receiver<Job>) {
     }
 }
 
+/// Whether a failed write may have left some of its statements applied.
+/// Store writes fail cleanly (before writing anything) only with these
+/// errors; anything else undoes the whole group.
+fn is_clean_failure(e: &StoreError) -> bool {
+    matches!(
+        e,
+        StoreError::Conflict(_) | StoreError::StaleVersion { .. } | StoreError::NotFound(_)
+    )
+}
+
 fn run_group(conn: &Connection, group: Vec<Job>) {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         let err = db_err(e);
@@ -196,29 +214,41 @@ fn run_group(conn: &Connection, group: Vec<Job>) {
         return;
     }
     let mut done: Vec<(Reply, Result<AnyBox, StoreError>)> = Vec::with_capacity(group.len());
+    let mut fatal: Option<StoreError> = None;
     for job in group {
-        let result = (|| {
-            conn.execute_batch("SAVEPOINT job").map_err(db_err)?;
-            let mut tx = SqliteTx(conn);
-            match (job.work)(&mut tx) {
-                Ok(v) => {
-                    conn.execute_batch("RELEASE job").map_err(db_err)?;
-                    Ok(v)
-                }
-                Err(e) => {
-                    conn.execute_batch("ROLLBACK TO job; RELEASE job")
-                        .map_err(db_err)?;
-                    Err(e)
-                }
+        if fatal.is_some() {
+            done.push((
+                job.reply,
+                Err(StoreError::Unavailable(
+                    "retry: a neighbouring write failed".into(),
+                )),
+            ));
+            continue;
+        }
+        let result = (job.work)(&mut SqliteTx(conn));
+        if let Err(e) = &result {
+            if !is_clean_failure(e) {
+                fatal = Some(e.clone());
             }
-        })();
+        }
         done.push((job.reply, result));
     }
-    let commit = conn.execute_batch("COMMIT").map_err(db_err);
+    let commit = match &fatal {
+        Some(e) => Err(e.clone()),
+        None => conn.execute_batch("COMMIT").map_err(db_err),
+    };
     if let Err(e) = &commit {
         let _ = conn.execute_batch("ROLLBACK");
-        for (reply, _) in done {
-            let _ = reply.send(Err(e.clone()));
+        for (reply, result) in done {
+            // The failing write learns its own error; the others that it
+            // took down with it are told to retry.
+            let answer = match result {
+                Err(own) if !is_clean_failure(&own) => Err(own),
+                _ => Err(StoreError::Unavailable(format!(
+                    "retry: the commit failed ({e})"
+                ))),
+            };
+            let _ = reply.send(answer);
         }
         return;
     }

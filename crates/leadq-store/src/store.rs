@@ -178,7 +178,7 @@ fn update_lead_sql() -> String {
 }
 
 fn apply_one(tx: &mut dyn Tx, c: LeadChange) -> Result<LeadRow, StoreError> {
-    let mut lead = c.lead;
+    let mut lead = c.lead.clone();
     match c.expected_version {
         None => {
             let row = tx
@@ -211,6 +211,16 @@ fn apply_one(tx: &mut dyn Tx, c: LeadChange) -> Result<LeadRow, StoreError> {
             }
         }
     }
+    write_related(tx, &c).map_err(|e| match e {
+        // The lead row is written; a refusal now is not the change's own
+        // fault and must undo the whole batch.
+        StoreError::Conflict(m) | StoreError::NotFound(m) => StoreError::Database(m),
+        other => other,
+    })?;
+    Ok(lead)
+}
+
+fn write_related(tx: &mut dyn Tx, c: &LeadChange) -> Result<(), StoreError> {
     for e in &c.ledger {
         tx.exec(
             "INSERT INTO ledger (lead_id, at, as_of, model_version, fit, grade, engagement, band, priority, mql, reasons, cause, inputs) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
@@ -233,8 +243,7 @@ fn apply_one(tx: &mut dyn Tx, c: LeadChange) -> Result<LeadRow, StoreError> {
             &p![a.rep_id.clone(), a.at],
         )?;
     }
-    insert_deliveries(tx, &c.deliveries)?;
-    Ok(lead)
+    insert_deliveries(tx, &c.deliveries)
 }
 
 fn insert_deliveries(tx: &mut dyn Tx, ds: &[DeliveryRow]) -> Result<(), StoreError> {
@@ -454,21 +463,39 @@ impl<B: Backend> Store for SqlStore<B> {
         &self,
         changes: Vec<LeadChange>,
     ) -> Result<Vec<Result<LeadRow, StoreError>>, StoreError> {
+        // PostgreSQL aborts a transaction on the first failed statement, so
+        // each change gets a savepoint there. SQLite undoes just the failed
+        // statement, and its savepoints are costly in a long transaction, so
+        // there a change is written without one: only its first statement
+        // (the lead row) can fail for a reason that is the change's own.
+        let savepoints = self.backend.kind() == "postgres";
         self.w(move |tx| {
             let mut out = Vec::with_capacity(changes.len());
             for c in changes {
-                tx.batch("SAVEPOINT lead_change")?;
+                if savepoints {
+                    tx.batch("SAVEPOINT lead_change")?;
+                }
                 match apply_one(tx, c) {
                     Ok(l) => {
-                        tx.batch("RELEASE SAVEPOINT lead_change")?;
+                        if savepoints {
+                            tx.batch("RELEASE SAVEPOINT lead_change")?;
+                        }
                         out.push(Ok(l));
                     }
-                    Err(e) => {
+                    Err(e) if savepoints => {
                         tx.batch(
                             "ROLLBACK TO SAVEPOINT lead_change; RELEASE SAVEPOINT lead_change",
                         )?;
                         out.push(Err(e));
                     }
+                    Err(
+                        e @ (StoreError::Conflict(_)
+                        | StoreError::StaleVersion { .. }
+                        | StoreError::NotFound(_)),
+                    ) => {
+                        out.push(Err(e));
+                    }
+                    Err(fatal) => return Err(fatal),
                 }
             }
             Ok(out)

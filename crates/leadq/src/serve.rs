@@ -31,12 +31,16 @@ fn config_file(args: &StoreArgs) -> Result<ConfigFile> {
     };
     if !path.exists() {
         if required {
-            return Err(UsageError(format!("config file {} does not exist", path.display())).into());
+            return Err(
+                UsageError(format!("config file {} does not exist", path.display())).into(),
+            );
         }
         return Ok(ConfigFile::default());
     }
-    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("{} is not a valid leadq configuration", path.display()))
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    toml::from_str(&text)
+        .with_context(|| format!("{} is not a valid leadq configuration", path.display()))
 }
 
 struct Resolved {
@@ -47,22 +51,31 @@ struct Resolved {
 
 fn resolve(args: &StoreArgs) -> Result<Resolved> {
     let file = config_file(args)?;
-    let database_url = args
-        .database_url
-        .clone()
-        .or_else(|| if args.data_dir.is_some() { None } else { file.database_url.clone() });
+    let database_url = args.database_url.clone().or_else(|| {
+        if args.data_dir.is_some() {
+            None
+        } else {
+            file.database_url.clone()
+        }
+    });
     let data_dir = args
         .data_dir
         .clone()
         .or_else(|| file.data_dir.clone())
         .unwrap_or_else(|| PathBuf::from("leadq-data"));
-    Ok(Resolved { database_url, data_dir, file })
+    Ok(Resolved {
+        database_url,
+        data_dir,
+        file,
+    })
 }
 
 fn open(r: &Resolved) -> Result<(Arc<dyn Store>, Vec<String>)> {
-    leadq_store::open_migrated(r.database_url.as_deref(), &r.data_dir).with_context(|| match &r.database_url {
-        Some(url) => format!("cannot open the database {}", leadq_store::redact_url(url)),
-        None => format!("cannot open the database in {}", r.data_dir.display()),
+    leadq_store::open_migrated(r.database_url.as_deref(), &r.data_dir).with_context(|| {
+        match &r.database_url {
+            Some(url) => format!("cannot open the database {}", leadq_store::redact_url(url)),
+            None => format!("cannot open the database in {}", r.data_dir.display()),
+        }
     })
 }
 
@@ -86,21 +99,44 @@ pub fn migrate(args: StoreArgs) -> Result<()> {
 
 pub fn admin(args: AdminArgs) -> Result<()> {
     match args.command {
-        AdminCommand::CreateToken { store, role, name, rep_id } => {
-            let role = Role::parse(&role).ok_or_else(|| UsageError(format!("--role '{role}' is not admin, marketing, manager or rep")))?;
+        AdminCommand::CreateToken {
+            store,
+            role,
+            name,
+            rep_id,
+        } => {
+            let role = Role::parse(&role).ok_or_else(|| {
+                UsageError(format!(
+                    "--role '{role}' is not admin, marketing, manager or rep"
+                ))
+            })?;
             if role == Role::Rep && rep_id.is_none() {
                 return Err(UsageError("a rep token needs --rep-id".into()).into());
             }
             let r = resolve(&store)?;
             let (store, _) = open(&r)?;
             let state = AppState::new(store, Arc::new(SystemClock), ServerConfig::default())?;
-            let (_, token) = leadq_server::api::issue_token(&state, &name, role, rep_id.as_deref(), None).map_err(|e| anyhow::anyhow!(e.message))?;
+            let (_, token) =
+                leadq_server::api::issue_token(&state, &name, role, rep_id.as_deref(), None)
+                    .map_err(|e| anyhow::anyhow!(e.message))?;
             println!("{token}");
-            eprintln!("token '{name}' with role {} created; it is shown only now", role.as_str());
+            eprintln!(
+                "token '{name}' with role {} created; it is shown only now",
+                role.as_str()
+            );
             Ok(())
         }
-        AdminCommand::CreateUser { store, name, role, rep_id } => {
-            let role = Role::parse(&role).ok_or_else(|| UsageError(format!("--role '{role}' is not admin, marketing, manager or rep")))?;
+        AdminCommand::CreateUser {
+            store,
+            name,
+            role,
+            rep_id,
+        } => {
+            let role = Role::parse(&role).ok_or_else(|| {
+                UsageError(format!(
+                    "--role '{role}' is not admin, marketing, manager or rep"
+                ))
+            })?;
             let r = resolve(&store)?;
             let (store, _) = open(&r)?;
             let state = AppState::new(store, Arc::new(SystemClock), ServerConfig::default())?;
@@ -108,14 +144,28 @@ pub fn admin(args: AdminArgs) -> Result<()> {
             let id = leadq_server::auth::new_id("usr");
             state
                 .store
-                .create_user(leadq_store::UserRow { id: id.clone(), name: name.clone(), role: role.as_str().into(), password_hash: None, rep_id: rep_id.clone(), created_at: now })
+                .create_user(leadq_store::UserRow {
+                    id: id.clone(),
+                    name: name.clone(),
+                    role: role.as_str().into(),
+                    password_hash: None,
+                    rep_id: rep_id.clone(),
+                    created_at: now,
+                })
                 .map_err(|e| match e {
-                    leadq_store::StoreError::Conflict(_) => anyhow::anyhow!("a user named '{name}' already exists"),
+                    leadq_store::StoreError::Conflict(_) => {
+                        anyhow::anyhow!("a user named '{name}' already exists")
+                    }
                     other => other.into(),
                 })?;
-            let (_, token) = leadq_server::api::issue_token(&state, &name, role, rep_id.as_deref(), Some(&id)).map_err(|e| anyhow::anyhow!(e.message))?;
+            let (_, token) =
+                leadq_server::api::issue_token(&state, &name, role, rep_id.as_deref(), Some(&id))
+                    .map_err(|e| anyhow::anyhow!(e.message))?;
             println!("{token}");
-            eprintln!("user '{name}' ({}) created with a token; the token is shown only now", role.as_str());
+            eprintln!(
+                "user '{name}' ({}) created with a token; the token is shown only now",
+                role.as_str()
+            );
             Ok(())
         }
     }
@@ -124,12 +174,17 @@ pub fn admin(args: AdminArgs) -> Result<()> {
 pub fn serve(args: ServeArgs) -> Result<()> {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LEADQ_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            tracing_subscriber::EnvFilter::try_from_env("LEADQ_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
         .try_init();
     let r = resolve(&args.store)?;
-    let bind = args.bind.clone().or_else(|| r.file.bind.clone()).unwrap_or_else(|| "127.0.0.1:8080".into());
+    let bind = args
+        .bind
+        .clone()
+        .or_else(|| r.file.bind.clone())
+        .unwrap_or_else(|| "127.0.0.1:8080".into());
     let mut config = ServerConfig::default();
     if let Some(mb) = r.file.body_limit_mb {
         config.body_limit = mb * 1024 * 1024;
@@ -145,9 +200,14 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         eprintln!("{}: applied {}", describe(&r), applied.join(", "));
     }
     let state = AppState::new(store, Arc::new(SystemClock), config)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(&bind).await.map_err(|e| UsageError(format!("cannot listen on {bind}: {e}")))?;
+        let listener = tokio::net::TcpListener::bind(&bind)
+            .await
+            .map_err(|e| UsageError(format!("cannot listen on {bind}: {e}")))?;
         let addr = listener.local_addr()?;
         if args.demo {
             let s = state.clone();
@@ -155,7 +215,9 @@ pub fn serve(args: ServeArgs) -> Result<()> {
             let token = tokio::task::spawn_blocking(move || seed_demo(&s, n)).await??;
             println!("leadq demo: http://{addr}/api/v1/openapi.json");
             println!("admin token: {token}");
-            println!("try: curl -H 'Authorization: Bearer {token}' 'http://{addr}/api/v1/leads?limit=5'");
+            println!(
+                "try: curl -H 'Authorization: Bearer {token}' 'http://{addr}/api/v1/leads?limit=5'"
+            );
         }
         eprintln!("leadq listening on http://{addr} ({})", describe(&r));
         leadq_server::serve(state, listener, shutdown_signal()).await?;
@@ -189,16 +251,24 @@ async fn shutdown_signal() {
 /// (a store that already has leads only gets the token).
 fn seed_demo(state: &AppState, people: usize) -> Result<String> {
     let err = |e: leadq_server::error::ApiError| anyhow::anyhow!("{}: {}", e.code, e.message);
-    let (_, token) = leadq_server::api::issue_token(state, "demo admin", Role::Admin, None, None).map_err(err)?;
+    let (_, token) = leadq_server::api::issue_token(state, "demo admin", Role::Admin, None, None)
+        .map_err(err)?;
     if state.store.count_leads()? > 0 || !state.store.list_models()?.is_empty() {
         eprintln!("the store already holds data; --demo only created a new admin token");
         return Ok(token);
     }
     let now = jiff::Timestamp::now().as_millisecond();
     let dir = tempfile_dir()?;
-    let spec = crate::demo::Spec { people, seed: 42, events_per_lead: 8.0, as_of: now / 1000 };
+    let spec = crate::demo::Spec {
+        people,
+        seed: 42,
+        events_per_lead: 8.0,
+        as_of: now / 1000,
+    };
     crate::demo::generate(&spec, &dir)?;
-    let model = state.store.create_model("demo model", crate::demo::DEFAULT_MODEL, "demo", now)?;
+    let model = state
+        .store
+        .create_model("demo model", crate::demo::DEFAULT_MODEL, "demo", now)?;
     let published = state.store.publish_model(model.id, now)?;
     state.set_model(Arc::new(leadq_server::engine::ActiveModel {
         compiled: leadq_core::CompiledModel::from_toml(&published.source)?,
@@ -208,7 +278,13 @@ fn seed_demo(state: &AppState, people: usize) -> Result<String> {
         ("rep-na", "Nora (NA)", "America/New_York", "always", "NA"),
         ("rep-emea", "Emil (EMEA)", "Europe/Berlin", "always", "EMEA"),
         ("rep-apac", "Aiko (APAC)", "Asia/Tokyo", "always", "APAC"),
-        ("rep-latam", "Luis (LATAM)", "America/Sao_Paulo", "always", "LATAM"),
+        (
+            "rep-latam",
+            "Luis (LATAM)",
+            "America/Sao_Paulo",
+            "always",
+            "LATAM",
+        ),
         ("rep-float", "Frida (any)", "UTC", "always", ""),
     ] {
         state.store.upsert_rep(leadq_store::RepRow {
@@ -218,7 +294,12 @@ fn seed_demo(state: &AppState, people: usize) -> Result<String> {
             capacity: 10_000,
             timezone: tz.into(),
             working_hours: hours.into(),
-            territory: serde_json::json!(if territory.is_empty() { vec![] } else { vec![territory] }).to_string(),
+            territory: serde_json::json!(if territory.is_empty() {
+                vec![]
+            } else {
+                vec![territory]
+            })
+            .to_string(),
             active: true,
             last_assigned_at: None,
             created_at: now,
@@ -231,10 +312,30 @@ fn seed_demo(state: &AppState, people: usize) -> Result<String> {
         })
         .collect();
     state.store.set_routing_rules(rules)?;
-    state.store.upsert_sla_policy(leadq_store::SlaPolicyRow { id: "mql-2h".into(), stage: "mql".into(), minutes: 120, action: "escalate".into(), escalate_to: Some("sales-manager".into()), active: true, created_at: now })?;
+    state.store.upsert_sla_policy(leadq_store::SlaPolicyRow {
+        id: "mql-2h".into(),
+        stage: "mql".into(),
+        minutes: 120,
+        action: "escalate".into(),
+        escalate_to: Some("sales-manager".into()),
+        active: true,
+        created_at: now,
+    })?;
     let leads = std::fs::read(dir.join("leads.csv"))?;
-    let report = leadq_server::workers::run_import(state, &state.model().expect("published above").compiled, &leads, leadq_ingest::InputFormat::Csv, &state.mapping, "demo", &Default::default()).map_err(err)?;
-    eprintln!("demo: imported {} leads ({} rejected, {} merged)", report["created"], report["rejected"], report["merged"]);
+    let report = leadq_server::workers::run_import(
+        state,
+        &state.model().expect("published above").compiled,
+        &leads,
+        leadq_ingest::InputFormat::Csv,
+        &state.mapping,
+        "demo",
+        &Default::default(),
+    )
+    .map_err(err)?;
+    eprintln!(
+        "demo: imported {} leads ({} rejected, {} merged)",
+        report["created"], report["rejected"], report["merged"]
+    );
     // Events, in batches, through the same path as the API.
     let mut rdr = csv::Reader::from_path(dir.join("events.csv"))?;
     let mut batch = Vec::new();
@@ -242,7 +343,11 @@ fn seed_demo(state: &AppState, people: usize) -> Result<String> {
     let mut n = 0;
     for rec in rdr.records() {
         let rec = rec?;
-        let at = rec.get(3).and_then(|t| t.parse::<jiff::Timestamp>().ok()).map(|t| t.as_millisecond()).unwrap_or(now);
+        let at = rec
+            .get(3)
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+            .map(|t| t.as_millisecond())
+            .unwrap_or(now);
         let url = rec.get(4).unwrap_or("");
         batch.push(leadq_store::EventRow {
             seq: 0,
@@ -264,17 +369,33 @@ fn seed_demo(state: &AppState, people: usize) -> Result<String> {
     eprintln!("demo: recorded {n} events");
     // Outcomes: walk converted leads to won and the others that closed to lost.
     state.store.set_setting("sql_framework", "none")?;
-    let admin = leadq_server::auth::Principal { token_id: "demo".into(), name: "demo".into(), role: Role::Admin, rep_id: None };
+    let admin = leadq_server::auth::Principal {
+        token_id: "demo".into(),
+        name: "demo".into(),
+        role: Role::Admin,
+        rep_id: None,
+    };
     let mut rdr = csv::Reader::from_path(dir.join("outcomes.csv"))?;
     let (mut won, mut lost) = (0, 0);
     for rec in rdr.records() {
         let rec = rec?;
         let id = rec.get(0).unwrap_or("");
         let outcome = rec.get(2).unwrap_or("");
-        let Ok(Some(lead)) = state.store.lead(id) else { continue };
+        let Ok(Some(lead)) = state.store.lead(id) else {
+            continue;
+        };
         let path: &[(&str, Option<&str>)] = match outcome {
-            "won" => &[("sal", None), ("sql", None), ("opportunity", None), ("won", None)],
-            "lost" => &[("sal", None), ("sql", None), ("lost", Some("chose a competitor"))],
+            "won" => &[
+                ("sal", None),
+                ("sql", None),
+                ("opportunity", None),
+                ("won", None),
+            ],
+            "lost" => &[
+                ("sal", None),
+                ("sql", None),
+                ("lost", Some("chose a competitor")),
+            ],
             _ => continue,
         };
         let mut stage = lead.stage.clone();
@@ -300,11 +421,24 @@ fn seed_demo(state: &AppState, people: usize) -> Result<String> {
     Ok(token)
 }
 
-fn record_known(state: &AppState, svc: &leadq_server::service::Service<'_>, batch: Vec<leadq_store::EventRow>) -> Result<()> {
+fn record_known(
+    state: &AppState,
+    svc: &leadq_server::service::Service<'_>,
+    batch: Vec<leadq_store::EventRow>,
+) -> Result<()> {
     let ids: Vec<String> = batch.iter().map(|e| e.lead_id.clone()).collect();
-    let known: std::collections::HashSet<String> = state.store.leads_by_ids(&ids)?.into_iter().map(|l| l.id).collect();
-    let batch: Vec<_> = batch.into_iter().filter(|e| known.contains(&e.lead_id)).collect();
-    svc.record_events(batch).map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
+    let known: std::collections::HashSet<String> = state
+        .store
+        .leads_by_ids(&ids)?
+        .into_iter()
+        .map(|l| l.id)
+        .collect();
+    let batch: Vec<_> = batch
+        .into_iter()
+        .filter(|e| known.contains(&e.lead_id))
+        .collect();
+    svc.record_events(batch)
+        .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
     Ok(())
 }
 

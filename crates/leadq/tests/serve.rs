@@ -14,12 +14,27 @@ fn leadq() -> Command {
 
 fn admin_token(data: &Path) -> String {
     let out = leadq()
-        .args(["admin", "create-token", "--role", "admin", "--name", "test", "--data-dir"])
+        .args([
+            "admin",
+            "create-token",
+            "--role",
+            "admin",
+            "--name",
+            "test",
+            "--data-dir",
+        ])
         .arg(data)
         .output()
         .expect("runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let token = String::from_utf8(out.stdout).expect("utf-8").trim().to_string();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_string();
     assert!(token.starts_with("lq_"), "token on stdout: {token}");
     token
 }
@@ -38,7 +53,10 @@ fn start(data: &Path) -> (Child, String) {
     let mut lines = BufReader::new(stderr).lines();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        assert!(Instant::now() < deadline, "server did not report its address");
+        assert!(
+            Instant::now() < deadline,
+            "server did not report its address"
+        );
         let line = lines.next().expect("server wrote a line").expect("utf-8");
         if let Some(rest) = line.strip_prefix("leadq listening on ") {
             let url = rest.split_whitespace().next().expect("url").to_string();
@@ -50,7 +68,10 @@ fn start(data: &Path) -> (Child, String) {
 }
 
 fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).build().expect("client")
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client")
 }
 
 #[test]
@@ -63,7 +84,13 @@ fn every_acknowledged_write_survives_kill_9_of_the_server() {
     let stop = Arc::new(AtomicBool::new(false));
     let mut writers = Vec::new();
     for w in 0..4 {
-        let (acked, acked_events, stop, url, token) = (acked.clone(), acked_events.clone(), stop.clone(), url.clone(), token.clone());
+        let (acked, acked_events, stop, url, token) = (
+            acked.clone(),
+            acked_events.clone(),
+            stop.clone(),
+            url.clone(),
+            token.clone(),
+        );
         writers.push(std::thread::spawn(move || {
             let c = client();
             let mut i = 0;
@@ -96,17 +123,39 @@ fn every_acknowledged_write_survives_kill_9_of_the_server() {
     }
     let acked = acked.lock().expect("lock").clone();
     let acked_events = acked_events.lock().expect("lock").clone();
-    assert!(acked.len() >= 200, "writers made progress before the kill: {}", acked.len());
+    assert!(
+        acked.len() >= 200,
+        "writers made progress before the kill: {}",
+        acked.len()
+    );
 
     let (mut child, url) = start(dir.path());
     let c = client();
     for id in &acked {
-        let r = c.get(format!("{url}/api/v1/leads/{id}")).bearer_auth(&token).send().expect("get");
-        assert_eq!(r.status(), 200, "acknowledged lead {id} is missing after kill -9");
+        let r = c
+            .get(format!("{url}/api/v1/leads/{id}"))
+            .bearer_auth(&token)
+            .send()
+            .expect("get");
+        assert_eq!(
+            r.status(),
+            200,
+            "acknowledged lead {id} is missing after kill -9"
+        );
     }
     for id in &acked_events {
-        let r: serde_json::Value = c.get(format!("{url}/api/v1/leads/{id}/events")).bearer_auth(&token).send().expect("get").json().expect("json");
-        assert_eq!(r["events"].as_array().map(Vec::len), Some(1), "acknowledged event of {id} is missing or doubled");
+        let r: serde_json::Value = c
+            .get(format!("{url}/api/v1/leads/{id}/events"))
+            .bearer_auth(&token)
+            .send()
+            .expect("get")
+            .json()
+            .expect("json");
+        assert_eq!(
+            r["events"].as_array().map(Vec::len),
+            Some(1),
+            "acknowledged event of {id} is missing or doubled"
+        );
     }
     child.kill().expect("stop");
     let _ = child.wait();
@@ -125,7 +174,10 @@ fn sigterm_stops_the_server_gracefully_and_its_data_is_kept() {
         .expect("post");
     assert_eq!(r.status(), 201);
     let pid = child.id().to_string();
-    let status = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+    let status = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(30);
     let exit = loop {
@@ -136,7 +188,11 @@ fn sigterm_stops_the_server_gracefully_and_its_data_is_kept() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(exit.success(), "graceful stop exits 0, got {exit:?}");
-    let out = leadq().args(["migrate", "--data-dir"]).arg(dir.path()).output().expect("runs");
+    let out = leadq()
+        .args(["migrate", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("runs");
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("up to date"));
 }
@@ -145,12 +201,34 @@ fn sigterm_stops_the_server_gracefully_and_its_data_is_kept() {
 fn a_token_for_an_unknown_rep_is_refused_with_exit_code_1() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = leadq()
-        .args(["admin", "create-token", "--role", "rep", "--name", "x", "--rep-id", "nobody", "--data-dir"])
+        .args([
+            "admin",
+            "create-token",
+            "--role",
+            "rep",
+            "--name",
+            "x",
+            "--rep-id",
+            "nobody",
+            "--data-dir",
+        ])
         .arg(dir.path())
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nobody"));
-    let out = leadq().args(["admin", "create-token", "--role", "king", "--name", "x", "--data-dir"]).arg(dir.path()).output().expect("runs");
+    let out = leadq()
+        .args([
+            "admin",
+            "create-token",
+            "--role",
+            "king",
+            "--name",
+            "x",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .expect("runs");
     assert_eq!(out.status.code(), Some(2), "a bad role is a usage error");
 }

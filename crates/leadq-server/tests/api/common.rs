@@ -20,7 +20,10 @@ pub fn t0() -> i64 {
 }
 
 pub fn ms(rfc3339: &str) -> i64 {
-    rfc3339.parse::<jiff::Timestamp>().expect("an RFC 3339 instant").as_millisecond()
+    rfc3339
+        .parse::<jiff::Timestamp>()
+        .expect("an RFC 3339 instant")
+        .as_millisecond()
 }
 
 pub fn rfc(ms: i64) -> String {
@@ -41,14 +44,33 @@ impl Resp {
     }
     #[track_caller]
     pub fn expect(self, status: StatusCode) -> Value {
-        assert_eq!(self.status, status, "unexpected status; body: {}", self.body);
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.body
+        );
         self.body
     }
     #[track_caller]
     pub fn expect_error(&self, status: StatusCode, code: &str) {
-        assert_eq!(self.status, status, "unexpected status; body: {}", self.body);
-        assert_eq!(self.code(), code, "unexpected error code; body: {}", self.body);
-        assert!(self.body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "an error has a message: {}", self.body);
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.body
+        );
+        assert_eq!(
+            self.code(),
+            code,
+            "unexpected error code; body: {}",
+            self.body
+        );
+        assert!(
+            self.body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "an error has a message: {}",
+            self.body
+        );
     }
 }
 
@@ -76,7 +98,15 @@ impl Ctx {
         let admin = token(&state, "root", Role::Admin, None);
         let marketing = token(&state, "mia", Role::Marketing, None);
         let manager = token(&state, "max", Role::Manager, None);
-        Ctx { state, clock, app, admin, marketing, manager, _dir: dir }
+        Ctx {
+            state,
+            clock,
+            app,
+            admin,
+            marketing,
+            manager,
+            _dir: dir,
+        }
     }
 
     /// A token for `role` (rep tokens act as `rep_id`, which must exist).
@@ -85,19 +115,33 @@ impl Ctx {
     }
 
     pub async fn send(&self, req: Request<Body>) -> Resp {
-        let resp = self.app.clone().oneshot(req).await.expect("the router is infallible");
+        let resp = self
+            .app
+            .clone()
+            .oneshot(req)
+            .await
+            .expect("the router is infallible");
         let status = resp.status();
-        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.expect("the body reads");
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .expect("the body reads");
         let body = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
         };
         Resp { status, body }
     }
 
     /// A request with raw body bytes.
-    pub async fn raw(&self, method: Method, path: &str, token: Option<&str>, body: impl Into<Body>) -> Resp {
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: impl Into<Body>,
+    ) -> Resp {
         let mut b = Request::builder().method(method).uri(path);
         if let Some(t) = token {
             b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
@@ -132,12 +176,20 @@ impl Ctx {
     /// job to finish. Returns the published model.
     pub async fn publish(&self, source: &str) -> Value {
         let m = self
-            .post("/api/v1/models", &self.marketing, json!({ "name": "test model", "source": source }))
+            .post(
+                "/api/v1/models",
+                &self.marketing,
+                json!({ "name": "test model", "source": source }),
+            )
             .await
             .expect(StatusCode::CREATED);
         let id = m["id"].as_i64().expect("a model id");
         let out = self
-            .post(&format!("/api/v1/models/{id}/publish"), &self.marketing, json!(null))
+            .post(
+                &format!("/api/v1/models/{id}/publish"),
+                &self.marketing,
+                json!(null),
+            )
             .await
             .expect(StatusCode::ACCEPTED);
         let job = out["job"]["id"].as_str().expect("a job id").to_string();
@@ -148,7 +200,10 @@ impl Ctx {
     /// Polls a job until it is done (fails the test if it fails or hangs).
     pub async fn wait_job(&self, id: &str) -> Value {
         for _ in 0..500 {
-            let j = self.get(&format!("/api/v1/jobs/{id}"), &self.marketing).await.expect(StatusCode::OK);
+            let j = self
+                .get(&format!("/api/v1/jobs/{id}"), &self.marketing)
+                .await
+                .expect(StatusCode::OK);
             match j["status"].as_str() {
                 Some("done") => return j,
                 Some("running") => tokio::time::sleep(Duration::from_millis(20)).await,
@@ -160,15 +215,21 @@ impl Ctx {
 
     /// Creates a lead and returns it (201 expected).
     pub async fn create_lead(&self, doc: Value) -> Value {
-        self.post("/api/v1/leads", &self.marketing, doc).await.expect(StatusCode::CREATED)
+        self.post("/api/v1/leads", &self.marketing, doc)
+            .await
+            .expect(StatusCode::CREATED)
     }
 
     pub async fn lead(&self, id: &str) -> Value {
-        self.get(&format!("/api/v1/leads/{id}"), &self.admin).await.expect(StatusCode::OK)
+        self.get(&format!("/api/v1/leads/{id}"), &self.admin)
+            .await
+            .expect(StatusCode::OK)
     }
 
     pub async fn history(&self, id: &str) -> Value {
-        self.get(&format!("/api/v1/leads/{id}/history"), &self.admin).await.expect(StatusCode::OK)
+        self.get(&format!("/api/v1/leads/{id}/history"), &self.admin)
+            .await
+            .expect(StatusCode::OK)
     }
 
     /// Moves a lead as `token`, expecting success.
@@ -177,7 +238,9 @@ impl Ctx {
             Some(r) => json!({ "to": to, "reason": r }),
             None => json!({ "to": to }),
         };
-        self.post(&format!("/api/v1/leads/{id}/transitions"), token, body).await.expect(StatusCode::OK)
+        self.post(&format!("/api/v1/leads/{id}/transitions"), token, body)
+            .await
+            .expect(StatusCode::OK)
     }
 
     /// Creates or updates a rep working around the clock.
@@ -212,7 +275,9 @@ impl Ctx {
 }
 
 fn token(state: &AppState, name: &str, role: Role, rep_id: Option<&str>) -> String {
-    issue_token(state, name, role, rep_id, None).expect("a token").1
+    issue_token(state, name, role, rep_id, None)
+        .expect("a token")
+        .1
 }
 
 /// A well-fitting lead: grade A (enterprise, software, C-level, North America, business email).
@@ -242,7 +307,10 @@ pub fn poor_lead(email: &str) -> Value {
 
 /// The lead ids of a list of lead views.
 pub fn ids(leads: &[Value]) -> Vec<String> {
-    leads.iter().map(|l| l["id"].as_str().expect("an id").to_string()).collect()
+    leads
+        .iter()
+        .map(|l| l["id"].as_str().expect("an id").to_string())
+        .collect()
 }
 
 /// URL-encodes a query value.

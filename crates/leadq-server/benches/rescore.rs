@@ -1,0 +1,133 @@
+//! Publish a model and re-score N stored leads: the time `POST
+//! /models/{id}/publish` takes to bring every lead to the new version.
+//!
+//! `cargo bench -p leadq-server --bench rescore -- --leads 1000000 --backend sqlite|postgres`
+//! (PostgreSQL: `LEADQ_BENCH_POSTGRES_URL=postgres://user@host:port`; a
+//! database `leadq_rescore_bench` is created and dropped).
+
+use leadq_server::clock::SystemClock;
+use leadq_server::engine::ActiveModel;
+use leadq_server::{AppState, ServerConfig};
+use leadq_store::{LeadChange, LeadRow};
+use std::sync::Arc;
+use std::time::Instant;
+
+const MODEL: &str = include_str!("../../../examples/default-model.toml");
+
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+fn lead(i: usize, now: i64) -> LeadRow {
+    const INDUSTRIES: [&str; 5] = [
+        "Software",
+        "Fintech",
+        "Retail",
+        "Healthcare",
+        "Manufacturing",
+    ];
+    const COUNTRIES: [&str; 5] = ["United States", "Germany", "Japan", "Brazil", "France"];
+    const TITLES: [&str; 4] = ["VP Engineering", "CTO", "Marketing Manager", "Student"];
+    let fields = serde_json::json!({
+        "email": format!("p{i}@corp{}.example.com", i % 9973),
+        "first_name": "Pat", "last_name": "Lee",
+        "company": format!("Corp {}", i % 9973),
+        "industry": INDUSTRIES[i % 5], "employees": (i * 37) % 5000 + 1, "country": COUNTRIES[i % 5],
+        "job_title": TITLES[i % 4], "lead_source": "Web", "total_visits": i % 20,
+    });
+    LeadRow {
+        seq: 0,
+        id: format!("B{i:08}"),
+        external_id: None,
+        email: None,
+        domain: None,
+        company: None,
+        source: None,
+        campaign: None,
+        country: None,
+        fields: fields.to_string(),
+        stage: "new".into(),
+        stage_reason: None,
+        owner: None,
+        score: None,
+        created_at: now,
+        updated_at: now,
+        assigned_at: None,
+        first_response_at: None,
+        stage_changed_at: now,
+        mql_at: None,
+        sql_at: None,
+        closed_at: None,
+        version: 1,
+    }
+}
+
+fn main() {
+    let n: usize = arg("--leads")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let backend = arg("--backend").unwrap_or_else(|| "sqlite".into());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (url, admin) = match backend.as_str() {
+        "postgres" => {
+            let base = std::env::var("LEADQ_BENCH_POSTGRES_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+            let mut c = postgres::Client::connect(&format!("{base}/postgres"), postgres::NoTls)
+                .expect("PostgreSQL reachable");
+            c.batch_execute("DROP DATABASE IF EXISTS leadq_rescore_bench WITH (FORCE); CREATE DATABASE leadq_rescore_bench").expect("create db");
+            (Some(format!("{base}/leadq_rescore_bench")), Some(c))
+        }
+        _ => (None, None),
+    };
+    let store = leadq_store::open(url.as_deref(), dir.path()).expect("store opens");
+    let state =
+        AppState::new(store, Arc::new(SystemClock), ServerConfig::default()).expect("state");
+    let now = jiff::Timestamp::now().as_millisecond();
+
+    let t = Instant::now();
+    let mut i = 0;
+    while i < n {
+        let end = (i + 10_000).min(n);
+        let changes: Vec<LeadChange> = (i..end).map(|k| LeadChange::insert(lead(k, now))).collect();
+        for r in state.store.apply(changes).expect("apply") {
+            r.expect("insert");
+        }
+        i = end;
+    }
+    let insert = t.elapsed().as_secs_f64();
+
+    let m = state
+        .store
+        .create_model("bench", MODEL, "bench", now)
+        .expect("model");
+    let row = state.store.publish_model(m.id, now).expect("publish");
+    let compiled = leadq_core::CompiledModel::from_toml(MODEL).expect("compiles");
+    state.set_model(Arc::new(ActiveModel { row, compiled }));
+    let progress = leadq_server::jobs::Progress::default();
+    let t = Instant::now();
+    let scored = leadq_server::workers::rescore_all(&state, &progress).expect("rescore");
+    let rescore = t.elapsed().as_secs_f64();
+    assert_eq!(scored, n, "every lead re-scored");
+    let sample = state
+        .store
+        .lead(&format!("B{:08}", n / 2))
+        .expect("read")
+        .expect("present");
+    assert_eq!(sample.score.map(|s| s.model_version), Some(1));
+    println!("backend={backend} leads={n}");
+    println!(
+        "bulk insert (store.apply, 10k per call): {insert:.2} s ({:.0} leads/s)",
+        n as f64 / insert
+    );
+    println!(
+        "publish + re-score: {rescore:.2} s ({:.0} leads/s)",
+        n as f64 / rescore
+    );
+    drop(state);
+    if let Some(mut c) = admin {
+        let _ = c.batch_execute("DROP DATABASE IF EXISTS leadq_rescore_bench WITH (FORCE)");
+    }
+}
