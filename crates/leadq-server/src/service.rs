@@ -668,52 +668,89 @@ impl<'a> Service<'a> {
 
     /// Re-scores the given leads (e.g. after new events), in one write.
     pub fn rescore_leads(&self, ids: &[String], cause: &str) -> ApiResult<usize> {
-        let Some(model) = self.model() else {
-            return Ok(0);
-        };
+        let mut todo = ids.to_vec();
+        let mut done = 0;
         for _attempt in 0..3 {
-            let rows = self.state.store.leads_by_ids(ids)?;
-            let events = self.state.store.events_of_many(ids)?;
-            let answers = if model.compiled.frameworks.is_empty() {
-                Vec::new()
-            } else {
-                self.state.store.answers_of_many(ids)?
-            };
-            let cleaned =
-                engine::clean_leads(&rows, &answers, &model.compiled, &self.state.mapping);
-            let mut by_lead: HashMap<&str, Vec<EventRow>> = HashMap::new();
-            for e in &events {
-                by_lead
-                    .entry(e.lead_id.as_str())
-                    .or_default()
-                    .push(e.clone());
-            }
-            let mut routing = None;
-            let mut changes = Vec::new();
-            for (row, lead) in rows.into_iter().zip(cleaned) {
-                let Ok(lead) = lead else { continue };
-                let mut draft = Draft::new(row, false);
-                let evs = by_lead
-                    .get(draft.row.id.as_str())
-                    .map(Vec::as_slice)
-                    .unwrap_or(&[]);
-                self.rescore(&mut draft, &lead, evs, &answers, cause, &mut routing)?;
-                changes.push(draft.finish());
-            }
-            let n = changes.len();
-            let applied = self.state.store.apply(changes)?;
-            if applied
-                .iter()
-                .all(|r| !matches!(r, Err(StoreError::StaleVersion { .. })))
-            {
+            let changes = self.prepare_rescore(&todo, cause)?;
+            let (ok, stale) = self.apply_rescore(changes)?;
+            done += ok;
+            if stale.is_empty() {
                 self.state.after_write();
-                return Ok(n);
+                return Ok(done);
             }
+            // Changed by someone else meanwhile: score them again from
+            // what is stored now.
+            todo = stale;
         }
         Err(ApiError::conflict(
             "conflict",
             "the leads were changed concurrently; retry",
         ))
+    }
+
+    /// Applies re-score changes; returns how many landed and the ids that
+    /// changed meanwhile (stale).
+    pub fn apply_rescore(&self, changes: Vec<LeadChange>) -> ApiResult<(usize, Vec<String>)> {
+        let ids: Vec<String> = changes.iter().map(|c| c.lead.id.clone()).collect();
+        let applied = self.state.store.apply(changes)?;
+        let mut ok = 0;
+        let mut stale = Vec::new();
+        for (id, r) in ids.into_iter().zip(applied) {
+            match r {
+                Ok(_) => ok += 1,
+                Err(StoreError::StaleVersion { .. }) => stale.push(id),
+                // Deleted meanwhile: nothing to score.
+                Err(StoreError::NotFound(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok((ok, stale))
+    }
+
+    /// Computes the re-score of the given leads without writing it.
+    pub fn prepare_rescore(&self, ids: &[String], cause: &str) -> ApiResult<Vec<LeadChange>> {
+        let Some(model) = self.model() else {
+            return Ok(Vec::new());
+        };
+        let rows = self.state.store.leads_by_ids(ids)?;
+        let events = self.state.store.events_of_many(ids)?;
+        let answers = if model.compiled.frameworks.is_empty() {
+            Vec::new()
+        } else {
+            self.state.store.answers_of_many(ids)?
+        };
+        let cleaned = engine::clean_leads(&rows, &answers, &model.compiled, &self.state.mapping);
+        let mut by_lead: HashMap<&str, Vec<EventRow>> = HashMap::new();
+        for e in &events {
+            by_lead
+                .entry(e.lead_id.as_str())
+                .or_default()
+                .push(e.clone());
+        }
+        let mut answers_by_lead: HashMap<&str, Vec<AnswerRow>> = HashMap::new();
+        for a in &answers {
+            answers_by_lead
+                .entry(a.lead_id.as_str())
+                .or_default()
+                .push(a.clone());
+        }
+        let mut routing = None;
+        let mut changes = Vec::with_capacity(rows.len());
+        for (row, lead) in rows.into_iter().zip(cleaned) {
+            let Ok(lead) = lead else { continue };
+            let mut draft = Draft::new(row, false);
+            let evs = by_lead
+                .get(draft.row.id.as_str())
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
+            let ans = answers_by_lead
+                .get(draft.row.id.as_str())
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
+            self.rescore(&mut draft, &lead, evs, ans, cause, &mut routing)?;
+            changes.push(draft.finish());
+        }
+        Ok(changes)
     }
 
     /// Stores events (idempotent by key) and re-scores the leads they touch.

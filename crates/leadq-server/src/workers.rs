@@ -100,25 +100,51 @@ pub async fn publish(state: &AppState, id: i64) -> ApiResult<(ModelRow, JobRow)>
 }
 
 /// Re-scores every stored lead with the published model, a page at a time.
+/// Reading and scoring the next page overlaps with writing the last one.
 pub fn rescore_all(state: &AppState, progress: &crate::jobs::Progress) -> ApiResult<usize> {
-    let mut after = 0;
-    let mut n = 0;
-    loop {
-        let page = state.store.scan_leads(after, 2000)?;
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        let ids: Vec<String> = page.iter().map(|l| l.id.clone()).collect();
-        let done = Service::new(state).rescore_leads(&ids, "publish")?;
-        n += done;
-        state
-            .stats
-            .leads_rescored
-            .fetch_add(done as u64, Ordering::Relaxed);
-        progress
-            .done
-            .fetch_add(page.len() as i64, Ordering::Relaxed);
-    }
-    Ok(n)
+    let (to_writer, pages) = std::sync::mpsc::sync_channel::<Vec<leadq_store::LeadChange>>(1);
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(move || -> ApiResult<(usize, Vec<String>)> {
+            let svc = Service::new(state);
+            let (mut n, mut stale) = (0, Vec::new());
+            for changes in pages {
+                let len = changes.len() as i64;
+                let (ok, s) = svc.apply_rescore(changes)?;
+                n += ok;
+                stale.extend(s);
+                state
+                    .stats
+                    .leads_rescored
+                    .fetch_add(ok as u64, Ordering::Relaxed);
+                progress.done.fetch_add(len, Ordering::Relaxed);
+            }
+            Ok((n, stale))
+        });
+        let mut after = 0;
+        let read: ApiResult<()> = (|| {
+            loop {
+                let page = state.store.scan_leads(after, 2000)?;
+                let Some(last) = page.last() else { break };
+                after = last.seq;
+                let ids: Vec<String> = page.iter().map(|l| l.id.clone()).collect();
+                let changes = Service::new(state).prepare_rescore(&ids, "publish")?;
+                if to_writer.send(changes).is_err() {
+                    break;
+                }
+            }
+            Ok(())
+        })();
+        drop(to_writer);
+        let (mut n, stale) = writer
+            .join()
+            .map_err(|_| ApiError::internal("the re-score writer failed"))??;
+        read?;
+        if !stale.is_empty() {
+            n += Service::new(state).rescore_leads(&stale, "publish")?;
+        }
+        state.after_write();
+        Ok(n)
+    })
 }
 
 // ------------------------------------------------------------------ import
