@@ -77,7 +77,10 @@ fn main() {
                 .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
             let mut c = postgres::Client::connect(&format!("{base}/postgres"), postgres::NoTls)
                 .expect("PostgreSQL reachable");
-            c.batch_execute("DROP DATABASE IF EXISTS leadq_rescore_bench WITH (FORCE); CREATE DATABASE leadq_rescore_bench").expect("create db");
+            c.batch_execute("DROP DATABASE IF EXISTS leadq_rescore_bench WITH (FORCE)")
+                .expect("drop db");
+            c.batch_execute("CREATE DATABASE leadq_rescore_bench")
+                .expect("create db");
             (Some(format!("{base}/leadq_rescore_bench")), Some(c))
         }
         _ => (None, None),

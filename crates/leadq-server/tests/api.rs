@@ -6,5 +6,21 @@ mod common;
 
 #[path = "api/auth.rs"]
 mod auth;
+#[path = "api/concurrency.rs"]
+mod concurrency;
+#[path = "api/events.rs"]
+mod events;
 #[path = "api/input.rs"]
 mod input;
+#[path = "api/leads.rs"]
+mod leads;
+#[path = "api/ledger.rs"]
+mod ledger;
+#[path = "api/lifecycle.rs"]
+mod lifecycle;
+#[path = "api/metrics.rs"]
+mod metrics;
+#[path = "api/models.rs"]
+mod models;
+#[path = "api/routing.rs"]
+mod routing;

@@ -4,8 +4,9 @@
 use crate::sql::{Backend, ReadFn, Row, SqlValue, Tx, WriteFn};
 use crate::StoreError;
 use postgres::types::{to_sql_checked, IsNull, ToSql, Type};
-use postgres::{Client, NoTls};
+use postgres::{Client, NoTls, Statement};
 use std::any::Any;
+use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::sync::{Condvar, Mutex};
 
@@ -18,8 +19,15 @@ pub struct PgBackend {
     max: usize,
 }
 
+/// A connection with the statements it has prepared: a cached statement
+/// costs one round trip per use instead of two.
+struct Conn {
+    client: Client,
+    statements: HashMap<String, Statement>,
+}
+
 struct PoolState {
-    idle: Vec<Client>,
+    idle: Vec<Conn>,
     open: usize,
 }
 
@@ -76,7 +84,24 @@ impl ToSql for SqlValue {
     to_sql_checked!();
 }
 
-struct PgTx<'a, 'c>(&'a mut postgres::Transaction<'c>);
+struct PgTx<'a, 'c> {
+    tx: &'a mut postgres::Transaction<'c>,
+    statements: &'a mut HashMap<String, Statement>,
+}
+
+impl PgTx<'_, '_> {
+    fn statement(&mut self, sql: &str) -> Result<Statement, StoreError> {
+        if let Some(s) = self.statements.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.tx.prepare(sql).map_err(db_err)?;
+        if self.statements.len() > 512 {
+            self.statements.clear();
+        }
+        self.statements.insert(sql.to_string(), s.clone());
+        Ok(s)
+    }
+}
 
 fn refs(params: &[SqlValue]) -> Vec<&(dyn ToSql + Sync)> {
     params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
@@ -115,18 +140,18 @@ fn convert(row: &postgres::Row) -> Result<Row, StoreError> {
 
 impl Tx for PgTx<'_, '_> {
     fn exec(&mut self, sql: &str, params: &[SqlValue]) -> Result<u64, StoreError> {
-        let stmt = self.0.prepare(sql).map_err(db_err)?;
-        self.0.execute(&stmt, &refs(params)).map_err(db_err)
+        let stmt = self.statement(sql)?;
+        self.tx.execute(&stmt, &refs(params)).map_err(db_err)
     }
 
     fn query(&mut self, sql: &str, params: &[SqlValue]) -> Result<Vec<Row>, StoreError> {
-        let stmt = self.0.prepare(sql).map_err(db_err)?;
-        let rows = self.0.query(&stmt, &refs(params)).map_err(db_err)?;
+        let stmt = self.statement(sql)?;
+        let rows = self.tx.query(&stmt, &refs(params)).map_err(db_err)?;
         rows.iter().map(convert).collect()
     }
 
     fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
-        self.0.batch_execute(sql).map_err(db_err)
+        self.tx.batch_execute(sql).map_err(db_err)
     }
 }
 
@@ -139,7 +164,10 @@ impl PgBackend {
         Ok(PgBackend {
             url: url.to_string(),
             pool: Mutex::new(PoolState {
-                idle: vec![first],
+                idle: vec![Conn {
+                    client: first,
+                    statements: HashMap::new(),
+                }],
                 open: 1,
             }),
             freed: Condvar::new(),
@@ -147,12 +175,12 @@ impl PgBackend {
         })
     }
 
-    fn take(&self) -> Result<Client, StoreError> {
+    fn take(&self) -> Result<Conn, StoreError> {
         let poisoned = || StoreError::Unavailable("connection pool lock poisoned".into());
         let mut state = self.pool.lock().map_err(|_| poisoned())?;
         loop {
             if let Some(c) = state.idle.pop() {
-                if c.is_closed() {
+                if c.client.is_closed() {
                     state.open -= 1;
                     continue;
                 }
@@ -161,20 +189,25 @@ impl PgBackend {
             if state.open < self.max {
                 state.open += 1;
                 drop(state);
-                return Client::connect(&self.url, NoTls).map_err(|e| {
-                    if let Ok(mut s) = self.pool.lock() {
-                        s.open -= 1;
-                    }
-                    StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}"))
-                });
+                return Client::connect(&self.url, NoTls)
+                    .map(|client| Conn {
+                        client,
+                        statements: HashMap::new(),
+                    })
+                    .map_err(|e| {
+                        if let Ok(mut s) = self.pool.lock() {
+                            s.open -= 1;
+                        }
+                        StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}"))
+                    });
             }
             state = self.freed.wait(state).map_err(|_| poisoned())?;
         }
     }
 
-    fn give_back(&self, c: Client) {
+    fn give_back(&self, c: Conn) {
         if let Ok(mut s) = self.pool.lock() {
-            if c.is_closed() {
+            if c.client.is_closed() {
                 s.open -= 1;
             } else {
                 s.idle.push(c);
@@ -184,10 +217,14 @@ impl PgBackend {
     }
 
     fn run(&self, f: ReadFn<'_, AnyBox>) -> Result<AnyBox, StoreError> {
-        let mut client = self.take()?;
+        let mut conn = self.take()?;
         let result = (|| {
+            let Conn { client, statements } = &mut conn;
             let mut tx = client.transaction().map_err(db_err)?;
-            let out = f(&mut PgTx(&mut tx));
+            let out = f(&mut PgTx {
+                tx: &mut tx,
+                statements,
+            });
             match out {
                 Ok(v) => {
                     tx.commit().map_err(db_err)?;
@@ -199,7 +236,7 @@ impl PgBackend {
                 }
             }
         })();
-        self.give_back(client);
+        self.give_back(conn);
         result
     }
 }

@@ -157,7 +157,7 @@ fn insert_lead_sql() -> String {
         .map(|i| format!("${i}"))
         .collect();
     format!(
-        "INSERT INTO leads ({cols}, version) VALUES ({}, 1) RETURNING seq",
+        "INSERT INTO leads ({cols}, version) VALUES ({}, 1) ON CONFLICT DO NOTHING RETURNING seq",
         vals.join(", ")
     )
 }
@@ -181,13 +181,32 @@ fn apply_one(tx: &mut dyn Tx, c: LeadChange) -> Result<LeadRow, StoreError> {
     let mut lead = c.lead.clone();
     match c.expected_version {
         None => {
+            // A taken id or external id returns no row rather than an
+            // error, so the transaction goes on (PostgreSQL would abort it).
             let row = tx
                 .query_one(&insert_lead_sql(), &lead_values(&lead))?
-                .ok_or_else(|| StoreError::Database("insert returned no row".into()))?;
+                .ok_or_else(|| {
+                    StoreError::Conflict(format!(
+                        "a lead with id {} or the same external id exists",
+                        lead.id
+                    ))
+                })?;
             lead.seq = row.int(0);
             lead.version = 1;
         }
         Some(expected) => {
+            if let Some(x) = &lead.external_id {
+                let taken = tx.query_one(
+                    "SELECT id FROM leads WHERE external_id = $1 AND id <> $2",
+                    &p![x.clone(), lead.id.clone()],
+                )?;
+                if let Some(other) = taken {
+                    return Err(StoreError::Conflict(format!(
+                        "external id {x} belongs to lead {}",
+                        other.text(0)
+                    )));
+                }
+            }
             let mut vals = lead_values(&lead);
             vals.push(SqlValue::Int(expected));
             match tx.query_one(&update_lead_sql(), &vals)? {
@@ -463,38 +482,22 @@ impl<B: Backend> Store for SqlStore<B> {
         &self,
         changes: Vec<LeadChange>,
     ) -> Result<Vec<Result<LeadRow, StoreError>>, StoreError> {
-        // PostgreSQL aborts a transaction on the first failed statement, so
-        // each change gets a savepoint there. SQLite undoes just the failed
-        // statement, and its savepoints are costly in a long transaction, so
-        // there a change is written without one: only its first statement
-        // (the lead row) can fail for a reason that is the change's own.
-        let savepoints = self.backend.kind() == "postgres";
+        // No savepoint per change: a change's own failure (a taken id, a
+        // stale version) is found by its first statement without raising a
+        // database error, so nothing of it is written and the transaction
+        // goes on. Any other failure undoes the whole call. Savepoints are
+        // costly in SQLite's long group-commit transactions and cost two
+        // round trips on PostgreSQL.
         self.w(move |tx| {
             let mut out = Vec::with_capacity(changes.len());
             for c in changes {
-                if savepoints {
-                    tx.batch("SAVEPOINT lead_change")?;
-                }
                 match apply_one(tx, c) {
-                    Ok(l) => {
-                        if savepoints {
-                            tx.batch("RELEASE SAVEPOINT lead_change")?;
-                        }
-                        out.push(Ok(l));
-                    }
-                    Err(e) if savepoints => {
-                        tx.batch(
-                            "ROLLBACK TO SAVEPOINT lead_change; RELEASE SAVEPOINT lead_change",
-                        )?;
-                        out.push(Err(e));
-                    }
+                    Ok(l) => out.push(Ok(l)),
                     Err(
                         e @ (StoreError::Conflict(_)
                         | StoreError::StaleVersion { .. }
                         | StoreError::NotFound(_)),
-                    ) => {
-                        out.push(Err(e));
-                    }
+                    ) => out.push(Err(e)),
                     Err(fatal) => return Err(fatal),
                 }
             }

@@ -8,7 +8,12 @@ use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
 fn reason_rules(lead: &Value) -> Vec<String> {
-    lead["score"]["reasons"].as_array().expect("reasons").iter().map(|r| r["rule"].as_str().unwrap().to_string()).collect()
+    lead["score"]["reasons"]
+        .as_array()
+        .expect("reasons")
+        .iter()
+        .map(|r| r["rule"].as_str().unwrap().to_string())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -37,11 +42,27 @@ async fn a_created_lead_is_scored_with_grade_priority_and_reasons_once_a_model_i
     assert_eq!(score["model_version"], 1);
     assert_eq!(score["fit"], 66.0, "enterprise 20 + core industry 15 + C-level 15 + North America 8 + business email 8: {lead}");
     let rules = reason_rules(&lead);
-    for r in ["Enterprise (1000+ employees)", "Core industry", "C-level", "North America", "Business email"] {
+    for r in [
+        "Enterprise (1000+ employees)",
+        "Core industry",
+        "C-level",
+        "North America",
+        "Business email",
+    ] {
         assert!(rules.iter().any(|x| x == r), "reason {r} in {rules:?}");
     }
-    let sum: f64 = score["reasons"].as_array().unwrap().iter().filter(|r| r["kind"] == "fit").map(|r| r["points"].as_f64().unwrap()).sum();
-    assert_eq!(sum, score["fit"].as_f64().unwrap(), "the fit reasons add up to the fit");
+    let sum: f64 = score["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "fit")
+        .map(|r| r["points"].as_f64().unwrap())
+        .sum();
+    assert_eq!(
+        sum,
+        score["fit"].as_f64().unwrap(),
+        "the fit reasons add up to the fit"
+    );
 
     let poor = ctx.create_lead(poor_lead("kid@gmail.com")).await;
     assert_eq!(poor["score"]["grade"], "D", "{poor}");
@@ -59,23 +80,56 @@ async fn posting_the_same_lead_again_updates_it_instead_of_duplicating_it() {
     ctx.publish(DEFAULT_MODEL).await;
     let first = ctx.create_lead(good_lead("ann@acme-corp.com")).await;
     let again = ctx
-        .post("/api/v1/leads", &ctx.marketing, json!({ "email": "  ANN@acme-corp.com ", "phone": "+1 415 555 0100" }))
+        .post(
+            "/api/v1/leads",
+            &ctx.marketing,
+            json!({ "email": "  ANN@acme-corp.com ", "phone": "+1 415 555 0100" }),
+        )
         .await
         .expect(StatusCode::OK);
     assert_eq!(again["id"], first["id"]);
-    assert_eq!(again["fields"]["company"], "Acme Corp", "fields are merged: {again}");
+    assert_eq!(
+        again["fields"]["company"], "Acme Corp",
+        "fields are merged: {again}"
+    );
     assert_eq!(again["fields"]["employees"], 1500);
-    assert_eq!(again["score"]["fit"], first["score"]["fit"].as_f64().unwrap() + 3.0, "the phone adds its points: {again}");
+    assert_eq!(
+        again["score"]["fit"],
+        first["score"]["fit"].as_f64().unwrap() + 3.0,
+        "the phone adds its points: {again}"
+    );
     assert_eq!(again["version"], first["version"].as_i64().unwrap() + 1);
     // The same document a third time: still one lead.
-    ctx.post("/api/v1/leads", &ctx.marketing, good_lead("ann@acme-corp.com")).await.expect(StatusCode::OK);
+    ctx.post(
+        "/api/v1/leads",
+        &ctx.marketing,
+        good_lead("ann@acme-corp.com"),
+    )
+    .await
+    .expect(StatusCode::OK);
     let all = ctx.all_leads(&ctx.admin, "").await;
     assert_eq!(all.len(), 1);
     // By external id and by id as well.
-    let x = ctx.create_lead(json!({ "external_id": "crm-1", "email": "bo@beta.io" })).await;
-    let x2 = ctx.post("/api/v1/leads", &ctx.manager, json!({ "external_id": "crm-1", "company": "Beta" })).await.expect(StatusCode::OK);
+    let x = ctx
+        .create_lead(json!({ "external_id": "crm-1", "email": "bo@beta.io" }))
+        .await;
+    let x2 = ctx
+        .post(
+            "/api/v1/leads",
+            &ctx.manager,
+            json!({ "external_id": "crm-1", "company": "Beta" }),
+        )
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(x2["id"], x["id"]);
-    let x3 = ctx.post("/api/v1/leads", &ctx.manager, json!({ "id": x["id"], "title": "VP Sales" })).await.expect(StatusCode::OK);
+    let x3 = ctx
+        .post(
+            "/api/v1/leads",
+            &ctx.manager,
+            json!({ "id": x["id"], "title": "VP Sales" }),
+        )
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(x3["fields"]["company"], "Beta");
     assert_eq!(x3["external_id"], "crm-1");
     assert_eq!(ctx.all_leads(&ctx.admin, "").await.len(), 2);
@@ -93,26 +147,51 @@ async fn a_bulk_upload_with_one_bad_row_creates_the_others_and_rejects_that_row_
         { "email": "old@acme-corp.com", "title": "CTO" },
         42,
     ]});
-    let r = ctx.post("/api/v1/leads/bulk", &ctx.marketing, body).await.expect(StatusCode::OK);
+    let r = ctx
+        .post("/api/v1/leads/bulk", &ctx.marketing, body)
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(r["created"], 2, "{r}");
     assert_eq!(r["updated"], 1, "{r}");
     assert_eq!(r["rejected"], 2, "{r}");
     let results = r["results"].as_array().unwrap();
     assert_eq!(results.len(), 5);
-    for (i, want) in ["created", "rejected", "created", "updated", "rejected"].iter().enumerate() {
+    for (i, want) in ["created", "rejected", "created", "updated", "rejected"]
+        .iter()
+        .enumerate()
+    {
         assert_eq!(results[i]["index"], i);
         assert_eq!(results[i]["status"], *want, "item {i}: {r}");
-        assert_eq!(results[i]["id"].is_string(), *want != "rejected", "item {i}: {r}");
+        assert_eq!(
+            results[i]["id"].is_string(),
+            *want != "rejected",
+            "item {i}: {r}"
+        );
     }
     assert_eq!(results[1]["error"]["code"], "validation_failed");
-    let path = results[1]["error"]["details"]["fields"][0]["path"].as_str().unwrap();
-    assert!(path.ends_with("email"), "the rejection names the email column: {path}");
-    assert_eq!(results[4]["error"]["details"]["fields"][0]["path"], "leads[4]");
+    let path = results[1]["error"]["details"]["fields"][0]["path"]
+        .as_str()
+        .unwrap();
+    assert!(
+        path.ends_with("email"),
+        "the rejection names the email column: {path}"
+    );
+    assert_eq!(
+        results[4]["error"]["details"]["fields"][0]["path"],
+        "leads[4]"
+    );
     let all = ctx.all_leads(&ctx.admin, "").await;
     assert_eq!(all.len(), 3);
     assert!(all.iter().all(|l| l["company"] != "Broken"));
     // The same lead twice in one batch is refused, not raced.
-    let r = ctx.post("/api/v1/leads/bulk", &ctx.marketing, json!({ "leads": [good_lead("c@gamma.com"), good_lead("c@gamma.com")] })).await.expect(StatusCode::OK);
+    let r = ctx
+        .post(
+            "/api/v1/leads/bulk",
+            &ctx.marketing,
+            json!({ "leads": [good_lead("c@gamma.com"), good_lead("c@gamma.com")] }),
+        )
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(r["created"], 1, "{r}");
     assert_eq!(r["rejected"], 1, "{r}");
     assert_eq!(ctx.all_leads(&ctx.admin, "").await.len(), 4);
@@ -141,7 +220,10 @@ async fn seed(ctx: &Ctx) -> Vec<String> {
         { "lead_id": ids[3], "type": "form_submit", "idempotency_key": "s3" },
         { "lead_id": ids[2], "type": "webinar_attended", "idempotency_key": "s4" },
     ]});
-    let r = ctx.post("/api/v1/events/batch", &ctx.marketing, events).await.expect(StatusCode::ACCEPTED);
+    let r = ctx
+        .post("/api/v1/events/batch", &ctx.marketing, events)
+        .await
+        .expect(StatusCode::ACCEPTED);
     assert_eq!(r["accepted"], 4, "{r}");
     ids
 }
@@ -151,25 +233,45 @@ async fn the_list_is_sorted_by_priority_then_score() {
     let ctx = Ctx::new();
     let ids = seed(&ctx).await;
     let model = CompiledModel::from_toml(DEFAULT_MODEL).unwrap();
-    let leads = ctx.get("/api/v1/leads", &ctx.admin).await.expect(StatusCode::OK);
+    let leads = ctx
+        .get("/api/v1/leads", &ctx.admin)
+        .await
+        .expect(StatusCode::OK);
     let leads = leads["leads"].as_array().unwrap();
     assert_eq!(leads.len(), ids.len());
     let keys: Vec<(u8, f64)> = leads
         .iter()
         .map(|l| {
             let p = Priority::parse(l["score"]["priority"].as_str().unwrap()).expect("a priority");
-            (model.priority_rank(p), l["score"]["score"].as_f64().unwrap())
+            (
+                model.priority_rank(p),
+                l["score"]["score"].as_f64().unwrap(),
+            )
         })
         .collect();
     for w in keys.windows(2) {
-        assert!(w[0].0 < w[1].0 || (w[0].0 == w[1].0 && w[0].1 >= w[1].1), "out of order: {keys:?}");
+        assert!(
+            w[0].0 < w[1].0 || (w[0].0 == w[1].0 && w[0].1 >= w[1].1),
+            "out of order: {keys:?}"
+        );
     }
     assert_eq!(leads[0]["id"], ids[4], "the hot A lead comes first");
     let distinct: BTreeSet<u8> = keys.iter().map(|k| k.0).collect();
-    assert!(distinct.len() >= 3, "the seed spreads over priorities: {keys:?}");
+    assert!(
+        distinct.len() >= 3,
+        "the seed spreads over priorities: {keys:?}"
+    );
 
-    let by_score = ctx.get("/api/v1/leads?sort=score", &ctx.admin).await.expect(StatusCode::OK);
-    let scores: Vec<f64> = by_score["leads"].as_array().unwrap().iter().map(|l| l["score"]["score"].as_f64().unwrap()).collect();
+    let by_score = ctx
+        .get("/api/v1/leads?sort=score", &ctx.admin)
+        .await
+        .expect(StatusCode::OK);
+    let scores: Vec<f64> = by_score["leads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["score"]["score"].as_f64().unwrap())
+        .collect();
     assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
 }
 
@@ -186,23 +288,61 @@ async fn filters_select_by_stage_grade_and_search() {
 
     let all = ctx.all_leads(&ctx.admin, "").await;
     for grade in ["A", "B", "C", "D"] {
-        let want: BTreeSet<String> = all.iter().filter(|l| l["score"]["grade"] == grade).map(|l| l["id"].as_str().unwrap().to_string()).collect();
-        let got: BTreeSet<String> = ids_of(&ctx.all_leads(&ctx.admin, &format!("&grade={}", grade.to_lowercase())).await).into_iter().collect();
+        let want: BTreeSet<String> = all
+            .iter()
+            .filter(|l| l["score"]["grade"] == grade)
+            .map(|l| l["id"].as_str().unwrap().to_string())
+            .collect();
+        let got: BTreeSet<String> = ids_of(
+            &ctx.all_leads(&ctx.admin, &format!("&grade={}", grade.to_lowercase()))
+                .await,
+        )
+        .into_iter()
+        .collect();
         assert_eq!(got, want, "grade {grade}");
     }
-    assert!(all.iter().any(|l| l["score"]["grade"] == "A") && all.iter().any(|l| l["score"]["grade"] == "D"));
+    assert!(
+        all.iter().any(|l| l["score"]["grade"] == "A")
+            && all.iter().any(|l| l["score"]["grade"] == "D")
+    );
 
-    assert_eq!(ids_of(&ctx.all_leads(&ctx.admin, "&q=golf").await), vec![ids[6].clone()], "search by company");
-    assert_eq!(ids_of(&ctx.all_leads(&ctx.admin, "&q=B%40BETA").await), vec![ids[1].clone()], "search by email, any case");
-    assert_eq!(ctx.all_leads(&ctx.admin, &format!("&q={}", &ids[3])).await.len(), 1, "search by id");
-    assert_eq!(ctx.all_leads(&ctx.admin, "&q=%25").await.len(), 0, "% is searched literally");
+    assert_eq!(
+        ids_of(&ctx.all_leads(&ctx.admin, "&q=golf").await),
+        vec![ids[6].clone()],
+        "search by company"
+    );
+    assert_eq!(
+        ids_of(&ctx.all_leads(&ctx.admin, "&q=B%40BETA").await),
+        vec![ids[1].clone()],
+        "search by email, any case"
+    );
+    assert_eq!(
+        ctx.all_leads(&ctx.admin, &format!("&q={}", &ids[3]))
+            .await
+            .len(),
+        1,
+        "search by id"
+    );
+    assert_eq!(
+        ctx.all_leads(&ctx.admin, "&q=%25").await.len(),
+        0,
+        "% is searched literally"
+    );
     let referral = ctx.all_leads(&ctx.admin, "&source=Referral").await;
     assert_eq!(ids_of(&referral), vec![ids[1].clone()]);
     let mql = ctx.all_leads(&ctx.admin, "&mql=true").await;
     assert!(mql.iter().all(|l| l["score"]["mql"] == true));
-    assert!(mql.iter().any(|l| l["id"] == ids[4].as_str()), "the hot lead is an MQL");
+    assert!(
+        mql.iter().any(|l| l["id"] == ids[4].as_str()),
+        "the hot lead is an MQL"
+    );
     // Combined filters.
-    assert_eq!(ctx.all_leads(&ctx.admin, "&stage=working&grade=D").await.len(), 0);
+    assert_eq!(
+        ctx.all_leads(&ctx.admin, "&stage=working&grade=D")
+            .await
+            .len(),
+        0
+    );
 }
 
 fn ids_of(leads: &[Value]) -> Vec<String> {
@@ -214,7 +354,10 @@ async fn cursor_pagination_visits_every_lead_exactly_once() {
     let ctx = Ctx::new();
     let ids = seed(&ctx).await;
     for sort in ["priority", "score", "created"] {
-        let full = ctx.get(&format!("/api/v1/leads?limit=1000&sort={sort}"), &ctx.admin).await.expect(StatusCode::OK);
+        let full = ctx
+            .get(&format!("/api/v1/leads?limit=1000&sort={sort}"), &ctx.admin)
+            .await
+            .expect(StatusCode::OK);
         let full = ids_of(full["leads"].as_array().unwrap());
         let mut walked = Vec::new();
         let mut cursor: Option<String> = None;
@@ -235,12 +378,21 @@ async fn cursor_pagination_visits_every_lead_exactly_once() {
                 None => break,
             }
         }
-        assert_eq!(walked, full, "sort {sort}: the pages concatenate to the full list");
+        assert_eq!(
+            walked, full,
+            "sort {sort}: the pages concatenate to the full list"
+        );
         let unique: BTreeSet<&String> = walked.iter().collect();
-        assert_eq!(unique.len(), ids.len(), "sort {sort}: every lead exactly once");
+        assert_eq!(
+            unique.len(),
+            ids.len(),
+            "sort {sort}: every lead exactly once"
+        );
         assert_eq!(pages, ids.len().div_ceil(2), "sort {sort}");
     }
-    let r = ctx.get("/api/v1/leads?limit=2&cursor=bm9wZQ", &ctx.admin).await;
+    let r = ctx
+        .get("/api/v1/leads?limit=2&cursor=bm9wZQ", &ctx.admin)
+        .await;
     r.expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     assert_eq!(r.body["error"]["details"]["fields"][0]["path"], "cursor");
 }
@@ -253,32 +405,84 @@ async fn patch_merges_fields_and_rescores() {
     let id = lead["id"].as_str().unwrap();
     assert_eq!(lead["score"]["grade"], "A");
 
-    let patched = ctx.patch(&format!("/api/v1/leads/{id}"), &ctx.manager, json!({ "employees": 5, "city": "Austin" })).await.expect(StatusCode::OK);
+    let patched = ctx
+        .patch(
+            &format!("/api/v1/leads/{id}"),
+            &ctx.manager,
+            json!({ "employees": 5, "city": "Austin" }),
+        )
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(patched["fields"]["employees"], 5);
     assert_eq!(patched["fields"]["city"], "Austin");
-    assert_eq!(patched["fields"]["company"], "Acme Corp", "other fields are kept");
+    assert_eq!(
+        patched["fields"]["company"], "Acme Corp",
+        "other fields are kept"
+    );
     assert_eq!(patched["email"], "ann@acme-corp.com");
-    assert_eq!(patched["score"]["fit"], 66.0 - 20.0 - 10.0, "enterprise points go, the micro-company penalty comes: {patched}");
+    assert_eq!(
+        patched["score"]["fit"],
+        66.0 - 20.0 - 10.0,
+        "enterprise points go, the micro-company penalty comes: {patched}"
+    );
     assert_eq!(patched["score"]["grade"], "C");
     let rules = reason_rules(&patched);
-    assert!(rules.contains(&"Micro company (under 10)".to_string()) && !rules.contains(&"Enterprise (1000+ employees)".to_string()), "{rules:?}");
+    assert!(
+        rules.contains(&"Micro company (under 10)".to_string())
+            && !rules.contains(&"Enterprise (1000+ employees)".to_string()),
+        "{rules:?}"
+    );
 
     // null clears a field.
-    let cleared = ctx.patch(&format!("/api/v1/leads/{id}"), &ctx.manager, json!({ "employees": null })).await.expect(StatusCode::OK);
+    let cleared = ctx
+        .patch(
+            &format!("/api/v1/leads/{id}"),
+            &ctx.manager,
+            json!({ "employees": null }),
+        )
+        .await
+        .expect(StatusCode::OK);
     assert!(cleared["fields"]["employees"].is_null());
     assert_eq!(cleared["score"]["fit"], 66.0 - 20.0);
 
     let h = ctx.history(id).await;
-    let causes: Vec<&str> = h["scores"].as_array().unwrap().iter().map(|s| s["cause"].as_str().unwrap()).collect();
+    let causes: Vec<&str> = h["scores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["cause"].as_str().unwrap())
+        .collect();
     assert_eq!(causes, ["created", "updated", "updated"], "{h}");
 
     // The id cannot change; a missing lead is 404; bad fields are 422.
-    let r = ctx.patch(&format!("/api/v1/leads/{id}"), &ctx.manager, json!({ "id": "other" })).await;
+    let r = ctx
+        .patch(
+            &format!("/api/v1/leads/{id}"),
+            &ctx.manager,
+            json!({ "id": "other" }),
+        )
+        .await;
     r.expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
-    let r = ctx.patch("/api/v1/leads/ld_missing", &ctx.manager, json!({ "city": "X" })).await;
+    let r = ctx
+        .patch(
+            "/api/v1/leads/ld_missing",
+            &ctx.manager,
+            json!({ "city": "X" }),
+        )
+        .await;
     r.expect_error(StatusCode::NOT_FOUND, "not_found");
-    assert_eq!(ctx.all_leads(&ctx.admin, "").await.len(), 1, "PATCH of a missing lead creates nothing");
-    let r = ctx.patch(&format!("/api/v1/leads/{id}"), &ctx.manager, json!({ "email": "broken" })).await;
+    assert_eq!(
+        ctx.all_leads(&ctx.admin, "").await.len(),
+        1,
+        "PATCH of a missing lead creates nothing"
+    );
+    let r = ctx
+        .patch(
+            &format!("/api/v1/leads/{id}"),
+            &ctx.manager,
+            json!({ "email": "broken" }),
+        )
+        .await;
     r.expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     assert_eq!(ctx.lead(id).await["email"], "ann@acme-corp.com");
 }
@@ -290,17 +494,39 @@ async fn delete_removes_the_lead_then_it_is_not_found() {
     let lead = ctx.create_lead(good_lead("ann@acme-corp.com")).await;
     let other = ctx.create_lead(good_lead("bob@acme-corp.com")).await;
     let id = lead["id"].as_str().unwrap();
-    ctx.post("/api/v1/events", &ctx.marketing, json!({ "lead_id": id, "type": "demo_request" })).await.expect(StatusCode::ACCEPTED);
-    let r = ctx.delete(&format!("/api/v1/leads/{id}"), &ctx.marketing).await;
+    ctx.post(
+        "/api/v1/events",
+        &ctx.marketing,
+        json!({ "lead_id": id, "type": "demo_request" }),
+    )
+    .await
+    .expect(StatusCode::ACCEPTED);
+    let r = ctx
+        .delete(&format!("/api/v1/leads/{id}"), &ctx.marketing)
+        .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     assert_eq!(r.body, Value::Null, "204 has no body");
-    ctx.get(&format!("/api/v1/leads/{id}"), &ctx.admin).await.expect_error(StatusCode::NOT_FOUND, "not_found");
-    ctx.get(&format!("/api/v1/leads/{id}/history"), &ctx.admin).await.expect_error(StatusCode::NOT_FOUND, "not_found");
-    ctx.get(&format!("/api/v1/leads/{id}/events"), &ctx.admin).await.expect_error(StatusCode::NOT_FOUND, "not_found");
-    ctx.delete(&format!("/api/v1/leads/{id}"), &ctx.marketing).await.expect_error(StatusCode::NOT_FOUND, "not_found");
-    assert_eq!(ids_of(&ctx.all_leads(&ctx.admin, "").await), vec![other["id"].as_str().unwrap().to_string()]);
+    ctx.get(&format!("/api/v1/leads/{id}"), &ctx.admin)
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "not_found");
+    ctx.get(&format!("/api/v1/leads/{id}/history"), &ctx.admin)
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "not_found");
+    ctx.get(&format!("/api/v1/leads/{id}/events"), &ctx.admin)
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "not_found");
+    ctx.delete(&format!("/api/v1/leads/{id}"), &ctx.marketing)
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "not_found");
+    assert_eq!(
+        ids_of(&ctx.all_leads(&ctx.admin, "").await),
+        vec![other["id"].as_str().unwrap().to_string()]
+    );
     // Re-sending the deleted lead creates a new one.
     let back = ctx.create_lead(good_lead("ann@acme-corp.com")).await;
     assert_ne!(back["id"], lead["id"]);
-    assert_eq!(back["score"]["engagement"], 0.0, "the old events went with the lead");
+    assert_eq!(
+        back["score"]["engagement"], 0.0,
+        "the old events went with the lead"
+    );
 }
