@@ -481,29 +481,44 @@ impl<'a> Service<'a> {
         inputs: Vec<ApiResult<LeadInput>>,
         actor: &str,
     ) -> ApiResult<Vec<ApiResult<(LeadRow, bool)>>> {
+        let mut results: Vec<ApiResult<(LeadRow, bool)>> = Vec::new();
+        let mut only: Option<Vec<usize>> = None;
         for attempt in 0..3 {
-            let (drafts, mut results) = self.prepare_upserts(&inputs, actor)?;
+            let (drafts, prepared) = self.prepare_upserts(&inputs, actor, only.as_deref())?;
+            match &only {
+                None => results = prepared,
+                Some(retry) => {
+                    for (pos, r) in prepared.into_iter().enumerate() {
+                        if retry.contains(&pos) {
+                            results[pos] = r;
+                        }
+                    }
+                }
+            }
             let positions: Vec<usize> = drafts.iter().map(|(i, _, _)| *i).collect();
             let created: Vec<bool> = drafts.iter().map(|(_, _, c)| *c).collect();
             let changes: Vec<LeadChange> = drafts.into_iter().map(|(_, d, _)| d.finish()).collect();
             let applied = self.state.store.apply(changes)?;
-            let mut retry = false;
+            // A concurrent writer created or changed the lead meanwhile:
+            // prepare just those again, from what is stored now.
+            let mut retry = Vec::new();
             for ((pos, res), was_created) in positions.into_iter().zip(applied).zip(created) {
                 results[pos] = match res {
                     Ok(row) => Ok((row, was_created)),
                     Err(StoreError::StaleVersion { .. }) | Err(StoreError::Conflict(_))
                         if attempt < 2 =>
                     {
-                        retry = true;
+                        retry.push(pos);
                         Err(ApiError::conflict("conflict", "retry"))
                     }
                     Err(e) => Err(e.into()),
                 };
             }
-            if !retry {
+            if retry.is_empty() {
                 self.state.after_write();
                 return Ok(results);
             }
+            only = Some(retry);
         }
         Err(ApiError::conflict(
             "conflict",
@@ -516,6 +531,7 @@ impl<'a> Service<'a> {
         &self,
         inputs: &[ApiResult<LeadInput>],
         actor: &str,
+        only: Option<&[usize]>,
     ) -> ApiResult<(Vec<(usize, Draft, bool)>, Vec<ApiResult<(LeadRow, bool)>>)> {
         let now = self.now();
         let mut results: Vec<ApiResult<(LeadRow, bool)>> = Vec::with_capacity(inputs.len());
@@ -523,6 +539,10 @@ impl<'a> Service<'a> {
         let mut routing: Option<RoutingSnapshot> = None;
         let mut seen: HashMap<String, usize> = HashMap::new();
         for (i, input) in inputs.iter().enumerate() {
+            if only.is_some_and(|o| !o.contains(&i)) {
+                results.push(Err(ApiError::internal("not processed")));
+                continue;
+            }
             let input = match input {
                 Ok(x) => x,
                 Err(e) => {

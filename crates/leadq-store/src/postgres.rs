@@ -87,9 +87,19 @@ impl ToSql for SqlValue {
 struct PgTx<'a, 'c> {
     tx: &'a mut postgres::Transaction<'c>,
     statements: &'a mut HashMap<String, Statement>,
+    /// Set on the first failed statement: PostgreSQL has then aborted the
+    /// transaction, and its COMMIT would silently roll back.
+    failed: Option<StoreError>,
 }
 
 impl PgTx<'_, '_> {
+    fn note<T>(&mut self, r: Result<T, StoreError>) -> Result<T, StoreError> {
+        if let Err(e) = &r {
+            self.failed.get_or_insert_with(|| e.clone());
+        }
+        r
+    }
+
     fn statement(&mut self, sql: &str) -> Result<Statement, StoreError> {
         if let Some(s) = self.statements.get(sql) {
             return Ok(s.clone());
@@ -140,18 +150,23 @@ fn convert(row: &postgres::Row) -> Result<Row, StoreError> {
 
 impl Tx for PgTx<'_, '_> {
     fn exec(&mut self, sql: &str, params: &[SqlValue]) -> Result<u64, StoreError> {
-        let stmt = self.statement(sql)?;
-        self.tx.execute(&stmt, &refs(params)).map_err(db_err)
+        let r = self
+            .statement(sql)
+            .and_then(|stmt| self.tx.execute(&stmt, &refs(params)).map_err(db_err));
+        self.note(r)
     }
 
     fn query(&mut self, sql: &str, params: &[SqlValue]) -> Result<Vec<Row>, StoreError> {
-        let stmt = self.statement(sql)?;
-        let rows = self.tx.query(&stmt, &refs(params)).map_err(db_err)?;
-        rows.iter().map(convert).collect()
+        let r = self
+            .statement(sql)
+            .and_then(|stmt| self.tx.query(&stmt, &refs(params)).map_err(db_err))
+            .and_then(|rows| rows.iter().map(convert).collect());
+        self.note(r)
     }
 
     fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
-        self.tx.batch_execute(sql).map_err(db_err)
+        let r = self.tx.batch_execute(sql).map_err(db_err);
+        self.note(r)
     }
 }
 
@@ -221,10 +236,17 @@ impl PgBackend {
         let result = (|| {
             let Conn { client, statements } = &mut conn;
             let mut tx = client.transaction().map_err(db_err)?;
-            let out = f(&mut PgTx {
+            let mut pg = PgTx {
                 tx: &mut tx,
                 statements,
-            });
+                failed: None,
+            };
+            let mut out = f(&mut pg);
+            if let (Ok(_), Some(e)) = (&out, pg.failed.take()) {
+                // The work went on past a failed statement; the transaction
+                // is aborted, so nothing of it can be committed.
+                out = Err(e);
+            }
             match out {
                 Ok(v) => {
                     tx.commit().map_err(db_err)?;

@@ -195,6 +195,18 @@ fn apply_one(tx: &mut dyn Tx, c: LeadChange) -> Result<LeadRow, StoreError> {
             lead.version = 1;
         }
         Some(expected) => {
+            if let Some(e) = &lead.email {
+                let taken = tx.query_one(
+                    "SELECT id FROM leads WHERE email = $1 AND id <> $2",
+                    &p![e.clone(), lead.id.clone()],
+                )?;
+                if let Some(other) = taken {
+                    return Err(StoreError::Conflict(format!(
+                        "email {e} belongs to lead {}",
+                        other.text(0)
+                    )));
+                }
+            }
             if let Some(x) = &lead.external_id {
                 let taken = tx.query_one(
                     "SELECT id FROM leads WHERE external_id = $1 AND id <> $2",

@@ -350,10 +350,18 @@ fn a_lead_is_found_by_id_external_id_or_email_ignoring_case(store: &dyn Store) {
     a.external_id = Some("CRM-1".into());
     a.email = Some("ada@acme.io".into());
     let mut b = lead("lead-b");
-    b.email = Some("ada@acme.io".into());
+    b.email = Some("bob@acme.io".into());
     let mut c = lead("lead-c");
     c.external_id = Some("crm-1".into());
     insert(store, vec![a, b, c]);
+    // One lead per email: a second lead with a stored email is refused.
+    let mut twin = lead("lead-twin");
+    twin.email = Some("ada@acme.io".into());
+    let refused = store.apply(vec![LeadChange::insert(twin)]).unwrap();
+    assert!(
+        matches!(refused[0], Err(StoreError::Conflict(_))),
+        "{refused:?}"
+    );
 
     let found = |k: LeadKey| store.find_lead(&k).unwrap().map(|l| l.id);
     assert_eq!(found(LeadKey::Id("lead-b".into())), Some("lead-b".into()));
@@ -366,8 +374,7 @@ fn a_lead_is_found_by_id_external_id_or_email_ignoring_case(store: &dyn Store) {
         found(LeadKey::ExternalId("crm-1".into())),
         Some("lead-c".into())
     );
-    // Email is matched case-insensitively; with two leads sharing an
-    // email the first stored wins.
+    // Email is matched case-insensitively.
     assert_eq!(
         found(LeadKey::Email("Ada@ACME.io".into())),
         Some("lead-a".into())
@@ -376,7 +383,11 @@ fn a_lead_is_found_by_id_external_id_or_email_ignoring_case(store: &dyn Store) {
         found(LeadKey::Email("ada@acme.io".into())),
         Some("lead-a".into())
     );
-    assert_eq!(found(LeadKey::Email("bob@acme.io".into())), None);
+    assert_eq!(
+        found(LeadKey::Email("bob@acme.io".into())),
+        Some("lead-b".into())
+    );
+    assert_eq!(found(LeadKey::Email("eve@acme.io".into())), None);
     assert_eq!(found(LeadKey::ExternalId("crm-2".into())), None);
 }
 on_every_backend!(a_lead_is_found_by_id_external_id_or_email_ignoring_case);

@@ -66,8 +66,22 @@ async fn a_created_lead_is_scored_with_grade_priority_and_reasons_once_a_model_i
 
     let poor = ctx.create_lead(poor_lead("kid@gmail.com")).await;
     assert_eq!(poor["score"]["grade"], "D", "{poor}");
-    assert!(poor["score"]["fit"].as_f64().unwrap() < 0.0);
-    assert!(reason_rules(&poor).iter().any(|r| r == "Free email"));
+    assert_eq!(
+        poor["score"]["fit"], 0.0,
+        "a negative fit is floored at 0: {poor}"
+    );
+    let rules = reason_rules(&poor);
+    for r in [
+        "Micro company (under 10)",
+        "Poor-fit industry",
+        "Intern or student",
+        "Free email",
+    ] {
+        assert!(
+            rules.iter().any(|x| x == r),
+            "penalty {r} is still explained: {rules:?}"
+        );
+    }
 
     // GET returns the same view.
     let got = ctx.lead(lead["id"].as_str().unwrap()).await;

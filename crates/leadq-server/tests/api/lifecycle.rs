@@ -46,7 +46,8 @@ async fn sql_needs_bant_answers_and_succeeds_once_they_satisfy_it() {
         )
         .await
         .expect(StatusCode::OK);
-    assert_eq!(part["satisfied"], false);
+    assert_eq!(part["satisfied"], 2, "two criteria are satisfied: {part}");
+    assert_eq!(part["status"], "not_yet");
     assert_eq!(part["unknown"], json!(["need", "timeline"]), "{part}");
     let r = ctx
         .post(
@@ -104,7 +105,7 @@ async fn sql_needs_bant_answers_and_succeeds_once_they_satisfy_it() {
         )
         .await
         .expect(StatusCode::OK);
-    assert_eq!(full["satisfied"], true, "{full}");
+    assert_eq!(full["satisfied"], 4, "{full}");
     assert_eq!(full["status"], "qualified");
     let budget = full["criteria"]
         .as_array()
@@ -120,7 +121,7 @@ async fn sql_needs_bant_answers_and_succeeds_once_they_satisfy_it() {
         .get(&format!("/api/v1/leads/{id}/frameworks/bant"), &ctx.admin)
         .await
         .expect(StatusCode::OK);
-    assert_eq!(got["satisfied"], true);
+    assert_eq!(got["status"], "qualified");
     let gate = ctx
         .get(&format!("/api/v1/leads/{id}/score"), &ctx.admin)
         .await

@@ -122,9 +122,11 @@ async fn metrics_by_source_count_outcomes_conversion_and_cost_per_qualified_lead
         (Some(5), Some(2), Some(1)),
         "{m}"
     );
+    // Reaching SAL or later implies the MQL qualification (the referral
+    // lead skipped MQL).
     assert_eq!(
         (t["mql"].as_u64(), t["sql"].as_u64()),
-        (Some(2), Some(3)),
+        (Some(3), Some(3)),
         "{m}"
     );
     assert_eq!(t["conversion_rate"], 0.4);
@@ -132,9 +134,9 @@ async fn metrics_by_source_count_outcomes_conversion_and_cost_per_qualified_lead
         t["spend"], 1300.0,
         "spend outside the 30-day window is left out: {m}"
     );
-    assert_eq!(t["cost_per_qualified_lead"], 650.0);
-    assert_eq!(t["qualification_rate"]["mql_per_lead"], 0.4);
-    assert_eq!(t["qualification_rate"]["sql_per_mql"], 1.5);
+    assert_eq!(t["cost_per_qualified_lead"], 433.33, "1300 over 3 MQLs");
+    assert_eq!(t["qualification_rate"]["mql_per_lead"], 0.6);
+    assert_eq!(t["qualification_rate"]["sql_per_mql"], 1.0);
     assert_eq!(
         t["response_time_minutes"]["responded"], 4,
         "four leads were moved by hand"
@@ -166,15 +168,15 @@ async fn metrics_by_source_count_outcomes_conversion_and_cost_per_qualified_lead
             r["mql"].as_u64(),
             r["sql"].as_u64()
         ),
-        (Some(2), Some(1), Some(0), Some(1)),
+        (Some(2), Some(1), Some(1), Some(1)),
         "{r}"
     );
     assert_eq!(r["conversion_rate"], 0.5);
     assert_eq!(r["spend"], 300.0);
+    assert_eq!(r["cost_per_qualified_lead"], 300.0);
     assert_eq!(
-        r["cost_per_qualified_lead"],
-        Value::Null,
-        "no MQL, no cost per MQL"
+        w["qualification_rate"]["mql_per_lead"], 0.6667,
+        "the web lead still in working is no MQL"
     );
 
     let by_campaign = ctx

@@ -33,7 +33,8 @@ CREATE TABLE leads (
     closed_at BIGINT,
     version BIGINT NOT NULL DEFAULT 1
 );
-CREATE INDEX leads_email ON leads (email);
+-- One lead per email address: re-sending a lead updates it.
+CREATE UNIQUE INDEX leads_email ON leads (email);
 CREATE INDEX leads_domain ON leads (domain);
 CREATE INDEX leads_priority ON leads (sort_rank, total DESC, seq);
 CREATE INDEX leads_total ON leads (total DESC, seq);
