@@ -11,10 +11,13 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
+/// Method, route and status of requests counted together.
+type RequestKey = (String, String, u16);
+
 /// Operational counters.
 #[derive(Default)]
 pub struct Stats {
-    requests: Mutex<BTreeMap<(String, String, u16), (u64, f64)>>,
+    requests: Mutex<BTreeMap<RequestKey, (u64, f64)>>,
     pub leads_written: AtomicU64,
     pub events_accepted: AtomicU64,
     pub events_duplicate: AtomicU64,

@@ -155,29 +155,29 @@ impl RoutingSnapshot {
     }
 }
 
-/// Facts about a lead for routing.
-fn facts(
-    lead: &Lead,
-    grade: Option<&str>,
-) -> (
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<f64>,
-) {
-    (
-        lead.company
+/// Facts about a lead for routing, owned.
+struct Facts {
+    country: Option<String>,
+    region: Option<String>,
+    industry: Option<String>,
+    source: Option<String>,
+    grade: Option<String>,
+    employees: Option<f64>,
+}
+
+fn facts(lead: &Lead, grade: Option<&str>) -> Facts {
+    Facts {
+        country: lead
+            .company
             .country
             .as_ref()
             .map(|c| c.as_str().to_string()),
-        lead.company.region.as_ref().map(|c| c.to_string()),
-        lead.company.industry.as_ref().map(|c| c.to_string()),
-        lead.source.channel.as_ref().map(|c| c.to_string()),
-        grade.map(str::to_string),
-        lead.company.employees,
-    )
+        region: lead.company.region.as_ref().map(|c| c.to_string()),
+        industry: lead.company.industry.as_ref().map(|c| c.to_string()),
+        source: lead.source.channel.as_ref().map(|c| c.to_string()),
+        grade: grade.map(str::to_string),
+        employees: lead.company.employees,
+    }
 }
 
 /// The service's view of one lead change being prepared.
@@ -400,14 +400,14 @@ impl<'a> Service<'a> {
                     Some(d) => self.state.store.account_owner(d, &draft.row.id)?,
                     None => None,
                 };
-                let (country, region, industry, source, grade, employees) = facts(lead, grade);
+                let owned = facts(lead, grade);
                 let f = LeadFacts {
-                    country: country.as_deref(),
-                    region: region.as_deref(),
-                    industry: industry.as_deref(),
-                    source: source.as_deref(),
-                    grade: grade.as_deref(),
-                    employees,
+                    country: owned.country.as_deref(),
+                    region: owned.region.as_deref(),
+                    industry: owned.industry.as_deref(),
+                    source: owned.source.as_deref(),
+                    grade: owned.grade.as_deref(),
+                    employees: owned.employees,
                 };
                 match routing::route(
                     &f,
@@ -559,10 +559,25 @@ impl<'a> Service<'a> {
                 .map(|s| s.trim().to_lowercase());
             let existing = match (&input.id, &input.external_id, &email) {
                 (Some(id), _, _) => self.state.store.find_lead(&LeadKey::Id(id.clone()))?,
-                (None, Some(x), _) => self
+                (None, Some(x), e) => match self
                     .state
                     .store
-                    .find_lead(&LeadKey::ExternalId(x.clone()))?,
+                    .find_lead(&LeadKey::ExternalId(x.clone()))?
+                {
+                    Some(row) => Some(row),
+                    // An unknown external id with the email of a lead that
+                    // has none (a web form before the CRM sync) is that
+                    // lead: emails are unique, so inserting could only
+                    // conflict.
+                    None => match e.as_deref().filter(|e| !e.is_empty()) {
+                        Some(e) => self
+                            .state
+                            .store
+                            .find_lead(&LeadKey::Email(e.to_string()))?
+                            .filter(|r| r.external_id.is_none()),
+                        None => None,
+                    },
+                },
                 (None, None, Some(e)) if !e.is_empty() => {
                     self.state.store.find_lead(&LeadKey::Email(e.clone()))?
                 }
@@ -828,6 +843,11 @@ impl<'a> Service<'a> {
                     "from": from.as_str(),
                     "to": to.as_str(),
                     "allowed": from.allowed_next().iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+                    "framework": gate.as_ref().map(|g| g.0.clone()),
+                    "unknown": match &e {
+                        lifecycle::TransitionError::FrameworkNotSatisfied { unknown, .. } => json!(unknown),
+                        _ => json!([]),
+                    },
                 }))
             })?;
             let mut draft = Draft::new(row, false);
