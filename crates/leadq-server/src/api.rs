@@ -690,7 +690,11 @@ fn event_row(state: &AppState, e: EventIn, path: &str, now: i64) -> ApiResult<Ev
     })
 }
 
-async fn ingest_events(state: &AppState, events: Vec<EventIn>) -> ApiResult<EventsResult> {
+async fn ingest_events(
+    state: &AppState,
+    events: Vec<EventIn>,
+    wait: bool,
+) -> ApiResult<EventsResult> {
     let out = run(state, move |s| {
         let now = s.clock.now_ms();
         let mut rows = Vec::new();
@@ -701,7 +705,7 @@ async fn ingest_events(state: &AppState, events: Vec<EventIn>) -> ApiResult<Even
                 Err(err) => errors.push(json!({ "index": i, "error": error_json(&err) })),
             }
         }
-        let fresh = Service::new(s).record_events(rows)?;
+        let fresh = Service::new(s).record_events(rows, wait)?;
         let accepted = fresh.iter().filter(|f| **f).count();
         Ok(EventsResult {
             accepted,
@@ -732,7 +736,7 @@ async fn post_event(
     Body(e): Body<EventIn>,
 ) -> ApiResult<Response> {
     who.require(&[Role::Marketing])?;
-    let out = ingest_events(&state, vec![e]).await?;
+    let out = ingest_events(&state, vec![e], true).await?;
     if out.rejected == 1 {
         let err = &out.errors[0]["error"];
         return Ok((
@@ -744,15 +748,25 @@ async fn post_event(
     Ok((StatusCode::ACCEPTED, JsonBody(out)).into_response())
 }
 
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct BatchQuery {
+    /// Re-score the touched leads before answering (default: the events
+    /// are stored before the answer and the leads re-scored just after).
+    pub wait: Option<bool>,
+}
+
 /// Record a batch of events (each accepted or rejected on its own).
-#[utoipa::path(post, path = "/events/batch", tag = "events", request_body = EventBatch,
+#[utoipa::path(post, path = "/events/batch", tag = "events", request_body = EventBatch, params(BatchQuery),
     responses((status = 202, body = EventsResult), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn post_events(
     State(state): State<AppState>,
     who: Principal,
+    q: Result<Query<BatchQuery>, axum::extract::rejection::QueryRejection>,
     Body(b): Body<EventBatch>,
 ) -> ApiResult<(StatusCode, JsonBody<EventsResult>)> {
+    let Query(q) = q.map_err(|e| ApiError::invalid("wait", e.body_text()))?;
     who.require(&[Role::Marketing])?;
     if b.events.len() > 50_000 {
         return Err(ApiError::invalid(
@@ -762,7 +776,7 @@ async fn post_events(
     }
     Ok((
         StatusCode::ACCEPTED,
-        JsonBody(ingest_events(&state, b.events).await?),
+        JsonBody(ingest_events(&state, b.events, q.wait.unwrap_or(false)).await?),
     ))
 }
 

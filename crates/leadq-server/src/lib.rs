@@ -69,6 +69,9 @@ pub struct Shared {
     pub deliveries_ready: Notify,
     pub stats: metrics::Stats,
     pub jobs: jobs::Jobs,
+    /// Leads whose events arrived without an immediate re-score.
+    rescore_queue: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    pub rescore_ready: Notify,
 }
 
 /// Cheap to clone; handed to every handler.
@@ -101,6 +104,8 @@ impl AppState {
             deliveries_ready: Notify::new(),
             stats: metrics::Stats::default(),
             jobs: jobs::Jobs::default(),
+            rescore_queue: Default::default(),
+            rescore_ready: Notify::new(),
         }));
         state.reload_model()?;
         state.reload_webhooks()?;
@@ -154,6 +159,31 @@ impl AppState {
             *h = Arc::new(subs);
         }
         Ok(())
+    }
+
+    /// Queues leads for the background re-scorer.
+    pub fn queue_rescore(&self, ids: impl IntoIterator<Item = String>) {
+        if let Ok(mut q) = self.rescore_queue.lock() {
+            q.extend(ids);
+        }
+        self.rescore_ready.notify_one();
+    }
+
+    /// Takes up to `max` queued leads.
+    pub fn take_rescore(&self, max: usize) -> Vec<String> {
+        let Ok(mut q) = self.rescore_queue.lock() else {
+            return Vec::new();
+        };
+        let take: Vec<String> = q.iter().take(max).cloned().collect();
+        for id in &take {
+            q.remove(id);
+        }
+        take
+    }
+
+    /// Leads waiting for the background re-scorer.
+    pub fn rescore_backlog(&self) -> usize {
+        self.rescore_queue.lock().map(|q| q.len()).unwrap_or(0)
     }
 
     /// Called after writes: wakes the webhook worker.

@@ -102,6 +102,7 @@ pub fn prometheus(state: &AppState) -> String {
             "# HELP leadq_leads Leads stored.\n# TYPE leadq_leads gauge\nleadq_leads {n}"
         );
     }
+    let _ = writeln!(out, "# HELP leadq_rescore_backlog Leads waiting for the background re-scorer.\n# TYPE leadq_rescore_backlog gauge\nleadq_rescore_backlog {}", state.rescore_backlog());
     let v = state.model().map_or(0, |m| m.version());
     let _ = writeln!(out, "# HELP leadq_model_version Published scoring model version.\n# TYPE leadq_model_version gauge\nleadq_model_version {v}");
     out

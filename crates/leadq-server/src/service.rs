@@ -788,9 +788,10 @@ impl<'a> Service<'a> {
         Ok(changes)
     }
 
-    /// Stores events (idempotent by key) and re-scores the leads they touch.
-    /// Returns, per event, whether it was new.
-    pub fn record_events(&self, events: Vec<EventRow>) -> ApiResult<Vec<bool>> {
+    /// Stores events (idempotent by key) and re-scores the leads they touch:
+    /// before returning when `wait`, else by the background re-scorer (the
+    /// events are durable either way). Returns, per event, whether it was new.
+    pub fn record_events(&self, events: Vec<EventRow>, wait: bool) -> ApiResult<Vec<bool>> {
         let mut ids: Vec<String> = events.iter().map(|e| e.lead_id.clone()).collect();
         let fresh = self.state.store.insert_events(events)?;
         let mut touched: Vec<String> = ids
@@ -801,8 +802,18 @@ impl<'a> Service<'a> {
             .collect();
         touched.sort();
         touched.dedup();
-        if !touched.is_empty() {
-            self.rescore_leads(&touched, "event")?;
+        if touched.is_empty() {
+            return Ok(fresh);
+        }
+        if !wait {
+            self.state.queue_rescore(touched);
+            return Ok(fresh);
+        }
+        match self.rescore_leads(&touched, "event") {
+            Ok(_) => {}
+            // Busy leads: the events are stored; the re-scorer finishes.
+            Err(e) if e.code == "conflict" => self.state.queue_rescore(touched),
+            Err(e) => return Err(e),
         }
         Ok(fresh)
     }

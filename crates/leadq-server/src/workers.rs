@@ -576,7 +576,31 @@ pub async fn deliver_due(state: &AppState, client: &reqwest::Client) -> usize {
     ok
 }
 
-/// Starts the SLA watcher and the webhook dispatcher; they stop when
+/// Re-scores the leads queued by event batches until the queue is empty.
+pub async fn drain_rescore_queue(state: &AppState) {
+    loop {
+        let ids = state.take_rescore(2000);
+        if ids.is_empty() {
+            return;
+        }
+        let s = state.clone();
+        let again = ids.clone();
+        match tokio::task::spawn_blocking(move || Service::new(&s).rescore_leads(&ids, "event"))
+            .await
+        {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e.message, leads = again.len(), "background re-score failed; will retry");
+                state.queue_rescore(again);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(_) => return,
+        }
+    }
+}
+
+/// Starts the SLA watcher, the background re-scorer and the webhook
+/// dispatcher; they stop when
 /// `stop` turns true.
 pub fn spawn_all(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
     let mut handles = Vec::new();
@@ -594,6 +618,20 @@ pub fn spawn_all(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle
                 tokio::select! {
                     _ = tokio::time::sleep(state.config.sla_interval) => {}
                     _ = stop.changed() => break,
+                }
+            }
+        }));
+    }
+    {
+        let state = state.clone();
+        let mut stop = stop.clone();
+        handles.push(tokio::spawn(async move {
+            loop {
+                drain_rescore_queue(&state).await;
+                tokio::select! {
+                    _ = state.rescore_ready.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = stop.changed() => { drain_rescore_queue(&state).await; break }
                 }
             }
         }));

@@ -437,7 +437,7 @@ fn record_known(
         .into_iter()
         .filter(|e| known.contains(&e.lead_id))
         .collect();
-    svc.record_events(batch)
+    svc.record_events(batch, true)
         .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
     Ok(())
 }

@@ -123,7 +123,7 @@ async fn a_repeated_idempotency_key_is_counted_once() {
     let auto = json!({ "lead_id": id, "type": "form_submit", "at": rfc(t0()), "properties": { "form": "contact" } });
     let a = ctx
         .post(
-            "/api/v1/events/batch",
+            "/api/v1/events/batch?wait=true",
             &ctx.marketing,
             json!({ "events": [auto.clone(), auto.clone()] }),
         )
@@ -155,7 +155,7 @@ async fn a_batch_with_an_unknown_lead_rejects_only_that_item() {
         { "type": "email_open", "idempotency_key": "b7" },
     ]});
     let r = ctx
-        .post("/api/v1/events/batch", &ctx.marketing, body)
+        .post("/api/v1/events/batch?wait=true", &ctx.marketing, body)
         .await
         .expect(StatusCode::ACCEPTED);
     assert_eq!(r["accepted"], 2, "{r}");

@@ -271,7 +271,7 @@ async fn seed(ctx: &Ctx) -> Vec<String> {
         { "lead_id": ids[2], "type": "webinar_attended", "idempotency_key": "s4" },
     ]});
     let r = ctx
-        .post("/api/v1/events/batch", &ctx.marketing, events)
+        .post("/api/v1/events/batch?wait=true", &ctx.marketing, events)
         .await
         .expect(StatusCode::ACCEPTED);
     assert_eq!(r["accepted"], 4, "{r}");
