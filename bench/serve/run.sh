@@ -9,7 +9,7 @@ RESCORE_LEADS=${2:-1000000}
 OUT=bench/out/serve
 mkdir -p "$OUT"
 command -v wrk >/dev/null || { apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }; }
-cargo build --release -p leadq -p leadq-server --benches --bin leadq >/dev/null 2>&1 || cargo build --release -p leadq
+cargo build --release -p leadq
 BIN=target/release/leadq
 PG_URL=${LEADQ_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}
 
@@ -35,6 +35,7 @@ if (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then
   run_http postgres --database-url "$PG_URL/leadq_bench"
 fi
 
+[ "$RESCORE_LEADS" -gt 0 ] || exit 0
 echo "== publish + re-score $RESCORE_LEADS stored leads"
 cargo bench -p leadq-server --bench rescore -- --leads "$RESCORE_LEADS" --backend sqlite | tee "$OUT/rescore-sqlite.txt"
 if (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then
