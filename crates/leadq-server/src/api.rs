@@ -1050,14 +1050,11 @@ async fn post_import(
             "the request body is empty; send the file as the body",
         ));
     }
-    let job = crate::workers::start_import(
-        &state,
-        bytes.to_vec(),
-        q.format,
-        q.preset,
-        q.mapping,
-        who.actor(),
-    )?;
+    let actor = who.actor();
+    let job = run(&state, move |s| {
+        crate::workers::start_import(s, bytes.to_vec(), q.format, q.preset, q.mapping, actor)
+    })
+    .await?;
     Ok((StatusCode::ACCEPTED, JsonBody(JobView::of(&job))))
 }
 

@@ -263,6 +263,20 @@ impl PgBackend {
     }
 }
 
+impl Drop for PgBackend {
+    fn drop(&mut self) {
+        // Closing a synchronous client blocks on its own runtime, which
+        // panics on an async thread; close them on a plain one.
+        let idle = match self.pool.get_mut() {
+            Ok(state) => std::mem::take(&mut state.idle),
+            Err(poisoned) => std::mem::take(&mut poisoned.into_inner().idle),
+        };
+        if !idle.is_empty() {
+            let _ = std::thread::spawn(move || drop(idle)).join();
+        }
+    }
+}
+
 impl Backend for PgBackend {
     fn kind(&self) -> &'static str {
         "postgres"

@@ -82,6 +82,57 @@ pub struct Ctx {
     pub marketing: String,
     pub manager: String,
     _dir: tempfile::TempDir,
+    _db: Option<PgDatabase>,
+}
+
+/// A fresh PostgreSQL database for one test, dropped at the end.
+struct PgDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        // Dropped at the end of an async test: connect from a plain thread.
+        let (url, name) = (self.admin_url.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            if let Ok(mut c) = postgres::Client::connect(&url, postgres::NoTls) {
+                let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            }
+        })
+        .join();
+    }
+}
+
+/// With `LEADQ_TEST_API_BACKEND=postgres` (and `LEADQ_TEST_POSTGRES_URL`)
+/// the whole API suite runs on a fresh PostgreSQL database per test.
+fn postgres_database() -> Option<(PgDatabase, String)> {
+    if std::env::var("LEADQ_TEST_API_BACKEND").ok().as_deref() != Some("postgres") {
+        return None;
+    }
+    let url = std::env::var("LEADQ_TEST_POSTGRES_URL")
+        .expect("LEADQ_TEST_POSTGRES_URL is set for the PostgreSQL run");
+    static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let name = format!(
+        "leadq_api_{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
+        rand::random::<u32>()
+    );
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).expect("PostgreSQL reachable");
+    c.batch_execute(&format!("CREATE DATABASE {name}"))
+        .expect("create the test database");
+    let base = url
+        .rsplit_once('/')
+        .map_or(url.as_str(), |(b, _)| b)
+        .to_string();
+    Some((
+        PgDatabase {
+            admin_url: url,
+            name: name.clone(),
+        },
+        format!("{base}/{name}"),
+    ))
 }
 
 impl Ctx {
@@ -90,8 +141,18 @@ impl Ctx {
     }
 
     pub fn with_config(config: ServerConfig) -> Ctx {
+        // The synchronous PostgreSQL client must not run on an async
+        // thread, so the store is opened on a plain one.
+        std::thread::spawn(move || Ctx::build(config))
+            .join()
+            .expect("the test context builds")
+    }
+
+    fn build(config: ServerConfig) -> Ctx {
         let dir = tempfile::tempdir().expect("a temp dir");
-        let store = leadq_store::open(None, dir.path()).expect("the store opens");
+        let pg = postgres_database();
+        let store = leadq_store::open(pg.as_ref().map(|(_, url)| url.as_str()), dir.path())
+            .expect("the store opens");
         let clock = Arc::new(ManualClock::new(t0()));
         let state = AppState::new(store, clock.clone(), config).expect("the state builds");
         let app = leadq_server::app(state.clone());
@@ -106,6 +167,7 @@ impl Ctx {
             marketing,
             manager,
             _dir: dir,
+            _db: pg.map(|(db, _)| db),
         }
     }
 
@@ -275,9 +337,16 @@ impl Ctx {
 }
 
 fn token(state: &AppState, name: &str, role: Role, rep_id: Option<&str>) -> String {
-    issue_token(state, name, role, rep_id, None)
-        .expect("a token")
-        .1
+    // Store calls stay off async threads (the synchronous PostgreSQL client
+    // cannot block on one).
+    let (state, name, rep_id) = (state.clone(), name.to_string(), rep_id.map(str::to_string));
+    std::thread::spawn(move || {
+        issue_token(&state, &name, role, rep_id.as_deref(), None)
+            .expect("a token")
+            .1
+    })
+    .join()
+    .expect("the token thread")
 }
 
 /// A well-fitting lead: grade A (enterprise, software, C-level, North America, business email).
