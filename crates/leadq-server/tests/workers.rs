@@ -1,1 +1,17 @@
-//! placeholder
+//! Background work driven end to end: webhook delivery to a real receiver,
+//! the SLA watcher on a manual clock, import and re-score jobs, and
+//! graceful shutdown of `serve`.
+
+#[path = "workers/common.rs"]
+mod common;
+
+#[path = "workers/imports.rs"]
+mod imports;
+#[path = "workers/publish.rs"]
+mod publish;
+#[path = "workers/shutdown.rs"]
+mod shutdown;
+#[path = "workers/sla.rs"]
+mod sla;
+#[path = "workers/webhooks.rs"]
+mod webhooks;

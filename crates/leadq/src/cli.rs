@@ -33,6 +33,12 @@ pub enum Command {
     Migrate(StoreArgs),
     /// Users and API tokens
     Admin(AdminArgs),
+    /// Learn a calibrated conversion probability from leads with known outcomes
+    Train(TrainArgs),
+    /// Score leads with a trained model: probability and top factors
+    Predict(PredictArgs),
+    /// Measure a trained model on leads with known outcomes
+    Evaluate(EvaluateArgs),
 }
 
 /// A usage mistake found after parsing (exit code 2).
@@ -283,4 +289,75 @@ pub enum AdminCommand {
         #[arg(long)]
         rep_id: Option<String>,
     },
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
+pub enum AlgorithmArg {
+    Gbdt,
+    Logistic,
+}
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// Leads with known outcomes (CSV with `,` `;` or tab, JSON or NDJSON)
+    #[arg(long, value_name = "FILE")]
+    pub data: PathBuf,
+    /// The outcome column
+    #[arg(long, value_name = "COL")]
+    pub label: String,
+    /// Value of the label that means converted, when not 1/yes/true
+    #[arg(long, value_name = "VALUE")]
+    pub positive: Option<String>,
+    /// Columns that must not be features (ids, notes filled in later)
+    #[arg(long, value_name = "COL,…", value_delimiter = ',')]
+    pub exclude: Vec<String>,
+    #[arg(long, value_enum, default_value = "gbdt")]
+    pub algorithm: AlgorithmArg,
+    /// Stratified K-fold cross-validation, then a final model on all rows [default: 5]
+    #[arg(long, value_name = "K", conflicts_with = "holdout")]
+    pub cv: Option<usize>,
+    /// Hold out this fraction of rows for evaluation; the saved model is trained on the rest
+    #[arg(long, value_name = "FRACTION")]
+    pub holdout: Option<f64>,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Where to write the model
+    #[arg(long, short = 'o', value_name = "MODEL.json")]
+    pub out: Option<PathBuf>,
+    /// Use these columns even though the leakage guard flags them
+    #[arg(long, value_name = "COL,…", value_delimiter = ',')]
+    pub allow_leaky: Vec<String>,
+    /// Print one JSON object
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct PredictArgs {
+    /// Trained model (JSON from `leadq train`)
+    #[arg(long, short = 'm', value_name = "MODEL.json")]
+    pub model: PathBuf,
+    /// Leads to score
+    pub input: PathBuf,
+    /// Write the CSV here instead of standard output
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct EvaluateArgs {
+    #[arg(long, short = 'm', value_name = "MODEL.json")]
+    pub model: PathBuf,
+    /// Leads with known outcomes
+    #[arg(long, value_name = "FILE")]
+    pub data: PathBuf,
+    /// The outcome column
+    #[arg(long, value_name = "COL")]
+    pub label: String,
+    /// Value of the label that means converted [default: the model's]
+    #[arg(long, value_name = "VALUE")]
+    pub positive: Option<String>,
+    /// Print one JSON object
+    #[arg(long)]
+    pub json: bool,
 }

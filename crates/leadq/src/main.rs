@@ -27,6 +27,7 @@ mod explain;
 mod frameworks;
 mod output;
 mod pipeline;
+mod predict_cmd;
 mod progress;
 mod qualify;
 mod serve;
@@ -57,6 +58,9 @@ fn main() -> ExitCode {
         cli::Command::Serve(args) => serve::serve(args),
         cli::Command::Migrate(args) => serve::migrate(args),
         cli::Command::Admin(args) => serve::admin(args),
+        cli::Command::Train(args) => predict_cmd::train(args),
+        cli::Command::Predict(args) => predict_cmd::predict(args),
+        cli::Command::Evaluate(args) => predict_cmd::evaluate(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

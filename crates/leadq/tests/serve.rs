@@ -49,22 +49,33 @@ fn start(data: &Path) -> (Child, String) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("server starts");
-    let stderr = child.stderr.take().expect("piped");
+    let Some(stderr) = child.stderr.take() else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("stderr is piped");
+    };
     let mut lines = BufReader::new(stderr).lines();
     let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        assert!(
-            Instant::now() < deadline,
-            "server did not report its address"
-        );
-        let line = lines.next().expect("server wrote a line").expect("utf-8");
+    let url = loop {
+        let line = match lines.next() {
+            Some(Ok(line)) if Instant::now() < deadline => line,
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the server did not report its address");
+            }
+        };
         if let Some(rest) = line.strip_prefix("leadq listening on ") {
-            let url = rest.split_whitespace().next().expect("url").to_string();
-            // Keep draining stderr so the child never blocks on a full pipe.
-            std::thread::spawn(move || for _ in lines.by_ref() {});
-            return (child, url);
+            break rest
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_string();
         }
-    }
+    };
+    // Keep draining stderr so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines.by_ref() {});
+    (child, url)
 }
 
 fn client() -> reqwest::blocking::Client {
