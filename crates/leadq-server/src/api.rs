@@ -1533,6 +1533,12 @@ async fn put_sla(
     who.require(&[Role::Manager])?;
     let stage = Stage::parse(&p.stage)
         .ok_or_else(|| ApiError::invalid("stage", format!("'{}' is not a stage", p.stage)))?;
+    if !crate::workers::sla_stage_ok(stage.as_str()) {
+        return Err(ApiError::invalid(
+            "stage",
+            "a closed stage (won, lost, disqualified) has no response clock",
+        ));
+    }
     if p.minutes <= 0 {
         return Err(ApiError::invalid("minutes", "must be more than 0"));
     }

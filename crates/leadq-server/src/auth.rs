@@ -70,8 +70,12 @@ impl Principal {
             )))
         }
     }
-    /// How the caller appears in audit records.
+    /// How the caller appears in audit records (`system:<name>` for the
+    /// service acting on its own, e.g. an SLA reassignment).
     pub fn actor(&self) -> String {
+        if self.token_id == "system" {
+            return format!("system:{}", self.name);
+        }
         format!("{}:{}", self.role.as_str(), self.name)
     }
 }

@@ -863,7 +863,16 @@ impl<'a> Service<'a> {
             })?;
             let mut draft = Draft::new(row, false);
             let version = self.model().map(|m| m.version());
+            let first_response = draft.row.first_response_at;
             self.move_stage(&mut draft, to, reason, &who.actor(), version, false);
+            // Only the people who work the lead answer it: a marketer
+            // re-staging a lead does not stop its response clock.
+            if !matches!(
+                who.role,
+                crate::auth::Role::Rep | crate::auth::Role::Manager
+            ) {
+                draft.row.first_response_at = first_response;
+            }
             draft.row.updated_at = self.now();
             match self.state.store.apply(vec![draft.finish()])?.pop() {
                 Some(Ok(row)) => {

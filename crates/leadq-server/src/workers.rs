@@ -247,6 +247,11 @@ pub fn run_import(
         .map(|(rec, row)| {
             let mut m = Map::new();
             for (h, v) in batch.headers.iter().zip(rec.iter()) {
+                // Stage and owner are the service's own (lifecycle and
+                // routing); an export's columns of that name are not fields.
+                if h.eq_ignore_ascii_case("stage") || h.eq_ignore_ascii_case("owner") {
+                    continue;
+                }
                 if !v.trim().is_empty() {
                     m.insert(h.clone(), Json::String(v.to_string()));
                 }
@@ -388,7 +393,9 @@ pub fn replay(state: &AppState, who: &Principal, id: &str, at_ms: i64) -> ApiRes
 /// One pass of the SLA watcher: every active policy, every lead waiting in
 /// its stage without a first response past the deadline (in the owner's
 /// working hours) is recorded once as a breach, announced to webhooks, and
-/// reassigned when the policy says so. Returns the new breaches.
+/// reassigned when the policy says so. The clock starts when the lead
+/// entered the stage, or when it was (re)assigned later: a new owner gets
+/// the whole time. Returns the new breaches.
 pub fn sla_pass(state: &AppState) -> ApiResult<Vec<BreachRow>> {
     let now = state.clock.now_ms();
     let reps = state.store.list_reps()?;
@@ -402,18 +409,23 @@ pub fn sla_pass(state: &AppState) -> ApiResult<Vec<BreachRow>> {
         // No lead whose stage changed later than `now - minutes` can be
         // late, whatever the calendar: a cheap bound for the query.
         let bound = now - policy.minutes * 60_000;
-        for lead in state.store.leads_waiting(&policy.stage, bound, 1000)? {
+        // Every waiting lead: with a limit, leads breached earlier and never
+        // answered (the oldest, listed first) would hide new breaches.
+        for lead in state
+            .store
+            .leads_waiting(&policy.stage, bound, i64::MAX as usize)?
+        {
             let hours = lead
                 .owner
                 .as_ref()
                 .and_then(|o| reps.iter().find(|r| &r.id == o))
                 .and_then(|r| WorkingHours::parse(&r.working_hours, &r.timezone).ok())
                 .unwrap_or_else(WorkingHours::always);
+            let start = lead
+                .stage_changed_at
+                .max(lead.assigned_at.unwrap_or(i64::MIN));
             let due = hours
-                .add_business_minutes(
-                    Timestamp(lead.stage_changed_at.div_euclid(1000)),
-                    policy.minutes,
-                )
+                .add_business_minutes(Timestamp(start.div_euclid(1000)), policy.minutes)
                 .0
                 * 1000;
             if now <= due {

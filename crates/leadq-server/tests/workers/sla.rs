@@ -253,6 +253,16 @@ async fn a_reassigned_lead_does_not_bounce_back_when_the_new_rep_keeps_other_hou
         "ben",
         "the lead stays with ben"
     );
+
+    // His own 120 minutes run out at 12:01; then it moves on again.
+    ctx.clock.set(ms("2026-11-09T12:01:00Z"));
+    assert!(ctx.sla_pass().await.is_empty(), "12:01 is ben's deadline");
+    ctx.clock.set(ms("2026-11-09T12:02:00Z"));
+    let late = ctx.sla_pass().await;
+    assert_eq!(late.len(), 1, "{late:?}");
+    assert_eq!(late[0].owner.as_deref(), Some("ben"));
+    assert_eq!(late[0].due_at, ms("2026-11-09T12:01:00Z"));
+    assert_eq!(ctx.lead(&id).await["owner"], "ana");
 }
 
 #[tokio::test(flavor = "multi_thread")]
