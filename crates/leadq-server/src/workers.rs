@@ -409,6 +409,9 @@ pub fn sla_pass(state: &AppState) -> ApiResult<Vec<BreachRow>> {
         // No lead whose stage changed later than `now - minutes` can be
         // late, whatever the calendar: a cheap bound for the query.
         let bound = now - policy.minutes * 60_000;
+        // Breaches already recorded are skipped without a write.
+        let known: std::collections::HashSet<(String, i64)> =
+            state.store.breach_keys(&policy.id)?.into_iter().collect();
         // Every waiting lead: with a limit, leads breached earlier and never
         // answered (the oldest, listed first) would hide new breaches.
         for lead in state
@@ -428,7 +431,7 @@ pub fn sla_pass(state: &AppState) -> ApiResult<Vec<BreachRow>> {
                 .add_business_minutes(Timestamp(start.div_euclid(1000)), policy.minutes)
                 .0
                 * 1000;
-            if now <= due {
+            if now <= due || known.contains(&(lead.id.clone(), due)) {
                 continue;
             }
             let breach = BreachRow {

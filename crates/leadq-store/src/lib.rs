@@ -176,6 +176,8 @@ pub trait Store: Send + Sync {
     /// Records a breach once; returns false if it was already recorded.
     fn record_breach(&self, breach: BreachRow) -> Result<bool, StoreError>;
     fn list_breaches(&self, from: i64, to: i64) -> Result<Vec<BreachRow>, StoreError>;
+    /// (lead id, due instant) of every breach recorded for a policy.
+    fn breach_keys(&self, policy_id: &str) -> Result<Vec<(String, i64)>, StoreError>;
     /// Leads in `stage` whose last stage change is at or before `changed_before`
     /// and that have had no first response.
     fn leads_waiting(

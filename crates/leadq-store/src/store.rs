@@ -1204,6 +1204,20 @@ impl<B: Backend> Store for SqlStore<B> {
         })
     }
 
+    fn breach_keys(&self, policy_id: &str) -> Result<Vec<(String, i64)>, StoreError> {
+        let id = policy_id.to_string();
+        self.r(move |tx| {
+            Ok(tx
+                .query(
+                    "SELECT lead_id, due_at FROM sla_breaches WHERE policy_id = $1",
+                    &p![id],
+                )?
+                .iter()
+                .map(|r| (r.text(0), r.int(1)))
+                .collect())
+        })
+    }
+
     fn leads_waiting(
         &self,
         stage: &str,
