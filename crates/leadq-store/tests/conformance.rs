@@ -1611,6 +1611,19 @@ fn a_breach_is_recorded_once(store: &dyn Store) {
         })
         .unwrap());
 
+    let mut keys = store.breach_keys("sla-1").unwrap();
+    keys.sort();
+    assert_eq!(
+        keys,
+        vec![
+            ("b-1".to_string(), 100),
+            ("b-1".to_string(), 200),
+            ("b-2".to_string(), 100)
+        ],
+        "the keys of one policy's breaches"
+    );
+    assert_eq!(store.breach_keys("sla-9").unwrap(), vec![]);
+
     let all = store.list_breaches(0, 1_000).unwrap();
     assert_eq!(all.len(), 4);
     assert!(all.windows(2).all(|w| w[0].seq < w[1].seq));
