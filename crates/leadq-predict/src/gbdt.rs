@@ -50,7 +50,9 @@ impl Default for GbdtParams {
             min_rows_leaf: 20,
             lambda: 1.0,
             subsample: 0.8,
-            colsample: 0.8,
+            // Half the features per tree: on X Education (5-fold CV, seeds
+            // 42, 1, 7) AUC +0.0006 to +0.0014 over 0.8, same mean ECE, faster.
+            colsample: 0.5,
             cat_smooth: 10.0,
             seed: 42,
         }

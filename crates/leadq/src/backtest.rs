@@ -181,6 +181,7 @@ pub fn run(args: BacktestArgs) -> Result<()> {
     let mapping =
         pipeline::load_mapping(args.read.mapping.as_deref(), args.read.preset.as_deref())?;
     let mut results = Vec::new();
+    let mut series = Vec::new();
     for path in std::iter::once(&args.model).chain(args.against.as_ref()) {
         let model = pipeline::load_model(path)?;
         let run = pipeline::load_and_score(
@@ -195,11 +196,53 @@ pub fn run(args: BacktestArgs) -> Result<()> {
         if labels.iter().all(Option::is_none) {
             bail!("no lead of {} has a readable '{}' value (1/0, yes/no, true/false, won/lost, or --positive VALUE)", args.data.display(), args.label);
         }
+        if args.report.is_some() {
+            let (scores, labels): (Vec<f64>, Vec<bool>) = run
+                .scores
+                .iter()
+                .zip(&labels)
+                .filter_map(|(s, l)| l.map(|c| (s.score, c)))
+                .unzip();
+            series.push(crate::report::Series {
+                name: format!("{} — {}", run.model, path.display()),
+                scores,
+                labels,
+                probabilities: false,
+            });
+        }
         let mut v = evaluate(&run, &labels);
         v["file"] = json!(path.display().to_string());
         v["unlabelled"] = json!(labels.iter().filter(|l| l.is_none()).count());
         v["rejected_rows"] = json!(run.batch.rejects.len());
         results.push(v);
+    }
+    if let Some(path) = &args.report {
+        let mut notes = vec![
+            ("data".to_string(), args.data.display().to_string()),
+            ("label".to_string(), args.label.clone()),
+        ];
+        if let Some(o) = &args.outcomes {
+            notes.push(("outcomes".to_string(), o.display().to_string()));
+        }
+        if let Some(e) = &args.read.events {
+            notes.push(("events".to_string(), e.display().to_string()));
+        }
+        if let Some(a) = &args.read.as_of {
+            notes.push(("as of".to_string(), a.clone()));
+        }
+        notes.push((
+            "score".to_string(),
+            "rules score (fit × fit weight + engagement × engagement weight)".to_string(),
+        ));
+        let title = if series.len() > 1 {
+            format!("leadq backtest: two models on {}", args.data.display())
+        } else {
+            format!("leadq backtest: {}", args.data.display())
+        };
+        crate::report::write_report(path, &title, &series, &notes)?;
+        if !args.json {
+            eprintln!("report written to {}", path.display());
+        }
     }
     if args.json {
         let out = if results.len() == 1 {

@@ -158,6 +158,9 @@ pub struct BacktestArgs {
     /// Print one JSON object
     #[arg(long)]
     pub json: bool,
+    /// Write a self-contained HTML report (ROC, gain, lift, score distribution)
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -327,6 +330,10 @@ pub struct TrainArgs {
     /// Use these columns even though the leakage guard flags them
     #[arg(long, value_name = "COL,…", value_delimiter = ',')]
     pub allow_leaky: Vec<String>,
+    /// Write a self-contained HTML report (ROC, gain, lift, reliability,
+    /// score distribution) of the cross-validation or holdout predictions
+    #[arg(long, value_name = "REPORT.html")]
+    pub report: Option<PathBuf>,
     /// Print one JSON object
     #[arg(long)]
     pub json: bool,

@@ -30,6 +30,7 @@ mod pipeline;
 mod predict_cmd;
 mod progress;
 mod qualify;
+mod report;
 mod serve;
 
 use clap::Parser;

@@ -129,26 +129,30 @@ pub fn train(args: TrainArgs) -> Result<()> {
         ..TrainOptions::default()
     };
     let take = |idx: &[usize]| idx.iter().map(|&i| y[i]).collect::<Vec<bool>>();
-    let (mean, std, mut model, scheme) = if let Some(frac) = args.holdout {
+    // The predictions the metrics come from (held-out rows only), for --report.
+    let (mean, std, mut model, scheme, held_out) = if let Some(frac) = args.holdout {
         let (tr, te) = split::holdout(&y, frac, args.seed);
         let model = train::fit(&fs, &x.take(&tr), &take(&tr), &opts)?;
         let p = train::predict_matrix(&model, &x.take(&te));
-        let m = Metrics::compute(&p, &take(&te))?;
+        let yt = take(&te);
+        let m = Metrics::compute(&p, &yt)?;
         (
             m,
             None,
             model,
             format!("holdout {:.0}% ({} rows)", frac * 100.0, te.len()),
+            (p, yt),
         )
     } else {
         let k = args.cv.unwrap_or(5);
-        let CvReport { mean, std, .. } = train::cross_validate(&fs, &x, &y, k, &opts)?;
+        let CvReport { mean, std, oof, .. } = train::cross_validate(&fs, &x, &y, k, &opts)?;
         let model = train::fit(&fs, &x, &y, &opts)?;
         (
             mean,
             Some(std),
             model,
             format!("{k}-fold stratified cross-validation"),
+            (oof, y.clone()),
         )
     };
     model.label = args.label.clone();
@@ -157,6 +161,45 @@ pub fn train(args: TrainArgs) -> Result<()> {
     if let Some(path) = &args.out {
         std::fs::write(path, model.to_json())
             .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(path) = &args.report {
+        let algorithm = match opts.algorithm {
+            Algorithm::Gbdt => "gbdt",
+            Algorithm::Logistic => "logistic",
+        };
+        let evaluated = if args.holdout.is_some() {
+            "holdout predictions"
+        } else {
+            "out-of-fold predictions"
+        };
+        let (p, yt) = held_out;
+        let notes = [
+            ("data".to_string(), args.data.display().to_string()),
+            ("label".to_string(), args.label.clone()),
+            ("algorithm".to_string(), algorithm.to_string()),
+            ("evaluation".to_string(), format!("{scheme}, {evaluated}")),
+            ("seed".to_string(), args.seed.to_string()),
+            (
+                "rows".to_string(),
+                format!(
+                    "{} ({} converted)",
+                    y.len(),
+                    y.iter().filter(|&&t| t).count()
+                ),
+            ),
+            ("features".to_string(), fs.features.len().to_string()),
+        ];
+        crate::report::write_report(
+            path,
+            &format!("leadq train: {}", args.data.display()),
+            &[crate::report::Series {
+                name: format!("{algorithm} ({evaluated})"),
+                scores: p,
+                labels: yt,
+                probabilities: true,
+            }],
+            &notes,
+        )?;
     }
     let mut out = String::new();
     if args.json {
@@ -182,6 +225,10 @@ pub fn train(args: TrainArgs) -> Result<()> {
             "model".into(),
             json!(args.out.as_ref().map(|p| p.display().to_string())),
         );
+        obj.insert(
+            "report".into(),
+            json!(args.report.as_ref().map(|p| p.display().to_string())),
+        );
         outln!(out, "{}", Value::Object(obj));
     } else {
         outln!(
@@ -200,6 +247,9 @@ pub fn train(args: TrainArgs) -> Result<()> {
         outln!(out, "trained in {seconds:.2} s");
         if let Some(p) = &args.out {
             outln!(out, "model written to {}", p.display());
+        }
+        if let Some(p) = &args.report {
+            outln!(out, "report written to {}", p.display());
         }
     }
     emit(&out)
