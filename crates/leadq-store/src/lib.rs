@@ -75,11 +75,18 @@ pub fn open_migrated(
 }
 
 /// A database URL with its password replaced, for messages and logs.
+///
+/// ```
+/// assert_eq!(leadq_store::redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+/// assert_eq!(leadq_store::redact_url("postgres://u@h/db"), "postgres://u@h/db");
+/// ```
 pub fn redact_url(url: &str) -> String {
     if let Some((scheme, rest)) = url.split_once("://") {
-        if let Some((creds, host)) = rest.split_once('@') {
-            let user = creds.split(':').next().unwrap_or("");
-            return format!("{scheme}://{user}:***@{host}");
+        if let Some((creds, host)) = rest.rsplit_once('@') {
+            if let Some((user, _password)) = creds.split_once(':') {
+                return format!("{scheme}://{user}:***@{host}");
+            }
+            return format!("{scheme}://{creds}@{host}");
         }
     }
     url.to_string()
