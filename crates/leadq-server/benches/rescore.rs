@@ -12,6 +12,10 @@ use leadq_store::{LeadChange, LeadRow};
 use std::sync::Arc;
 use std::time::Instant;
 
+/// The allocator the `leadq` binary uses, so the figure is what `serve` gets.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const MODEL: &str = include_str!("../../../examples/default-model.toml");
 
 fn arg(name: &str) -> Option<String> {
