@@ -287,6 +287,32 @@ fn insert_deliveries(tx: &mut dyn Tx, ds: &[DeliveryRow]) -> Result<(), StoreErr
     Ok(())
 }
 
+/// Rows of `sql` for every id of `ids`: `sql` holds `{ids}` where the
+/// `IN (...)` list goes; ids are sent 500 per statement to stay under the
+/// drivers' parameter limits.
+fn query_in(tx: &mut dyn Tx, sql: &str, ids: &[String]) -> Result<Vec<Row>, StoreError> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(500) {
+        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let params: Vec<SqlValue> = chunk.iter().map(SqlValue::from).collect();
+        out.extend(tx.query(&sql.replace("{ids}", &marks.join(", ")), &params)?);
+    }
+    Ok(out)
+}
+
+const ANSWER_COLS: &str = "lead_id, framework, criterion, value, evidence, actor, at";
+fn answer_of(r: &Row) -> AnswerRow {
+    AnswerRow {
+        lead_id: r.text(0),
+        framework: r.text(1),
+        criterion: r.text(2),
+        value: r.text(3),
+        evidence: r.opt_text(4),
+        actor: r.text(5),
+        at: r.int(6),
+    }
+}
+
 const EVENT_COLS: &str = "seq, lead_id, kind, at, props, idempotency_key, received_at";
 fn event_of(r: &Row) -> EventRow {
     EventRow {
@@ -535,22 +561,14 @@ impl<B: Backend> Store for SqlStore<B> {
         }
         let ids = ids.to_vec();
         self.r(move |tx| {
-            let mut found: std::collections::HashMap<String, LeadRow> =
-                std::collections::HashMap::new();
-            for chunk in ids.chunks(500) {
-                let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-                let params: Vec<SqlValue> = chunk.iter().map(SqlValue::from).collect();
-                for r in tx.query(
-                    &format!(
-                        "SELECT {LEAD_COLS} FROM leads WHERE id IN ({})",
-                        marks.join(", ")
-                    ),
-                    &params,
-                )? {
-                    let l = lead_of(&r);
-                    found.insert(l.id.clone(), l);
-                }
-            }
+            let sql = format!("SELECT {LEAD_COLS} FROM leads WHERE id IN ({{ids}})");
+            let mut found: std::collections::HashMap<String, LeadRow> = query_in(tx, &sql, &ids)?
+                .iter()
+                .map(|r| {
+                    let l = lead_of(r);
+                    (l.id.clone(), l)
+                })
+                .collect();
             Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
         })
     }
@@ -767,23 +785,10 @@ impl<B: Backend> Store for SqlStore<B> {
         }
         let ids = lead_ids.to_vec();
         self.r(move |tx| {
-            let mut out = Vec::new();
-            for chunk in ids.chunks(500) {
-                let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-                let params: Vec<SqlValue> = chunk.iter().map(SqlValue::from).collect();
-                out.extend(
-                    tx.query(
-                        &format!(
-                            "SELECT {EVENT_COLS} FROM events WHERE lead_id IN ({}) ORDER BY lead_id, at, seq",
-                            marks.join(", ")
-                        ),
-                        &params,
-                    )?
-                    .iter()
-                    .map(event_of),
-                );
-            }
-            Ok(out)
+            let sql = format!(
+                "SELECT {EVENT_COLS} FROM events WHERE lead_id IN ({{ids}}) ORDER BY lead_id, at, seq"
+            );
+            Ok(query_in(tx, &sql, &ids)?.iter().map(event_of).collect())
         })
     }
 
@@ -880,19 +885,11 @@ impl<B: Backend> Store for SqlStore<B> {
         self.r(move |tx| {
             Ok(tx
                 .query(
-                    "SELECT lead_id, framework, criterion, value, evidence, actor, at FROM answers WHERE lead_id = $1 ORDER BY framework, criterion",
+                    &format!("SELECT {ANSWER_COLS} FROM answers WHERE lead_id = $1 ORDER BY framework, criterion"),
                     &p![id],
                 )?
                 .iter()
-                .map(|r| AnswerRow {
-                    lead_id: r.text(0),
-                    framework: r.text(1),
-                    criterion: r.text(2),
-                    value: r.text(3),
-                    evidence: r.opt_text(4),
-                    actor: r.text(5),
-                    at: r.int(6),
-                })
+                .map(answer_of)
                 .collect())
         })
     }
@@ -903,31 +900,10 @@ impl<B: Backend> Store for SqlStore<B> {
         }
         let ids = lead_ids.to_vec();
         self.r(move |tx| {
-            let mut out = Vec::new();
-            for chunk in ids.chunks(500) {
-                let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-                let params: Vec<SqlValue> = chunk.iter().map(SqlValue::from).collect();
-                out.extend(
-                    tx.query(
-                        &format!(
-                            "SELECT lead_id, framework, criterion, value, evidence, actor, at FROM answers WHERE lead_id IN ({}) ORDER BY lead_id, framework, criterion",
-                            marks.join(", ")
-                        ),
-                        &params,
-                    )?
-                    .iter()
-                    .map(|r| AnswerRow {
-                        lead_id: r.text(0),
-                        framework: r.text(1),
-                        criterion: r.text(2),
-                        value: r.text(3),
-                        evidence: r.opt_text(4),
-                        actor: r.text(5),
-                        at: r.int(6),
-                    }),
-                );
-            }
-            Ok(out)
+            let sql = format!(
+                "SELECT {ANSWER_COLS} FROM answers WHERE lead_id IN ({{ids}}) ORDER BY lead_id, framework, criterion"
+            );
+            Ok(query_in(tx, &sql, &ids)?.iter().map(answer_of).collect())
         })
     }
 
