@@ -6,7 +6,7 @@
 use crate::auth::{hash_token, new_id, new_token, Principal, Role};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::jobs::JobView;
-use crate::service::{self, parse_lead_input, Service, WEBHOOK_EVENTS};
+use crate::service::{parse_lead_input, Service, WEBHOOK_EVENTS};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Path, Query, Request, State};
@@ -2131,15 +2131,20 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 
 /// The OpenAPI 3.1 document of the API.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let (_, mut doc) = api_router();
+    routes_and_document().1
+}
+
+/// The routes and the document describing them, built in one pass.
+fn routes_and_document() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (routes, mut doc) = api_router();
     doc.servers = Some(vec![utoipa::openapi::Server::new("/api/v1")]);
-    doc
+    (routes, doc)
 }
 
 /// The whole application.
 pub fn app(state: AppState) -> Router {
-    let (api, _) = api_router();
-    let doc = serde_json::to_value(openapi()).unwrap_or(Json::Null);
+    let (api, doc) = routes_and_document();
+    let doc = serde_json::to_value(doc).unwrap_or(Json::Null);
     let limit = state.config.body_limit;
     let api = api
         .route(
@@ -2159,9 +2164,4 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::from_fn(track))
         .layer(axum::Extension(state.clone()))
         .with_state(state)
-}
-
-#[allow(dead_code)]
-fn _assert_service_used() {
-    let _ = service::reserved;
 }

@@ -22,9 +22,6 @@ impl ActiveModel {
     }
 }
 
-/// Keys of a lead document the service owns rather than the caller.
-pub const RESERVED_KEYS: &[&str] = &["id", "lead_id", "external_id", "stage", "owner"];
-
 /// The document the cleaner sees: the stored fields, the service-owned keys
 /// and the recorded framework answers as `prefix.criterion` columns.
 fn document(lead: &LeadRow, answers: &[AnswerRow], frameworks: &[Framework]) -> Map<String, Json> {

@@ -3,7 +3,7 @@
 //! them, re-score them. HTTP handlers are thin shells over these.
 
 use crate::auth::{new_id, Principal};
-use crate::engine::{self, ActiveModel, RESERVED_KEYS};
+use crate::engine::{self, ActiveModel};
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
 use leadq_core::lifecycle::{self, FrameworkGate, Guard, Stage};
@@ -1063,8 +1063,4 @@ fn apply_raw_columns(row: &mut LeadRow) {
     row.source = get("source");
     row.campaign = get("campaign");
     row.country = get("country");
-}
-
-pub fn reserved(key: &str) -> bool {
-    RESERVED_KEYS.contains(&key)
 }

@@ -7,7 +7,7 @@ use leadq_server::clock::SystemClock;
 use leadq_server::{AppState, ServerConfig};
 use leadq_store::Store;
 use serde::Deserialize;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// `leadq.toml`: the same settings as the flags and `LEADQ_*` variables,
@@ -447,6 +447,3 @@ fn tempfile_dir() -> Result<PathBuf> {
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     Ok(dir)
 }
-
-#[allow(dead_code)]
-fn _unused(_: &Path) {}
