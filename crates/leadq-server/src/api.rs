@@ -346,6 +346,8 @@ async fn bulk_leads(
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     pub stage: Option<String>,
+    /// Only leads not won, lost or disqualified.
+    pub open: Option<bool>,
     pub owner: Option<String>,
     pub grade: Option<String>,
     pub priority: Option<String>,
@@ -391,6 +393,7 @@ async fn list_leads(
             .as_deref()
             .and_then(Stage::parse)
             .map(|s| s.as_str().to_string()),
+        open_only: q.open.unwrap_or(false),
         owner: q.owner,
         grade: q.grade.map(|g| g.to_uppercase()),
         priority: q.priority.map(|p| p.to_uppercase()),
@@ -1943,6 +1946,26 @@ pub struct UserIn {
     pub name: String,
     pub role: String,
     pub rep_id: Option<String>,
+    /// Lets the user sign in to the web UI (at least 8 characters).
+    pub password: Option<String>,
+}
+
+/// A password change.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordIn {
+    pub password: String,
+}
+
+/// Checks a new password and hashes it.
+pub fn password_hash_of(password: &str) -> ApiResult<String> {
+    if password.chars().count() < 8 {
+        return Err(ApiError::invalid(
+            "password",
+            "must have at least 8 characters",
+        ));
+    }
+    crate::auth::hash_password(password)
 }
 
 /// Create a user.
@@ -1959,11 +1982,21 @@ async fn create_user(
     if u.name.trim().is_empty() {
         return Err(ApiError::invalid("name", "must not be empty"));
     }
+    if role == Role::Rep && u.rep_id.as_deref().is_none_or(|r| r.trim().is_empty()) {
+        return Err(ApiError::invalid(
+            "rep_id",
+            "a rep user needs the id of the rep they are",
+        ));
+    }
+    let password_hash = match u.password.as_deref() {
+        Some(p) => Some(password_hash_of(p)?),
+        None => None,
+    };
     let row = UserRow {
         id: new_id("usr"),
         name: u.name.trim().into(),
         role: role.as_str().into(),
-        password_hash: None,
+        password_hash,
         rep_id: u.rep_id,
         created_at: state.clock.now_ms(),
     };
@@ -1981,6 +2014,28 @@ async fn create_user(
         StatusCode::CREATED,
         JsonBody(json!({ "id": row.id, "name": row.name, "role": row.role, "rep_id": row.rep_id })),
     ))
+}
+
+/// Set a user's password.
+#[utoipa::path(put, path = "/users/{name}/password", tag = "auth", params(("name" = String, Path)), request_body = PasswordIn,
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+async fn put_password(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(name): Path<String>,
+    Body(p): Body<PasswordIn>,
+) -> ApiResult<StatusCode> {
+    who.require(&[])?;
+    let hash = password_hash_of(&p.password)?;
+    let found = run(&state, move |s| {
+        Ok(s.store.set_password(&name, Some(hash))?)
+    })
+    .await?;
+    if found {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("user"))
+    }
 }
 
 /// Users.
@@ -2125,6 +2180,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(create_token, list_tokens))
         .routes(routes!(revoke_token))
         .routes(routes!(create_user, list_users))
+        .routes(routes!(put_password))
         .routes(routes!(get_settings, put_settings))
         .split_for_parts()
 }
@@ -2157,6 +2213,8 @@ pub fn app(state: AppState) -> Router {
         .fallback(not_found);
     Router::new()
         .nest("/api/v1", api)
+        .nest("/ui", crate::web::router())
+        .route("/", get(|| async { axum::response::Redirect::to("/ui") }))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(prometheus))

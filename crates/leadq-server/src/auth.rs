@@ -127,18 +127,120 @@ impl TokenCache {
     }
 }
 
+/// The cookie that carries a browser session id.
+pub const SESSION_COOKIE: &str = "leadq_session";
+/// The header a browser sends its session's CSRF token in.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+/// How long a browser session lasts.
+pub const SESSION_TTL_MS: i64 = 12 * 3600 * 1000;
+
+/// Argon2id hash of a password, in PHC string form (salt included).
+pub fn hash_password(password: &str) -> Result<String, ApiError> {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    let salt = SaltString::encode_b64(&bytes)
+        .map_err(|e| ApiError::internal(format!("cannot make a salt: {e}")))?;
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| ApiError::internal(format!("cannot hash the password: {e}")))
+}
+
+/// Whether `password` matches a stored PHC hash. A malformed hash never matches.
+pub fn verify_password(password: &str, stored: &str) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    PasswordHash::new(stored).is_ok_and(|h| {
+        argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
+}
+
+/// The value of cookie `name` in the request's Cookie headers.
+pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+    parts
+        .headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+}
+
+/// The live session named by the request's session cookie, if any.
+pub async fn session_of(
+    parts: &Parts,
+    state: &AppState,
+) -> Result<Option<leadq_store::SessionRow>, ApiError> {
+    let Some(id) = cookie(parts, SESSION_COOKIE).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let hash = hash_token(id);
+    let now = state.clock.now_ms();
+    let store = state.store.clone();
+    tokio::task::spawn_blocking(move || store.session(&hash, now))
+        .await
+        .map_err(|_| ApiError::internal("session lookup failed"))?
+        .map_err(ApiError::from)
+}
+
+impl Principal {
+    /// The caller a browser session stands for.
+    pub fn of_session(s: &leadq_store::SessionRow) -> Option<Principal> {
+        Some(Principal {
+            token_id: format!("session:{}", &s.hash[..12.min(s.hash.len())]),
+            name: s.name.clone(),
+            role: Role::parse(&s.role)?,
+            rep_id: s.rep_id.clone(),
+        })
+    }
+}
+
+/// Whether two secrets are equal, in time independent of where they differ.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
+    /// A bearer token, or else a browser session. A session's cookie is sent
+    /// by the browser on its own, so every unsafe request made with one must
+    /// also carry the session's CSRF token in `X-CSRF-Token`.
     async fn from_request_parts(
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let header = parts
+        let Some(header) = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .ok_or_else(ApiError::unauthorized)?;
+        else {
+            let session = session_of(parts, state)
+                .await?
+                .ok_or_else(ApiError::unauthorized)?;
+            if !parts.method.is_safe() {
+                let sent = parts
+                    .headers
+                    .get(CSRF_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                if !same_secret(sent, &session.csrf) {
+                    return Err(ApiError::forbidden(
+                        "this request comes with a browser session but without its CSRF token (X-CSRF-Token)",
+                    )
+                    .with_code("csrf_failed"));
+                }
+            }
+            return Principal::of_session(&session).ok_or_else(ApiError::unauthorized);
+        };
         let token = header
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))

@@ -44,6 +44,10 @@ impl ApiError {
             details: json!({}),
         }
     }
+    pub fn with_code(mut self, code: &'static str) -> ApiError {
+        self.code = code;
+        self
+    }
     pub fn with_details(mut self, details: Value) -> ApiError {
         self.details = details;
         self

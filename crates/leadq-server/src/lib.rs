@@ -13,6 +13,7 @@ pub mod error;
 pub mod jobs;
 pub mod metrics;
 pub mod service;
+pub mod web;
 pub mod workers;
 
 use crate::auth::TokenCache;

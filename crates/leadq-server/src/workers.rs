@@ -418,19 +418,7 @@ pub fn sla_pass(state: &AppState) -> ApiResult<Vec<BreachRow>> {
             .store
             .leads_waiting(&policy.stage, bound, i64::MAX as usize)?
         {
-            let hours = lead
-                .owner
-                .as_ref()
-                .and_then(|o| reps.iter().find(|r| &r.id == o))
-                .and_then(|r| WorkingHours::parse(&r.working_hours, &r.timezone).ok())
-                .unwrap_or_else(WorkingHours::always);
-            let start = lead
-                .stage_changed_at
-                .max(lead.assigned_at.unwrap_or(i64::MIN));
-            let due = hours
-                .add_business_minutes(Timestamp(start.div_euclid(1000)), policy.minutes)
-                .0
-                * 1000;
+            let due = sla_due_at(&lead, policy.minutes, &reps);
             if now <= due || known.contains(&(lead.id.clone(), due)) {
                 continue;
             }
@@ -474,6 +462,26 @@ pub fn sla_pass(state: &AppState) -> ApiResult<Vec<BreachRow>> {
         }
     }
     Ok(found)
+}
+
+/// When a waiting lead's first response falls due under a policy allowing
+/// `minutes` business minutes: counted from the later of entering its stage
+/// and its last assignment, in its owner's working hours (any hour when it
+/// has no owner or the owner's hours do not parse).
+pub fn sla_due_at(lead: &leadq_store::LeadRow, minutes: i64, reps: &[leadq_store::RepRow]) -> i64 {
+    let hours = lead
+        .owner
+        .as_ref()
+        .and_then(|o| reps.iter().find(|r| &r.id == o))
+        .and_then(|r| WorkingHours::parse(&r.working_hours, &r.timezone).ok())
+        .unwrap_or_else(WorkingHours::always);
+    let start = lead
+        .stage_changed_at
+        .max(lead.assigned_at.unwrap_or(i64::MIN));
+    hours
+        .add_business_minutes(Timestamp(start.div_euclid(1000)), minutes)
+        .0
+        * 1000
 }
 
 /// Stages an SLA policy may watch.

@@ -148,6 +148,13 @@ pub trait Store: Send + Sync {
     fn create_user(&self, user: UserRow) -> Result<(), StoreError>;
     fn user_by_name(&self, name: &str) -> Result<Option<UserRow>, StoreError>;
     fn list_users(&self) -> Result<Vec<UserRow>, StoreError>;
+    /// Sets (or clears) a user's password hash; false when no such user.
+    fn set_password(&self, name: &str, hash: Option<String>) -> Result<bool, StoreError>;
+    fn create_session(&self, session: SessionRow) -> Result<(), StoreError>;
+    /// The session with this hash, if it has not expired at `now`.
+    fn session(&self, hash: &str, now: i64) -> Result<Option<SessionRow>, StoreError>;
+    /// Ends one session; also drops every session expired at `now`.
+    fn delete_session(&self, hash: &str, now: i64) -> Result<bool, StoreError>;
     fn create_token(&self, token: TokenRow) -> Result<(), StoreError>;
     fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRow>, StoreError>;
     fn list_tokens(&self) -> Result<Vec<TokenRow>, StoreError>;

@@ -83,6 +83,8 @@ pub enum LeadSort {
 #[derive(Debug, Clone, Default)]
 pub struct LeadFilter {
     pub stage: Option<String>,
+    /// Only leads not yet won, lost or disqualified.
+    pub open_only: bool,
     pub owner: Option<String>,
     pub grade: Option<String>,
     pub priority: Option<String>,
@@ -214,6 +216,19 @@ pub struct UserRow {
     pub password_hash: Option<String>,
     pub rep_id: Option<String>,
     pub created_at: i64,
+}
+
+/// A signed-in browser. `hash` is the SHA-256 of the cookie's value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionRow {
+    pub hash: String,
+    pub csrf: String,
+    pub name: String,
+    pub role: String,
+    pub rep_id: Option<String>,
+    pub user_id: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

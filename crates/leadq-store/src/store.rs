@@ -592,6 +592,9 @@ impl<B: Backend> Store for SqlStore<B> {
     fn list_leads(&self, f: &LeadFilter) -> Result<LeadPage, StoreError> {
         let mut conds: Vec<String> = Vec::new();
         let mut params: Vec<SqlValue> = Vec::new();
+        if f.open_only {
+            conds.push("stage NOT IN ('won', 'lost', 'disqualified')".into());
+        }
         let mut push = |cond: &str, v: SqlValue, params: &mut Vec<SqlValue>| {
             params.push(v);
             conds.push(cond.replace('?', &format!("${}", params.len())));
@@ -936,6 +939,56 @@ impl<B: Backend> Store for SqlStore<B> {
                 .iter()
                 .map(user_of)
                 .collect())
+        })
+    }
+
+    fn set_password(&self, name: &str, hash: Option<String>) -> Result<bool, StoreError> {
+        let n = name.to_string();
+        self.w(move |tx| {
+            Ok(tx.exec(
+                "UPDATE users SET password_hash = $1 WHERE name = $2",
+                &p![hash, n],
+            )? > 0)
+        })
+    }
+
+    fn create_session(&self, s: SessionRow) -> Result<(), StoreError> {
+        self.w(move |tx| {
+            tx.exec(
+                "INSERT INTO sessions (hash, csrf, name, role, rep_id, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                &p![s.hash, s.csrf, s.name, s.role, s.rep_id, s.user_id, s.created_at, s.expires_at],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn session(&self, hash: &str, now: i64) -> Result<Option<SessionRow>, StoreError> {
+        let h = hash.to_string();
+        self.r(move |tx| {
+            Ok(tx
+                .query_one(
+                    "SELECT hash, csrf, name, role, rep_id, user_id, created_at, expires_at FROM sessions WHERE hash = $1 AND expires_at > $2",
+                    &p![h, now],
+                )?
+                .map(|r| SessionRow {
+                    hash: r.text(0),
+                    csrf: r.text(1),
+                    name: r.text(2),
+                    role: r.text(3),
+                    rep_id: r.opt_text(4),
+                    user_id: r.opt_text(5),
+                    created_at: r.int(6),
+                    expires_at: r.int(7),
+                }))
+        })
+    }
+
+    fn delete_session(&self, hash: &str, now: i64) -> Result<bool, StoreError> {
+        let h = hash.to_string();
+        self.w(move |tx| {
+            let n = tx.exec("DELETE FROM sessions WHERE hash = $1", &p![h])?;
+            tx.exec("DELETE FROM sessions WHERE expires_at <= $1", &p![now])?;
+            Ok(n > 0)
         })
     }
 

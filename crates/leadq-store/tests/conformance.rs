@@ -1346,6 +1346,57 @@ on_every_backend!(answers_are_upserted_per_criterion);
 
 // --- users, tokens, models ------------------------------------------------------------------
 
+fn sessions_are_found_until_they_expire_or_end_and_passwords_can_be_changed(store: &dyn Store) {
+    store
+        .create_user(UserRow {
+            id: "u-1".into(),
+            name: "amy".into(),
+            role: "rep".into(),
+            password_hash: None,
+            rep_id: Some("rep-1".into()),
+            created_at: 1,
+        })
+        .unwrap();
+    assert!(store.set_password("amy", Some("argon2:x".into())).unwrap());
+    assert!(!store
+        .set_password("nobody", Some("argon2:y".into()))
+        .unwrap());
+    assert_eq!(
+        store
+            .user_by_name("amy")
+            .unwrap()
+            .unwrap()
+            .password_hash
+            .as_deref(),
+        Some("argon2:x")
+    );
+    let session = |hash: &str, expires_at: i64| SessionRow {
+        hash: hash.into(),
+        csrf: format!("csrf-{hash}"),
+        name: "amy".into(),
+        role: "rep".into(),
+        rep_id: Some("rep-1".into()),
+        user_id: Some("u-1".into()),
+        created_at: 10,
+        expires_at,
+    };
+    store.create_session(session("s-1", 100)).unwrap();
+    store.create_session(session("s-2", 50)).unwrap();
+    assert_eq!(store.session("s-1", 20).unwrap(), Some(session("s-1", 100)));
+    assert_eq!(
+        store.session("s-1", 100).unwrap(),
+        None,
+        "expired at its end"
+    );
+    assert_eq!(store.session("nope", 20).unwrap(), None);
+    // Ending s-1 at time 60 also sweeps s-2, which expired at 50.
+    assert!(store.delete_session("s-1", 60).unwrap());
+    assert_eq!(store.session("s-1", 20).unwrap(), None);
+    assert_eq!(store.session("s-2", 20).unwrap(), None);
+    assert!(!store.delete_session("s-1", 60).unwrap());
+}
+on_every_backend!(sessions_are_found_until_they_expire_or_end_and_passwords_can_be_changed);
+
 fn user_names_are_unique_and_tokens_are_found_by_hash_until_revoked(store: &dyn Store) {
     let user = |id: &str, name: &str| UserRow {
         id: id.into(),

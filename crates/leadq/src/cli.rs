@@ -277,6 +277,16 @@ pub enum AdminCommand {
         /// The rep a rep user acts as
         #[arg(long)]
         rep_id: Option<String>,
+        /// Read the user's web sign-in password from the first line of stdin
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a user's web sign-in password, read from the first line of stdin
+    SetPassword {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long)]
+        name: String,
     },
     /// Create an API token and print it on stdout (shown once; stored hashed)
     CreateToken {

@@ -126,17 +126,36 @@ pub fn admin(args: AdminArgs) -> Result<()> {
             );
             Ok(())
         }
+        AdminCommand::SetPassword { store, name } => {
+            let hash = read_password()?;
+            let r = resolve(&store)?;
+            let (store, _) = open(&r)?;
+            if !store.set_password(&name, Some(hash))? {
+                return Err(UsageError(format!("there is no user named '{name}'")).into());
+            }
+            eprintln!("password of '{name}' set");
+            Ok(())
+        }
         AdminCommand::CreateUser {
             store,
             name,
             role,
             rep_id,
+            password_stdin,
         } => {
             let role = Role::parse(&role).ok_or_else(|| {
                 UsageError(format!(
                     "--role '{role}' is not admin, marketing, manager or rep"
                 ))
             })?;
+            if role == Role::Rep && rep_id.is_none() {
+                return Err(UsageError("a rep user needs --rep-id".into()).into());
+            }
+            let password_hash = if password_stdin {
+                Some(read_password()?)
+            } else {
+                None
+            };
             let r = resolve(&store)?;
             let (store, _) = open(&r)?;
             let state = AppState::new(store, Arc::new(SystemClock), ServerConfig::default())?;
@@ -148,7 +167,7 @@ pub fn admin(args: AdminArgs) -> Result<()> {
                     id: id.clone(),
                     name: name.clone(),
                     role: role.as_str().into(),
-                    password_hash: None,
+                    password_hash,
                     rep_id: rep_id.clone(),
                     created_at: now,
                 })
@@ -169,6 +188,16 @@ pub fn admin(args: AdminArgs) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// The first line of stdin as a password, checked and hashed.
+fn read_password() -> Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("cannot read the password from stdin")?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    leadq_server::api::password_hash_of(password).map_err(|e| UsageError(e.message).into())
 }
 
 pub fn serve(args: ServeArgs) -> Result<()> {
@@ -212,8 +241,14 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         if args.demo {
             let s = state.clone();
             let n = args.demo_leads;
-            let token = tokio::task::spawn_blocking(move || seed_demo(&s, n)).await??;
-            println!("leadq demo: http://{addr}/api/v1/openapi.json");
+            let (token, password) = tokio::task::spawn_blocking(move || seed_demo(&s, n)).await??;
+            println!("leadq demo: http://{addr}/ui");
+            if let Some(password) = password {
+                println!(
+                    "sign in as admin, manager, marketer or nora (a rep) with password: {password}"
+                );
+            }
+            println!("API: http://{addr}/api/v1/openapi.json");
             println!("admin token: {token}");
             println!(
                 "try: curl -H 'Authorization: Bearer {token}' 'http://{addr}/api/v1/leads?limit=5'"
@@ -249,15 +284,18 @@ async fn shutdown_signal() {
 
 /// Fills an empty store with a demo company; returns a fresh admin token
 /// (a store that already has leads only gets the token).
-fn seed_demo(state: &AppState, people: usize) -> Result<String> {
+fn seed_demo(state: &AppState, people: usize) -> Result<(String, Option<String>)> {
     let err = |e: leadq_server::error::ApiError| anyhow::anyhow!("{}: {}", e.code, e.message);
     let (_, token) = leadq_server::api::issue_token(state, "demo admin", Role::Admin, None, None)
         .map_err(err)?;
     if state.store.count_leads()? > 0 || !state.store.list_models()?.is_empty() {
         eprintln!("the store already holds data; --demo only created a new admin token");
-        return Ok(token);
+        return Ok((token, None));
     }
     let now = jiff::Timestamp::now().as_millisecond();
+    // A fresh password per demo store, printed once: a demo reachable from
+    // a network is not left with a well-known password.
+    let password = leadq_server::auth::new_token()[3..19].to_string();
     let dir = tempfile_dir()?;
     let spec = crate::demo::Spec {
         people,
@@ -312,6 +350,21 @@ fn seed_demo(state: &AppState, people: usize) -> Result<String> {
         })
         .collect();
     state.store.set_routing_rules(rules)?;
+    for (name, role, rep_id) in [
+        ("admin", Role::Admin, None),
+        ("manager", Role::Manager, None),
+        ("marketer", Role::Marketing, None),
+        ("nora", Role::Rep, Some("rep-na")),
+    ] {
+        state.store.create_user(leadq_store::UserRow {
+            id: leadq_server::auth::new_id("usr"),
+            name: name.into(),
+            role: role.as_str().into(),
+            password_hash: Some(leadq_server::auth::hash_password(&password).map_err(err)?),
+            rep_id: rep_id.map(String::from),
+            created_at: now,
+        })?;
+    }
     state.store.upsert_sla_policy(leadq_store::SlaPolicyRow {
         id: "mql-2h".into(),
         stage: "mql".into(),
@@ -418,7 +471,7 @@ fn seed_demo(state: &AppState, people: usize) -> Result<String> {
     state.store.set_setting("sql_framework", "BANT")?;
     eprintln!("demo: {won} won and {lost} lost leads");
     let _ = std::fs::remove_dir_all(&dir);
-    Ok(token)
+    Ok((token, Some(password)))
 }
 
 fn record_known(

@@ -153,6 +153,12 @@ const ROUTES: &[(&str, &str, Access, Option<&str>)] = &[
         Some(r#"{"name":"matrix user","role":"marketing"}"#),
     ),
     ("get", "/users", Admin, None),
+    (
+        "put",
+        "/users/{name}/password",
+        Admin,
+        Some(r#"{"password":"long enough"}"#),
+    ),
     ("get", "/settings", Roles(&[MG]), None),
     ("put", "/settings", Admin, Some(r#"{}"#)),
 ];
@@ -191,7 +197,10 @@ fn url(path: &str) -> String {
     } else {
         "placeholder"
     };
-    let mut p = path.replace("{id}", id).replace("{framework}", "BANT");
+    let mut p = path
+        .replace("{id}", id)
+        .replace("{framework}", "BANT")
+        .replace("{name}", "nobody");
     if path.ends_with("/score-at") {
         p.push_str("?at=2026-11-02T10:00:00Z");
     }
