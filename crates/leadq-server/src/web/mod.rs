@@ -143,6 +143,7 @@ pub fn router() -> Router<AppState> {
         .route("/leads/{id}", get(lead::page))
         .route("/import", get(import::page))
         .route("/models", get(models::list))
+        .route("/models/diff", get(models::diff))
         .route("/models/{id}", get(models::editor))
         .route("/dashboard", get(dashboard::page))
         .route("/admin", get(admin::page))

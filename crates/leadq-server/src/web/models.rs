@@ -25,3 +25,8 @@ pub async fn editor(State(_state): State<AppState>, v: Viewer, Path(id): Path<St
         html! { h1 { "Model " (id) } },
     ))
 }
+
+pub async fn diff(State(_state): State<AppState>, v: Viewer) -> Page {
+    v.require(&[Role::Marketing, Role::Manager])?;
+    Ok(layout(&v, "Model diff", "models", html! { h1 { "Model diff" } }))
+}
