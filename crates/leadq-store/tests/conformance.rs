@@ -667,6 +667,22 @@ fn list_filters_select_only_the_matching_leads(store: &dyn Store) {
         }),
         strs(&["f-1", "f-4"])
     );
+    // Open leads: f-4 is won.
+    assert_eq!(
+        list(LeadFilter {
+            open_only: true,
+            ..Default::default()
+        }),
+        strs(&["f-1", "f-2", "f-3"])
+    );
+    assert_eq!(
+        list(LeadFilter {
+            open_only: true,
+            owner: some("rep-a"),
+            ..Default::default()
+        }),
+        strs(&["f-1"])
+    );
     assert_eq!(
         list(LeadFilter {
             grade: some("A"),
