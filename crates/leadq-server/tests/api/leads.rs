@@ -580,3 +580,23 @@ async fn delete_removes_the_lead_then_it_is_not_found() {
         "the old events went with the lead"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_open_filter_leaves_out_won_lost_and_disqualified_leads() {
+    let ctx = Ctx::new();
+    ctx.publish(DEFAULT_MODEL).await;
+    let open = ctx.create_lead(good_lead("open@acme-corp.com")).await;
+    let gone = ctx.create_lead(good_lead("gone@acme-corp.com")).await;
+    ctx.transition(
+        gone["id"].as_str().unwrap(),
+        &ctx.manager,
+        "disqualified",
+        Some("no budget"),
+    )
+    .await;
+    assert_eq!(ctx.all_leads(&ctx.admin, "").await.len(), 2);
+    assert_eq!(
+        ids_of(&ctx.all_leads(&ctx.admin, "&open=true").await),
+        vec![open["id"].as_str().unwrap().to_string()]
+    );
+}
