@@ -7,6 +7,7 @@
 //! API's own: there is one write path, not two.
 
 pub mod admin;
+pub mod charts;
 pub mod dashboard;
 pub mod import;
 pub mod lead;
