@@ -1269,6 +1269,22 @@ async fn publish_model(
     ))
 }
 
+/// Backtest a model on the stored leads whose outcome is known (won = converted; lost and
+/// disqualified = not converted), side by side with another model (default the published one).
+/// Scores as of now and writes nothing.
+#[utoipa::path(post, path = "/models/backtest", tag = "models", request_body = crate::backtest::BacktestIn,
+    responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+async fn backtest_models(
+    State(state): State<AppState>,
+    who: Principal,
+    Body(req): Body<crate::backtest::BacktestIn>,
+) -> ApiResult<JsonBody<Json>> {
+    who.require(&[Role::Marketing, Role::Manager])?;
+    Ok(JsonBody(
+        run(&state, move |s| crate::backtest::run(s, req)).await?,
+    ))
+}
+
 #[derive(Deserialize, utoipa::IntoParams)]
 pub struct DiffQuery {
     /// Model id.
@@ -2163,6 +2179,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(get_job_rejects))
         .routes(routes!(create_model, list_models))
         .routes(routes!(validate_model))
+        .routes(routes!(backtest_models))
         .routes(routes!(diff_models))
         .routes(routes!(get_model))
         .routes(routes!(publish_model))

@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod backtest;
 pub mod clock;
 pub mod engine;
 pub mod error;

@@ -6,6 +6,8 @@ mod common;
 
 #[path = "api/auth.rs"]
 mod auth;
+#[path = "api/backtest.rs"]
+mod backtest;
 #[path = "api/concurrency.rs"]
 mod concurrency;
 #[path = "api/events.rs"]

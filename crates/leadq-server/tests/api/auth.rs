@@ -100,6 +100,12 @@ const ROUTES: &[(&str, &str, Access, Option<&str>)] = &[
         Roles(&[MK]),
         Some(r#"{"source":"not a model"}"#),
     ),
+    (
+        "post",
+        "/models/backtest",
+        Roles(&[MK, MG]),
+        Some(r#"{"source":"not a model"}"#),
+    ),
     ("get", "/models/diff", Roles(&[MK, MG]), None),
     ("get", "/models/{id}", Roles(&[MK, MG]), None),
     ("post", "/models/{id}/publish", Roles(&[MK]), None),
