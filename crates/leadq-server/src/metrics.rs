@@ -264,3 +264,42 @@ pub fn business_metrics(
     out["sla_breaches"] = json!(state.store.list_breaches(from, to)?.len());
     Ok(out)
 }
+
+/// The metrics of leads created in `[from, to)` per period of `period_ms`
+/// (the last period may run past `to`), as (period start, [`summarize`]).
+/// Each period's spend is the spend whose `period_start` falls in it, the
+/// same rule [`business_metrics`] applies to its whole range. One pass over
+/// `rows`, so a long history costs one scan, not one query per period.
+pub fn series(
+    rows: &[LeadRow],
+    spend: &[leadq_store::SpendRow],
+    from: i64,
+    to: i64,
+    period_ms: i64,
+) -> Vec<(i64, Json)> {
+    if period_ms <= 0 || to <= from {
+        return Vec::new();
+    }
+    let n = ((to - from + period_ms - 1) / period_ms) as usize;
+    let mut buckets: Vec<Vec<&LeadRow>> = vec![Vec::new(); n];
+    let mut spent: Vec<Option<f64>> = vec![None; n];
+    let index = |at: i64| -> Option<usize> {
+        (at >= from && at < to).then(|| ((at - from) / period_ms) as usize)
+    };
+    for l in rows {
+        if let Some(i) = index(l.created_at) {
+            buckets[i].push(l);
+        }
+    }
+    for s in spend {
+        if let Some(i) = index(s.period_start) {
+            *spent[i].get_or_insert(0.0) += s.amount;
+        }
+    }
+    buckets
+        .iter()
+        .zip(spent)
+        .enumerate()
+        .map(|(i, (b, s))| (from + i as i64 * period_ms, summarize(b, s)))
+        .collect()
+}
