@@ -1061,6 +1061,34 @@ async fn post_import(
     Ok((StatusCode::ACCEPTED, JsonBody(JobView::of(&job))))
 }
 
+/// Check a lead file without importing it: the detected format and
+/// delimiter, how each column maps to a lead field, the first cleaned rows,
+/// and every rejected row with its column and reason. Takes the same body
+/// and query as `POST /imports`; nothing is written.
+#[utoipa::path(post, path = "/imports/preview", tag = "imports", params(ImportQuery), request_body(content = String, content_type = "text/csv"),
+    responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn preview_import(
+    State(state): State<AppState>,
+    who: Principal,
+    q: Result<Query<ImportQuery>, axum::extract::rejection::QueryRejection>,
+    req: Request,
+) -> ApiResult<JsonBody<Json>> {
+    who.require(&[Role::Marketing])?;
+    let Query(q) = q.map_err(|e| ApiError::invalid("query", e.body_text()))?;
+    let bytes = read_body(req, &()).await?;
+    if bytes.is_empty() {
+        return Err(ApiError::bad_request(
+            "the request body is empty; send the file as the body",
+        ));
+    }
+    let out = run(&state, move |s| {
+        crate::workers::preview_import(s, &bytes, q.format, q.preset, q.mapping)
+    })
+    .await?;
+    Ok(JsonBody(out))
+}
+
 /// An import or re-score job with its progress and result.
 #[utoipa::path(get, path = "/jobs/{id}", tag = "imports", params(("id" = String, Path)),
     responses((status = 200, body = JobView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
@@ -2175,6 +2203,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(post_event))
         .routes(routes!(post_events))
         .routes(routes!(post_import))
+        .routes(routes!(preview_import))
         .routes(routes!(get_job))
         .routes(routes!(get_job_rejects))
         .routes(routes!(create_model, list_models))

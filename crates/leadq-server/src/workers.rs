@@ -158,22 +158,7 @@ pub fn start_import(
     mapping: Option<String>,
     actor: String,
 ) -> ApiResult<JobRow> {
-    let model = state.model().ok_or_else(|| ApiError::conflict("no_model", "no scoring model is published yet: publish one first (POST /api/v1/models, then /models/{id}/publish)"))?;
-    let mapping = match (mapping, preset) {
-        (Some(text), _) => {
-            Mapping::from_toml(&text).map_err(|e| ApiError::invalid("mapping", e.to_string()))?
-        }
-        (None, Some(p)) => {
-            Mapping::preset(&p).map_err(|e| ApiError::invalid("preset", e.to_string()))?
-        }
-        (None, None) => state.mapping.clone(),
-    };
-    let format = match format.as_deref() {
-        None => InputFormat::detect(std::path::Path::new("upload"), &bytes),
-        Some(f) => InputFormat::parse(f).ok_or_else(|| {
-            ApiError::invalid("format", format!("'{f}' is not csv, json or ndjson"))
-        })?,
-    };
+    let (model, format, mapping) = import_inputs(state, &bytes, format, preset, mapping)?;
     let job = JobRow {
         id: new_id("job"),
         kind: "import".into(),
@@ -217,6 +202,193 @@ pub fn start_import(
         s.jobs.finish(&j.id);
     });
     Ok(job)
+}
+
+/// The model, format and mapping an import of `bytes` runs with: a pasted
+/// mapping wins over a preset, which wins over the server's own mapping.
+fn import_inputs(
+    state: &AppState,
+    bytes: &[u8],
+    format: Option<String>,
+    preset: Option<String>,
+    mapping: Option<String>,
+) -> ApiResult<(Arc<ActiveModel>, InputFormat, Mapping)> {
+    let model = state.model().ok_or_else(|| ApiError::conflict("no_model", "no scoring model is published yet: publish one first (POST /api/v1/models, then /models/{id}/publish)"))?;
+    let mapping = match (mapping, preset) {
+        (Some(text), _) => {
+            Mapping::from_toml(&text).map_err(|e| ApiError::invalid("mapping", e.to_string()))?
+        }
+        (None, Some(p)) => {
+            Mapping::preset(&p).map_err(|e| ApiError::invalid("preset", e.to_string()))?
+        }
+        (None, None) => state.mapping.clone(),
+    };
+    let format = match format.as_deref() {
+        None => InputFormat::detect(std::path::Path::new("upload"), bytes),
+        Some(f) => InputFormat::parse(f).ok_or_else(|| {
+            ApiError::invalid("format", format!("'{f}' is not csv, json or ndjson"))
+        })?,
+    };
+    Ok((model, format, mapping))
+}
+
+/// How many cleaned rows and rejects a preview shows.
+const PREVIEW_ROWS: usize = 20;
+const PREVIEW_REJECTS: usize = 1000;
+
+/// What an import of `bytes` would do, without writing anything: the
+/// detected format, how each column maps, the first cleaned rows and every
+/// row the cleaner rejects (the same cleaning an import job runs).
+pub fn preview_import(
+    state: &AppState,
+    bytes: &[u8],
+    format: Option<String>,
+    preset: Option<String>,
+    mapping: Option<String>,
+) -> ApiResult<Json> {
+    use leadq_ingest::mapping::Target;
+    let (model, format, mapping) = import_inputs(state, bytes, format, preset, mapping)?;
+    let model = &model.compiled;
+    let cleaned = leadq_ingest::clean_records(bytes, format, model, &mapping)
+        .map_err(|e| ApiError::invalid("file", e.to_string()))?;
+    // The plan depends only on the headers, so it is the one the cleaner used.
+    let plan = mapping
+        .plan(&cleaned.headers, model)
+        .map_err(|e| ApiError::invalid("file", e.to_string()))?;
+    let slots = model.answer_slots();
+    let answer_name = |i: usize| {
+        let (fi, ci) = slots[i];
+        let f = &model.frameworks[fi];
+        format!("{}.{}", f.column_prefix(), f.criteria[ci].key)
+    };
+    let columns: Vec<Json> = cleaned
+        .headers
+        .iter()
+        .zip(&plan.targets)
+        .enumerate()
+        .map(|(i, (h, t))| {
+            let (kind, to) = match t {
+                Target::Field(f) => ("field", Some(f.name().to_string())),
+                Target::Custom(c) => (
+                    "custom",
+                    Some(format!("custom.{}", model.custom_fields[*c].0)),
+                ),
+                Target::Answer(a) => ("answer", Some(answer_name(*a))),
+                Target::PassThrough => ("unmapped", None),
+            };
+            json!({ "index": i, "column": h, "kind": kind, "maps_to": to })
+        })
+        .collect();
+    let (mut accepted, mut rejected, mut duplicates) = (0usize, 0usize, 0usize);
+    let mut seen = std::collections::HashSet::new();
+    let mut rows = Vec::new();
+    let mut rejects = Vec::new();
+    for (row, result) in &cleaned.results {
+        match result {
+            Ok(lead) => {
+                accepted += 1;
+                // Ids default to the email, so both are looked up before
+                // either is recorded.
+                let email = lead.contact.email.as_ref().map(|e| e.as_str().to_string());
+                let id = lead.id.to_string();
+                if seen.contains(&id) || email.as_ref().is_some_and(|e| seen.contains(e)) {
+                    duplicates += 1;
+                }
+                seen.insert(id);
+                seen.extend(email);
+                if rows.len() < PREVIEW_ROWS {
+                    rows.push(
+                        json!({ "row": row, "lead": preview_lead(lead, model, &answer_name) }),
+                    );
+                }
+            }
+            Err(r) => {
+                rejected += 1;
+                if rejects.len() < PREVIEW_REJECTS {
+                    rejects.push(json!({ "row": r.row, "line": r.line, "column": r.column, "value": r.value, "reason": r.reason }));
+                }
+            }
+        }
+    }
+    let delimiter = (format == InputFormat::Csv).then(|| {
+        let d = leadq_ingest::reader::sniff_delimiter(leadq_ingest::reader::strip_bom(bytes));
+        (d as char).to_string()
+    });
+    Ok(json!({
+        "format": match format { InputFormat::Csv => "csv", InputFormat::Json => "json", InputFormat::Ndjson => "ndjson" },
+        "delimiter": delimiter,
+        "preset": mapping.preset,
+        "headers": cleaned.headers,
+        "columns": columns,
+        "rows": rows,
+        "rejects": rejects,
+        "warnings": cleaned.warnings,
+        "counts": {
+            "records": cleaned.results.len(),
+            "accepted": accepted,
+            "rejected": rejected,
+            "duplicates": duplicates,
+            "mapped_columns": plan.targets.iter().filter(|t| **t != Target::PassThrough).count(),
+            "unmapped_columns": plan.targets.iter().filter(|t| **t == Target::PassThrough).count(),
+        },
+    }))
+}
+
+/// A cleaned lead as flat `field → value` pairs, named as a mapping names
+/// them (`email`, `company.name`, `custom.total_visits`, `bant.budget`).
+fn preview_lead(
+    lead: &leadq_core::Lead,
+    model: &CompiledModel,
+    answer_name: &dyn Fn(usize) -> String,
+) -> Json {
+    let mut out = Map::new();
+    out.insert("lead_id".into(), json!(lead.id.as_str()));
+    for (section, v) in [
+        ("contact", serde_json::to_value(&lead.contact)),
+        ("company", serde_json::to_value(&lead.company)),
+        ("source", serde_json::to_value(&lead.source)),
+        ("consent", serde_json::to_value(&lead.consent)),
+    ] {
+        let Ok(Json::Object(m)) = v else { continue };
+        for (k, v) in m {
+            if v.is_null() || (section == "consent" && v == Json::Bool(false)) {
+                continue;
+            }
+            // Contact fields read best without their section's name.
+            let name = if section == "contact" {
+                k
+            } else {
+                format!("{section}.{k}")
+            };
+            out.insert(name, v);
+        }
+    }
+    for (k, v) in [("owner", &lead.owner), ("stage", &lead.stage)] {
+        if let Some(v) = v {
+            out.insert(k.into(), json!(v.as_str()));
+        }
+    }
+    if let Some(t) = lead.created_at {
+        out.insert(
+            "created_at".into(),
+            json!(crate::clock::rfc3339(t.0.saturating_mul(1000))),
+        );
+    }
+    for ((name, _), v) in model.custom_fields.iter().zip(&lead.custom) {
+        if let Ok(v) = serde_json::to_value(v) {
+            if !v.is_null() {
+                out.insert(format!("custom.{name}"), v);
+            }
+        }
+    }
+    for (i, v) in lead.answers.iter().enumerate() {
+        if let Ok(v) = serde_json::to_value(v) {
+            if !v.is_null() {
+                out.insert(answer_name(i), v);
+            }
+        }
+    }
+    Json::Object(out)
 }
 
 /// Imports a lead file synchronously (what an import job runs).

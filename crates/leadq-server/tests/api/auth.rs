@@ -85,6 +85,12 @@ const ROUTES: &[(&str, &str, Access, Option<&str>)] = &[
         Roles(&[MK]),
         Some("email\nmatrix@example.com\n"),
     ),
+    (
+        "post",
+        "/imports/preview",
+        Roles(&[MK]),
+        Some("email\nmatrix@example.com\n"),
+    ),
     ("get", "/jobs/{id}", Roles(&[MK, MG]), None),
     ("get", "/jobs/{id}/rejects", Roles(&[MK, MG]), None),
     (
