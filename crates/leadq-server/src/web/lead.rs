@@ -15,7 +15,7 @@ use leadq_ingest::mapping::{header_key, InputField, Target};
 use leadq_store::{
     AnswerRow, AssignmentRow, EventRow, LeadRow, LedgerEntry, RepRow, TransitionRow,
 };
-use maud::{html, Markup};
+use maud::{html, Markup, PreEscaped};
 use serde::Deserialize;
 use serde_json::{Map, Value as Json};
 
@@ -44,6 +44,9 @@ struct LeadData {
     unknown_choice: Option<String>,
     /// The framework SQL is gated on, whether it is satisfied, what is unknown.
     gate: Option<(String, bool, Vec<String>)>,
+    /// Criteria of that framework answered in a way that does not qualify,
+    /// with the answer: `Authority (user)`.
+    gate_short: Vec<String>,
 }
 
 pub async fn page(
@@ -100,6 +103,7 @@ pub async fn page(
             },
             None => (default, None),
         };
+        let answers = s.store.answers_of(&lead.id)?;
         Ok(LeadData {
             known: known_fields(s, &fields),
             fields,
@@ -107,7 +111,8 @@ pub async fn page(
             transitions: s.store.transitions_of(&lead.id)?,
             assignments: s.store.assignments_of(&lead.id)?,
             ledger: s.store.ledger_of(&lead.id)?,
-            answers: s.store.answers_of(&lead.id)?,
+            gate_short: shortfall(setting.as_deref(), &extra, &answers),
+            answers,
             reps: s.store.list_reps()?,
             gate: svc.framework_gate(&lead.id)?,
             frameworks,
@@ -139,6 +144,33 @@ pub async fn page(
         section aria-labelledby="timeline-h" { h2 #timeline-h { "Timeline" } (timeline(&d)) }
     };
     Ok(layout(&v, &title, "queue", body))
+}
+
+/// The criteria of the SQL framework (setting `sql_framework`, default
+/// BANT, as the transition guard reads it) whose answers do not qualify.
+/// The guard's refusal names only unanswered criteria; these complete it.
+fn shortfall(setting: Option<&str>, extra: &[Framework], answers: &[AnswerRow]) -> Vec<String> {
+    let key = setting.unwrap_or("BANT");
+    if key.is_empty() || key.eq_ignore_ascii_case("none") {
+        return Vec::new();
+    }
+    let Ok(f) = framework::find(key, extra) else {
+        return Vec::new();
+    };
+    let values = crate::engine::framework_values(&f, answers);
+    let eval = f.evaluate(&values);
+    f.criteria
+        .iter()
+        .zip(&eval.states)
+        .zip(&values)
+        .filter(|((_, st), _)| {
+            matches!(
+                st,
+                CriterionState::Unsatisfied | CriterionState::Disqualifying
+            )
+        })
+        .map(|((c, _), v)| format!("{} ({})", c.name, option_label(&v.to_string())))
+        .collect()
 }
 
 // ------------------------------------------------------------------ facts
@@ -376,10 +408,16 @@ fn predictive(fields: &Map<String, Json>) -> Markup {
 
 // ------------------------------------------------------------------ actions
 
-fn transition_form(id: &str, to: Stage, label: &str, reason: Option<(&str, bool)>) -> Markup {
+fn transition_form(
+    id: &str,
+    to: Stage,
+    label: &str,
+    reason: Option<(&str, bool)>,
+    shortfall: Option<&str>,
+) -> Markup {
     html! {
         form.inline data-api={"/api/v1/leads/" (encode(id)) "/transitions"} data-method="POST" data-then="reload"
-            aria-label=(label) {
+            aria-label=(label) data-shortfall=[shortfall] {
             input type="hidden" name="to" value=(to.as_str());
             @if let Some((hint, required)) = reason {
                 label { (hint)
@@ -392,6 +430,17 @@ fn transition_form(id: &str, to: Stage, label: &str, reason: Option<(&str, bool)
     }
 }
 
+/// The guard's refusal lists unanswered criteria only; when answers given
+/// do not qualify either, the form says which (from `data-shortfall`).
+const SHORTFALL_SCRIPT: &str = r#"
+document.addEventListener("api:failed", (ev) => {
+  const form = ev.target, extra = form.dataset && form.dataset.shortfall;
+  const code = ev.detail && ev.detail.body && ev.detail.body.error && ev.detail.body.error.code;
+  const alert = extra && code === "framework_not_satisfied" && form.querySelector('[role="alert"]');
+  if (alert && !alert.textContent.includes(extra)) alert.textContent += "\n" + extra;
+});
+"#;
+
 fn actions(v: &Viewer, d: &LeadData) -> Markup {
     let id = &d.lead.id;
     let stage = Stage::parse(&d.lead.stage).unwrap_or(Stage::New);
@@ -402,6 +451,7 @@ fn actions(v: &Viewer, d: &LeadData) -> Markup {
         .copied()
         .filter(|s| !main.contains(s))
         .collect();
+    let short = d.gate_short.join(", ");
     html! {
         datalist #stage-reasons {
             @for r in ["spam", "competitor", "student", "duplicate", "no budget", "no need", "not reachable", "timing"] {
@@ -412,25 +462,29 @@ fn actions(v: &Viewer, d: &LeadData) -> Markup {
             p.muted { "The lead is " (stage) ": no further move is possible." }
         }
         @if allowed.contains(&Stage::Sal) {
-            (transition_form(id, Stage::Sal, "Accept (SAL)", None))
+            (transition_form(id, Stage::Sal, "Accept (SAL)", None, None))
         }
         @if allowed.contains(&Stage::Sql) {
             @if let Some((name, ok, unknown)) = &d.gate {
                 @if *ok {
                     p.good { (name) " is satisfied: the lead may become an SQL." }
-                } @else if unknown.is_empty() {
-                    p.warn { "SQL needs " (name) " satisfied; an answer does not qualify yet (see the checklist)." }
                 } @else {
-                    p.warn { "SQL needs " (name) " satisfied; still unknown: " (unknown.join(", ")) "." }
+                    p.warn #sql-gate {
+                        "SQL needs " (name) " satisfied"
+                        @if !unknown.is_empty() { "; still unknown: " (unknown.join(", ")) }
+                        @if !short.is_empty() { "; answered but not qualifying: " (short) }
+                        "."
+                    }
                 }
             }
-            (transition_form(id, Stage::Sql, "Qualify (SQL)", None))
+            (transition_form(id, Stage::Sql, "Qualify (SQL)", None, (!short.is_empty()).then(|| format!("Answered but not qualifying: {short}.")).as_deref()))
+            script { (PreEscaped(SHORTFALL_SCRIPT)) }
         }
         @if allowed.contains(&Stage::Nurture) {
-            (transition_form(id, Stage::Nurture, "Nurture", Some(("Why (optional)", false))))
+            (transition_form(id, Stage::Nurture, "Nurture", Some(("Why (optional)", false)), None))
         }
         @if allowed.contains(&Stage::Disqualified) {
-            (transition_form(id, Stage::Disqualified, "Disqualify", Some(("Reason for disqualifying", true))))
+            (transition_form(id, Stage::Disqualified, "Disqualify", Some(("Reason for disqualifying", true)), None))
         }
         @if !others.is_empty() {
             form.inline data-api={"/api/v1/leads/" (encode(id)) "/transitions"} data-method="POST" data-then="reload"
@@ -678,7 +732,7 @@ fn timeline(d: &LeadData) -> Markup {
         });
     }
     let total = entries.len();
-    entries.sort_by(|a, b| (b.at, b.order, b.seq).cmp(&(a.at, a.order, a.seq)));
+    entries.sort_by_key(|e| std::cmp::Reverse((e.at, e.order, e.seq)));
     entries.truncate(TIMELINE_LIMIT);
     html! {
         @if total == 0 {

@@ -499,3 +499,42 @@ async fn every_control_of_the_lead_page_has_a_label_and_tables_wrap() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_answer_that_does_not_qualify_is_named_next_to_the_qualify_button() {
+    let ctx = Ctx::new();
+    ctx.publish(DEFAULT_MODEL).await;
+    let lead = ctx.create_lead(good_lead("ceo@acme.example")).await;
+    let id = lead["id"].as_str().unwrap().to_string();
+    ctx.transition(&id, &ctx.manager, "sal", None).await;
+    let mut b = ctx.browser("max2", "manager", None).await;
+    b.get(&format!("/ui/leads/{id}")).await.ok();
+    b.api(
+        Method::PUT,
+        &format!("/api/v1/leads/{id}/frameworks/bant"),
+        Some(
+            json!({ "answers": { "budget": "confirmed", "authority": "user",
+                                  "need": "critical", "timeline": "within_3_months" } }),
+        ),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let refused = b
+        .api(
+            Method::POST,
+            &format!("/api/v1/leads/{id}/transitions"),
+            Some(json!({ "to": "sql" })),
+        )
+        .await;
+    refused.expect_error(StatusCode::UNPROCESSABLE_ENTITY, "framework_not_satisfied");
+    let html = b.get(&format!("/ui/leads/{id}")).await.ok();
+    assert!(
+        html.contains("answered but not qualifying: Authority (user)."),
+        "{html}"
+    );
+    assert!(
+        html.contains("data-shortfall=\"Answered but not qualifying: Authority (user).\""),
+        "the qualify form completes the refusal with it: {html}"
+    );
+    assert!(html.contains("Authority <span class=\"warn\">not satisfied</span>"));
+}
