@@ -63,3 +63,58 @@ test("the queue is usable at phone width", async () => {
   assert.match(await page.locator("h1").innerText(), /My leads/);
   await shot(page, "03-queue-phone");
 });
+
+/** Controls without an accessible name (label, aria-label(ledby), title or text). */
+async function unnamedControls(page) {
+  return page.evaluate(() => {
+    const bad = [];
+    for (const el of document.querySelectorAll("input, select, textarea, button")) {
+      if (el.type === "hidden" || el.closest("[hidden]")) continue;
+      const style = getComputedStyle(el);
+      if (style.display === "none" || style.visibility === "hidden") continue;
+      const named =
+        (el.labels && el.labels.length > 0) ||
+        el.getAttribute("aria-label") ||
+        el.getAttribute("aria-labelledby") ||
+        el.getAttribute("title") ||
+        (el.tagName === "BUTTON" && el.innerText.trim());
+      if (!named) bad.push(el.outerHTML.slice(0, 120));
+    }
+    return bad;
+  });
+}
+
+async function firstLeadHref(page) {
+  await page.goto(`${server.url}/ui`);
+  return page.locator("#queue tbody tr[data-href]").first().getAttribute("data-href");
+}
+
+test("every page renders for an admin at desktop and phone width with named controls", async () => {
+  const desktop = await pageAs("admin");
+  const lead = await firstLeadHref(desktop);
+  const models = await (await fetch(`${server.url}/api/v1/models`, {
+    headers: { Authorization: `Bearer ${server.token}` },
+  })).json();
+  const modelId = (Array.isArray(models) ? models : models.models)[0].id;
+  const pages = [
+    ["queue", "/ui"],
+    ["lead", lead],
+    ["import", "/ui/import"],
+    ["models", "/ui/models"],
+    ["model-editor", `/ui/models/${modelId}`],
+    ["dashboard", "/ui/dashboard"],
+    ["admin", "/ui/admin"],
+  ];
+  const phone = await pageAs("admin", { width: 390, height: 844 });
+  for (const [name, path] of pages) {
+    for (const [page, label] of [[desktop, "desktop"], [phone, "phone"]]) {
+      const resp = await page.goto(`${server.url}${path}`);
+      assert.equal(resp.status(), 200, `${path} answers 200`);
+      assert.deepEqual(await unnamedControls(page), [], `${path}: every control has an accessible name`);
+      const width = await page.evaluate(() => document.documentElement.scrollWidth);
+      const limit = label === "phone" ? 400 : 1290;
+      assert.ok(width <= limit, `${path} at ${label} width does not scroll sideways: ${width}px`);
+      await shot(page, `page-${name}-${label}`);
+    }
+  }
+});
