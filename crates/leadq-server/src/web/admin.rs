@@ -369,10 +369,10 @@ fn sla_section(policies: &[SlaPolicyRow]) -> Markup {
     }
 }
 
-fn role_select(name: &str) -> Markup {
+fn role_select(name: &str, default: &str) -> Markup {
     html! {
         select name=(name) {
-            @for r in ["rep", "manager", "marketing", "admin"] { option value=(r) { (r) } }
+            @for r in ["rep", "manager", "marketing", "admin"] { option value=(r) selected[r == default] { (r) } }
         }
     }
 }
@@ -420,7 +420,7 @@ fn users_section(users: &[UserRow], reps: &[RepRow]) -> Markup {
             h3 { "Add a user" }
             form.inline #new-user data-api="/api/v1/users" aria-label="Add a user" {
                 label { "User name" input name="name" required autocomplete="off"; }
-                label { "Role" (role_select("role")) }
+                label { "Role" (role_select("role", "rep")) }
                 label { "Rep (for rep users)" (rep_select(reps)) }
                 label { "Password (8+ characters)" input name="password" type="password" minlength="8" autocomplete="new-password"; }
                 button type="submit" { "Add user" }
@@ -465,7 +465,7 @@ fn tokens_section(tokens: &[TokenRow], reps: &[RepRow]) -> Markup {
             h3 { "Create a token" }
             form.inline #new-token-form data-api="/api/v1/tokens" data-then="none" data-show="token" data-show-in="new-token" aria-label="Create an API token" {
                 label { "Name" input name="name" required placeholder="crm-sync"; }
-                label { "Role" (role_select("role")) }
+                label { "Role" (role_select("role", "marketing")) }
                 label { "Rep (for rep tokens)" (rep_select(reps)) }
                 button type="submit" { "Create token" }
                 p role="alert" {}

@@ -37,20 +37,20 @@ impl Bar {
 
 /// Size and plot area of the column chart (public so tests can check the
 /// geometry against it).
-pub const COLUMN_W: f64 = 640.0;
-pub const COLUMN_H: f64 = 260.0;
-const COLUMN_LEFT: f64 = 56.0;
-const COLUMN_RIGHT: f64 = 16.0;
+pub const COLUMN_W: f64 = 400.0;
+pub const COLUMN_H: f64 = 230.0;
+const COLUMN_LEFT: f64 = 44.0;
+const COLUMN_RIGHT: f64 = 8.0;
 const COLUMN_TOP: f64 = 20.0;
 const COLUMN_BOTTOM: f64 = 48.0;
 /// Height of the column chart's plot area: the tallest column's height.
 pub const COLUMN_PLOT_H: f64 = COLUMN_H - COLUMN_TOP - COLUMN_BOTTOM;
 
 /// Horizontal bar chart geometry.
-pub const HBAR_W: f64 = 640.0;
-const HBAR_LABEL_W: f64 = 150.0;
-const HBAR_VALUE_W: f64 = 110.0;
-const HBAR_ROW: f64 = 26.0;
+pub const HBAR_W: f64 = 400.0;
+const HBAR_LABEL_W: f64 = 104.0;
+const HBAR_VALUE_W: f64 = 104.0;
+const HBAR_ROW: f64 = 22.0;
 /// Width of the horizontal bar chart's plot area: the longest bar's width.
 pub const HBAR_PLOT_W: f64 = HBAR_W - HBAR_LABEL_W - HBAR_VALUE_W;
 
@@ -178,7 +178,7 @@ pub fn columns(f: &Frame, bars: &[Bar]) -> String {
         let cx = x + bw / 2.0;
         let _ = write!(
             out,
-            r#"<g><title>{}: {}</title><rect class="bar" x="{x:.1}" y="{y:.1}" width="{bw:.1}" height="{bh:.1}" fill="rgb(36,84,197)"/><text class="value" x="{cx:.1}" y="{:.1}" text-anchor="middle">{}</text><text class="cat" x="{cx:.1}" y="{:.1}" text-anchor="middle">{}</text></g>"#,
+            r#"<g><title>{}: {}</title><rect class="bar" x="{x:.1}" y="{y:.1}" width="{bw:.1}" height="{bh:.1}" fill="rgb(36,84,197)"/><text class="val" x="{cx:.1}" y="{:.1}" text-anchor="middle">{}</text><text class="cat" x="{cx:.1}" y="{:.1}" text-anchor="middle">{}</text></g>"#,
             esc(&b.label),
             esc(&b.text),
             (y - 4.0).max(10.0),
@@ -226,11 +226,11 @@ pub fn hbars(f: &Frame, bars: &[Bar]) -> String {
         let mid = y + (HBAR_ROW - 8.0) / 2.0 + 4.0;
         let _ = write!(
             out,
-            r#"<g><title>{}: {}</title><text class="cat" x="{:.1}" y="{mid:.1}" text-anchor="end">{}</text><rect class="bar" x="{x0:.1}" y="{y:.1}" width="{bw:.1}" height="{:.1}" fill="rgb(36,84,197)"/><text class="value" x="{:.1}" y="{mid:.1}">{}</text></g>"#,
+            r#"<g><title>{}: {}</title><text class="cat" x="{:.1}" y="{mid:.1}" text-anchor="end">{}</text><rect class="bar" x="{x0:.1}" y="{y:.1}" width="{bw:.1}" height="{:.1}" fill="rgb(36,84,197)"/><text class="val" x="{:.1}" y="{mid:.1}">{}</text></g>"#,
             esc(&b.label),
             esc(&b.text),
             x0 - 6.0,
-            esc(&clip(&b.label, 22)),
+            esc(&clip(&b.label, 16)),
             HBAR_ROW - 8.0,
             x0 + bw + 4.0,
             esc(&clip(&b.text, 18)),
@@ -266,8 +266,8 @@ pub fn line(
     if vals.iter().all(Option::is_none) {
         return no_data(f.title);
     }
-    let (w, h) = (320.0, 170.0);
-    let (left, right, top, bottom) = (48.0, 18.0, 18.0, 44.0);
+    let (w, h) = (240.0, 130.0);
+    let (left, right, top, bottom) = (40.0, 10.0, 16.0, 34.0);
     let (pw, ph) = (w - left - right, h - top - bottom);
     let max = vals.iter().flatten().copied().fold(f64::MIN, f64::max);
     let min = vals
@@ -342,10 +342,21 @@ pub fn line(
             esc(&labels[i]),
             esc(&fmt(v))
         );
-        if n <= 8 || Some(i) == last || Some(i) == top_i {
+        // Few points: each is labelled. Many: the last one, and the highest
+        // unless it sits next to the last (the two labels would overlap).
+        let near_last = last.is_some_and(|l| l.abs_diff(i) <= n / 5);
+        let labelled = n <= 6 || Some(i) == last || (Some(i) == top_i && !near_last);
+        if labelled {
+            let anchor = if Some(i) == last && n > 1 {
+                "end"
+            } else if i == 0 && n > 1 {
+                "start"
+            } else {
+                "middle"
+            };
             let _ = write!(
                 out,
-                r#"<text class="value" x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+                r#"<text class="val" x="{x:.1}" y="{:.1}" text-anchor="{anchor}">{}</text>"#,
                 (y - 6.0).max(10.0),
                 esc(&fmt(v))
             );
@@ -448,7 +459,7 @@ pub fn gain(f: &Frame, curve: &[(f64, f64)], mark: Option<(f64, f64)>) -> String
         );
         let _ = write!(
             out,
-            r#"<line class="guide" x1="{x:.1}" y1="{base:.1}" x2="{x:.1}" y2="{y:.1}" stroke="currentColor" stroke-dasharray="1 3"/><circle class="mark" cx="{x:.1}" cy="{y:.1}" r="5" fill="none" stroke="currentColor" stroke-width="2"><title>{t}</title></circle><text class="value" x="{:.1}" y="{:.1}">{t}</text>"#,
+            r#"<line class="guide" x1="{x:.1}" y1="{base:.1}" x2="{x:.1}" y2="{y:.1}" stroke="currentColor" stroke-dasharray="1 3"/><circle class="mark" cx="{x:.1}" cy="{y:.1}" r="5" fill="none" stroke="currentColor" stroke-width="2"><title>{t}</title></circle><text class="val" x="{:.1}" y="{:.1}">{t}</text>"#,
             x + 8.0,
             (y + 16.0).min(base - 6.0),
             t = esc(&text),
@@ -579,8 +590,8 @@ mod tests {
             &|v| format!("{v:.0}"),
         );
         let ys = attr_of(&svg, "point", "cy");
-        // Plot from y=18 (the maximum) down to y=126 (zero).
-        assert_eq!(ys, vec![126.0, 18.0, 72.0]);
+        // Plot from y=16 (the maximum) down to y=96 (zero).
+        assert_eq!(ys, vec![96.0, 16.0, 56.0]);
         // A gap starts a new run of the path.
         let d_start = svg.find("d=\"").unwrap() + 3;
         let d = &svg[d_start..d_start + svg[d_start..].find('"').unwrap()];
