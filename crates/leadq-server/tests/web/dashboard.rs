@@ -1,6 +1,5 @@
 //! Web UI tests: the dashboard's numbers, charts and tables.
 
-use crate::browser::*;
 use crate::common::*;
 use axum::http::StatusCode;
 use serde_json::json;
