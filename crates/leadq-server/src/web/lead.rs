@@ -553,11 +553,13 @@ fn checklist(d: &LeadData) -> Markup {
     };
     let gates_sql = d.gate.as_ref().is_some_and(|(name, _, _)| *name == f.name);
     html! {
+        // Options show the short key so the select fits a phone; the full
+        // name is the heading below.
         form.inline method="get" action={"/ui/leads/" (encode(lead))} aria-label="Choose a framework" {
             label { "Framework"
                 select name="framework" {
                     @for x in &d.frameworks {
-                        option value=(x.column_prefix()) selected[x.key == f.key] { (x.name) }
+                        option value=(x.column_prefix()) selected[x.key == f.key] { (x.key) }
                     }
                 }
             }
@@ -718,6 +720,10 @@ fn timeline(d: &LeadData) -> Markup {
     }
     for e in &d.events {
         let props: Map<String, Json> = serde_json::from_str(&e.props).unwrap_or_default();
+        let props: Vec<(&String, String)> = props
+            .iter()
+            .filter_map(|(k, v)| Some((k, text(v)?)))
+            .collect();
         entries.push(Entry {
             at: e.at,
             order: 4,
@@ -726,7 +732,7 @@ fn timeline(d: &LeadData) -> Markup {
             body: html! {
                 strong { (e.kind.replace('_', " ")) }
                 @for (k, v) in props.iter().take(4) {
-                    " · " (k) ": " (text(v).unwrap_or_default())
+                    " · " (k) ": " (v)
                 }
             },
         });
