@@ -594,6 +594,10 @@ fn render(r: &Range, d: &Data, v: &Viewer) -> Markup {
                     @for w in [4, 8, 12, 26, 52] {
                         option value=(w) selected[weeks_choice == w] { (w) " weeks" }
                     }
+                    // A number of weeks typed into the address stays chosen.
+                    @if weeks_choice > 0 && ![4, 8, 12, 26, 52].contains(&weeks_choice) {
+                        option value=(weeks_choice) selected { (weeks_choice) " weeks" }
+                    }
                 }
             }
             button type="submit" { "Show" }

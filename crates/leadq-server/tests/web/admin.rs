@@ -58,6 +58,7 @@ async fn a_manager_sees_reps_rules_and_sla_but_not_users_tokens_or_webhooks() {
         "id=\"users\"",
         "id=\"tokens\"",
         "id=\"webhooks\"",
+        "id=\"settings\"",
         "/api/v1/users",
         "/api/v1/tokens",
         "/api/v1/webhooks",
