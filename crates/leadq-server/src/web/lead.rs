@@ -686,7 +686,9 @@ fn timeline(d: &LeadData) -> Markup {
     }
     let mut previous: Option<&LedgerEntry> = None;
     for e in &d.ledger {
-        let change = previous.map(|p| (p.grade.clone(), p.priority.clone()));
+        let change = previous
+            .filter(|p| p.grade != e.grade || p.priority != e.priority)
+            .map(|p| (p.grade.clone(), p.priority.clone()));
         entries.push(Entry {
             at: e.at,
             order: 1,
