@@ -216,7 +216,7 @@ fn reps_section(reps: &[RepRow], open: &HashMap<String, i64>) -> Markup {
                     summary { "Edit " (r.name) }
                     form.inline data-api=(format!("/api/v1/reps/{}", segment(&r.id))) data-method="PUT" aria-label={"Edit rep " (r.name)} {
                         (rep_fields(Some(r)))
-                        button type="submit" { "Save " (r.name) }
+                        button type="submit" aria-label={"Save " (r.name)} { "Save " (r.name) }
                         p role="alert" {}
                     }
                 }
