@@ -207,6 +207,115 @@ fn score_chunk(
     t
 }
 
+/// The closed leads of one page of the store, with their events and answers.
+struct Page {
+    closed: Vec<LeadRow>,
+    events: Vec<EventRow>,
+    answers: Vec<AnswerRow>,
+}
+
+/// Stored leads by outcome.
+#[derive(Default)]
+struct Counts {
+    won: usize,
+    lost: usize,
+    disqualified: usize,
+    open: usize,
+}
+
+/// Reads every stored lead a page at a time and hands the closed ones on,
+/// counting outcomes on the way.
+fn read_closed(
+    state: &AppState,
+    want_answers: bool,
+    to_scorer: std::sync::mpsc::SyncSender<Page>,
+) -> ApiResult<Counts> {
+    let mut counts = Counts::default();
+    let mut after = 0;
+    loop {
+        let page = state.store.scan_leads(after, PAGE)?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        let mut closed = Vec::with_capacity(page.len());
+        for row in page {
+            match row.stage.as_str() {
+                "won" => counts.won += 1,
+                "lost" => counts.lost += 1,
+                "disqualified" => counts.disqualified += 1,
+                _ => {
+                    counts.open += 1;
+                    continue;
+                }
+            }
+            closed.push(row);
+        }
+        if closed.is_empty() {
+            continue;
+        }
+        let ids: Vec<String> = closed.iter().map(|l| l.id.clone()).collect();
+        let events = state.store.events_of_many(&ids)?;
+        let answers = if want_answers {
+            state.store.answers_of_many(&ids)?
+        } else {
+            Vec::new()
+        };
+        let page = Page {
+            closed,
+            events,
+            answers,
+        };
+        if to_scorer.send(page).is_err() {
+            break;
+        }
+    }
+    Ok(counts)
+}
+
+/// Scores one page with every model, chunks in parallel.
+fn score_page(
+    state: &AppState,
+    models: &[&Contender],
+    tallies: &mut [Tally],
+    page: Page,
+    as_of: i64,
+) {
+    let mut events_by_lead: HashMap<String, Vec<EventRow>> = HashMap::new();
+    for e in page.events {
+        events_by_lead.entry(e.lead_id.clone()).or_default().push(e);
+    }
+    let mut answers_by_lead: HashMap<&str, Vec<&AnswerRow>> = HashMap::new();
+    for a in &page.answers {
+        answers_by_lead
+            .entry(a.lead_id.as_str())
+            .or_default()
+            .push(a);
+    }
+    // Each chunk carries only its own leads' answers, so cleaning does not
+    // search the whole page's answers for every lead.
+    let chunks: Vec<(&[LeadRow], Vec<AnswerRow>)> = page
+        .closed
+        .chunks(CHUNK)
+        .map(|rows| {
+            let ans = rows
+                .iter()
+                .filter_map(|r| answers_by_lead.get(r.id.as_str()))
+                .flatten()
+                .map(|a| (*a).clone())
+                .collect();
+            (rows, ans)
+        })
+        .collect();
+    for (m, tally) in models.iter().zip(tallies.iter_mut()) {
+        let parts: Vec<Tally> = chunks
+            .par_iter()
+            .map(|(rows, ans)| score_chunk(state, &m.compiled, rows, &events_by_lead, ans, as_of))
+            .collect();
+        for p in parts {
+            tally.absorb(p);
+        }
+    }
+}
+
 /// Runs a backtest; the store is only read.
 pub fn run(state: &AppState, req: BacktestIn) -> ApiResult<Json> {
     let started = Instant::now();
@@ -260,72 +369,23 @@ pub fn run(state: &AppState, req: BacktestIn) -> ApiResult<Json> {
 
     let as_of = state.clock.now_ms();
     let mut tallies: Vec<Tally> = models.iter().map(|_| Tally::default()).collect();
-    let (mut won, mut lost, mut disqualified, mut open) = (0usize, 0usize, 0usize, 0usize);
-    let mut after = 0;
-    loop {
-        let page = state.store.scan_leads(after, PAGE)?;
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        let mut closed = Vec::with_capacity(page.len());
-        for row in page {
-            match row.stage.as_str() {
-                "won" => won += 1,
-                "lost" => lost += 1,
-                "disqualified" => disqualified += 1,
-                _ => {
-                    open += 1;
-                    continue;
-                }
-            }
-            closed.push(row);
+    // Reading the next page overlaps with scoring the last one.
+    let (to_scorer, pages) = std::sync::mpsc::sync_channel::<Page>(1);
+    let counts = std::thread::scope(|scope| -> ApiResult<Counts> {
+        let reader = scope.spawn(move || read_closed(state, want_answers, to_scorer));
+        for page in pages {
+            score_page(state, &models, &mut tallies, page, as_of);
         }
-        if closed.is_empty() {
-            continue;
-        }
-        let ids: Vec<String> = closed.iter().map(|l| l.id.clone()).collect();
-        let events = state.store.events_of_many(&ids)?;
-        let answers = if want_answers {
-            state.store.answers_of_many(&ids)?
-        } else {
-            Vec::new()
-        };
-        let mut events_by_lead: HashMap<String, Vec<EventRow>> = HashMap::new();
-        for e in events {
-            events_by_lead.entry(e.lead_id.clone()).or_default().push(e);
-        }
-        let mut answers_by_lead: HashMap<&str, Vec<AnswerRow>> = HashMap::new();
-        for a in &answers {
-            answers_by_lead
-                .entry(a.lead_id.as_str())
-                .or_default()
-                .push(a.clone());
-        }
-        // Each chunk carries only its own leads' answers, so cleaning does
-        // not search the whole page's answers for every lead.
-        let chunks: Vec<(&[LeadRow], Vec<AnswerRow>)> = closed
-            .chunks(CHUNK)
-            .map(|rows| {
-                let ans = rows
-                    .iter()
-                    .filter_map(|r| answers_by_lead.get(r.id.as_str()))
-                    .flatten()
-                    .cloned()
-                    .collect();
-                (rows, ans)
-            })
-            .collect();
-        for (m, tally) in models.iter().zip(tallies.iter_mut()) {
-            let parts: Vec<Tally> = chunks
-                .par_iter()
-                .map(|(rows, ans)| {
-                    score_chunk(state, &m.compiled, rows, &events_by_lead, ans, as_of)
-                })
-                .collect();
-            for p in parts {
-                tally.absorb(p);
-            }
-        }
-    }
+        reader
+            .join()
+            .map_err(|_| ApiError::internal("the backtest reader failed"))?
+    })?;
+    let Counts {
+        won,
+        lost,
+        disqualified,
+        open,
+    } = counts;
     let known = won + lost + disqualified;
     if known == 0 {
         return Err(ApiError::new(

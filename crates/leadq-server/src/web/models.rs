@@ -157,7 +157,7 @@ const EDITOR_JS: &str = r#"
     const before = src.value.slice(0, src.selectionStart);
     const line = before.split("\n").length;
     const col = before.length - before.lastIndexOf("\n");
-    pos.textContent = `Line ${line}, column ${col}`;
+    pos.textContent = `Line ${line}, column ${col}. `;
   };
   ["keyup", "click", "select", "focus"].forEach((e) => src.addEventListener(e, showPos));
   // Runs before app.js reads the form (capture phase).
@@ -181,7 +181,7 @@ const EDITOR_JS: &str = r#"
     const d = ev.detail && ev.detail.body && ev.detail.body.error && ev.detail.body.error.details;
     if (!d || !d.line) return;
     const alert = ev.target.querySelector('[role="alert"]');
-    if (alert) {
+    if (alert && !alert.textContent.includes(`line ${d.line}`)) {
       const where = `Line ${d.line}${d.column ? ", column " + d.column : ""}${d.rule ? " (rule “" + d.rule + "”)" : ""}`;
       alert.textContent = `${where}: ${alert.textContent}`;
     }
@@ -367,7 +367,7 @@ pub async fn editor(State(state): State<AppState>, v: Viewer, Path(id): Path<Str
                 p { "Publishing makes the saved draft (not unsaved edits above) the model every lead is scored with, and re-scores all leads." }
                 form #publish data-api=(format!("/api/v1/models/{}/publish", m.id)) data-then="none"
                     data-confirm=(format!("Publish “{}” and re-score every lead?", m.name)) {
-                    button.danger type="submit" { "Publish" }
+                    button.danger type="submit" { "Publish this draft" }
                     p role="alert" {}
                 }
                 div #publish-job hidden {
