@@ -118,3 +118,135 @@ test("every page renders for an admin at desktop and phone width with named cont
     }
   }
 });
+
+// ---------------------------------------------------------------- flows
+
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+const IMPORTED = "e2e.buyer@northwind-e2e.com";
+
+test("a marketer imports a CSV with a bad row: the preview names it, the import runs, the reject report lists it", async () => {
+  const page = await pageAs("marketer");
+  const csv = join(server.dir, "leads.csv");
+  writeFileSync(
+    csv,
+    [
+      "email,first_name,last_name,job_title,company,industry,employees,country,lead_source,total_visits",
+      `${IMPORTED},Erin,Buyer,CTO,Northwind E2E,Software,1500,United States,referral,30`,
+      "not-an-email,Bad,Row,CEO,Broken Inc,Software,10,Germany,event,1",
+      "second.e2e@northwind-e2e.com,Sam,Second,VP Engineering,Northwind E2E,Software,1500,United States,referral,3",
+    ].join("\n") + "\n",
+  );
+  await page.goto(`${server.url}/ui/import`);
+  await page.getByLabel("Lead file (CSV, JSON or NDJSON)").setInputFiles(csv);
+  await page.getByRole("button", { name: "Preview" }).click();
+  const preview = page.locator("table", { hasText: "not-an-email" });
+  await preview.waitFor();
+  assert.match(await preview.innerText(), /email/i, "the reject names the column");
+  await shot(page, "10-import-preview");
+  await page.getByRole("button", { name: "Import", exact: true }).click();
+  const outcome = page.locator(".outcome");
+  await outcome.waitFor({ timeout: 60_000 });
+  assert.match(await outcome.innerText(), /2 accepted.*1 rejected/s);
+  await shot(page, "11-import-done");
+  const href = await page.getByRole("link", { name: "Download the reject report (CSV)" }).getAttribute("href");
+  const report = await page.request.get(`${server.url}${href}`);
+  assert.equal(report.status(), 200);
+  assert.match(await report.text(), /not-an-email/);
+});
+
+test("a manager opens the imported lead, is refused SQL until BANT is answered, then qualifies it", async () => {
+  const page = await pageAs("manager");
+  await page.goto(`${server.url}/ui?stage=&q=${encodeURIComponent(IMPORTED)}`);
+  const rows = page.locator("#queue tbody tr[data-href]");
+  assert.equal(await rows.count(), 1, "search finds the imported lead");
+  await rows.first().getByRole("link").click();
+  await page.waitForURL(/\/ui\/leads\//);
+  await shot(page, "12-lead");
+  assert.match(await page.locator("body").innerText(), /Why it scored this way/);
+
+  await page.getByRole("button", { name: "Accept (SAL)" }).click();
+  await page.waitForLoadState("load");
+  await page.getByRole("button", { name: "Qualify (SQL)" }).waitFor();
+
+  // Qualifying with nothing answered: the guard refuses and says why.
+  await page.getByRole("button", { name: "Qualify (SQL)" }).click();
+  const refusal = page.locator("form", { has: page.getByRole("button", { name: "Qualify (SQL)" }) }).getByRole("alert");
+  await refusal.filter({ hasText: /budget/i }).waitFor();
+  await shot(page, "13-lead-guard-refused");
+
+  await page.getByLabel("Answer for Budget").selectOption("confirmed");
+  await page.getByLabel("Answer for Authority").selectOption("decision_maker");
+  await page.getByLabel("Answer for Need").selectOption("critical");
+  await page.getByLabel("Answer for Timeline").selectOption("within_3_months");
+  await page.getByRole("button", { name: "Save answers" }).click();
+  await page.waitForLoadState("load");
+  await page.locator("text=/qualified/i").first().waitFor();
+  await page.getByRole("button", { name: "Qualify (SQL)" }).click();
+  await page.waitForLoadState("load");
+  await page.locator("text=/Stage\\s*sql/i").first().waitFor();
+  const resp = await page.request.get(`${server.url}/api/v1/leads?q=${encodeURIComponent(IMPORTED)}`);
+  assert.equal((await resp.json()).leads[0].stage, "sql");
+  await shot(page, "14-lead-qualified");
+});
+
+test("a marketer edits a model with an error, sees where, fixes it, backtests and publishes", async () => {
+  const page = await pageAs("marketer");
+  page.on("dialog", (d) => d.accept());
+  await page.goto(`${server.url}/ui/models`);
+  await page.getByRole("button", { name: /New draft from the published model/ }).click();
+  await page.waitForURL(/\/ui\/models\/\d+$/);
+  const source = page.getByLabel("Model source (TOML)");
+  const good = await source.inputValue();
+  assert.ok(good.includes("[mql]"), "the editor holds the model");
+  const broken = good.replace("[mql]\nwhen = '", "[mql]\nwhen = '(((");
+  assert.notEqual(broken, good);
+  await source.fill(broken);
+  await page.getByRole("button", { name: "Validate" }).click();
+  const error = page.locator("#validate").getByRole("alert");
+  await error.filter({ hasText: /line/i }).waitFor();
+  await shot(page, "15-model-error");
+
+  // The fix: a stricter MQL rule than the published one.
+  await source.fill(good.replace("band <= 2)", "band <= 1)"));
+  await page.getByRole("button", { name: "Validate" }).click();
+  await page.locator("#validate .notice", { hasText: "The model is valid." }).waitFor();
+  assert.equal((await error.innerText()).trim(), "");
+
+  await page.getByRole("button", { name: /Backtest against the published model/ }).click();
+  const result = page.locator("#backtest-result");
+  await result.locator("table").first().waitFor({ timeout: 60_000 });
+  const text = await result.innerText();
+  assert.match(text, /AUC/);
+  assert.match(text, /top 20%/i);
+  await shot(page, "16-model-backtest");
+
+  await page.getByLabel("Draft name").fill("stricter MQL");
+  await page.getByRole("button", { name: "Save as new draft" }).click();
+  await page.waitForURL(/\/ui\/models\/\d+$/);
+  await page.getByRole("button", { name: "Publish this draft" }).click();
+  await page.locator("[data-job-done]").waitFor({ state: "visible", timeout: 120_000 });
+  await shot(page, "17-model-published");
+  const models = await (await page.request.get(`${server.url}/api/v1/models`)).json();
+  const list = Array.isArray(models) ? models : models.models;
+  const published = list.filter((m) => m.status === "published");
+  assert.equal(published.length, 1);
+  assert.equal(published[0].name, "stricter MQL");
+});
+
+test("the dashboard draws its charts with titles and the numbers behind them", async () => {
+  const page = await pageAs("manager");
+  await page.goto(`${server.url}/ui/dashboard`);
+  const charts = page.locator("svg");
+  assert.ok((await charts.count()) >= 6, `charts drawn: ${await charts.count()}`);
+  const unlabelled = await charts.evaluateAll((svgs) =>
+    svgs.filter((s) => !s.getAttribute("aria-label") && !s.querySelector("title")).length,
+  );
+  assert.equal(unlabelled, 0, "every chart has a title or an aria-label");
+  const body = await page.locator("main").innerText();
+  for (const metric of [/conversion/i, /response time/i, /accuracy|AUC/i, /qualification/i, /cost per/i, /cycle/i]) {
+    assert.match(body, metric);
+  }
+  await shot(page, "18-dashboard");
+});
