@@ -142,6 +142,8 @@ pub struct FrameworkGate<'a> {
     /// Criteria nobody has answered yet; listed in the refusal so the rep
     /// knows what to ask.
     pub unknown: Vec<String>,
+    /// Criteria answered in a way that does not qualify (or disqualifies).
+    pub not_met: Vec<String>,
 }
 
 /// Why a manual move was refused.
@@ -157,10 +159,11 @@ pub enum TransitionError {
     },
     #[error("moving a lead to {to} needs a reason")]
     ReasonRequired { to: Stage },
-    #[error("{}", framework_message(.framework, .unknown))]
+    #[error("{}", framework_message(.framework, .unknown, .not_met))]
     FrameworkNotSatisfied {
         framework: String,
         unknown: Vec<String>,
+        not_met: Vec<String>,
     },
 }
 
@@ -195,15 +198,18 @@ fn not_allowed_message(from: Stage, to: Stage, allowed: &[Stage]) -> String {
     }
 }
 
-fn framework_message(framework: &str, unknown: &[String]) -> String {
-    if unknown.is_empty() {
-        format!("SQL needs {framework} satisfied")
-    } else {
-        format!(
-            "SQL needs {framework} satisfied; still unknown: {}",
-            unknown.join(", ")
-        )
+fn framework_message(framework: &str, unknown: &[String], not_met: &[String]) -> String {
+    let mut message = format!("SQL needs {framework} satisfied");
+    if !unknown.is_empty() {
+        message.push_str(&format!("; still unknown: {}", unknown.join(", ")));
     }
+    if !not_met.is_empty() {
+        message.push_str(&format!(
+            "; answered but not qualifying: {}",
+            not_met.join(", ")
+        ));
+    }
+    message
 }
 
 /// Checks a move a person asked for. The checks run in a fixed order
@@ -230,6 +236,7 @@ pub fn check_manual(from: Stage, to: Stage, guard: &Guard<'_>) -> Result<(), Tra
                 return Err(TransitionError::FrameworkNotSatisfied {
                     framework: gate.name.to_string(),
                     unknown: gate.unknown.clone(),
+                    not_met: gate.not_met.clone(),
                 });
             }
         }
@@ -315,6 +322,7 @@ mod tests {
         let err = TransitionError::FrameworkNotSatisfied {
             framework: "MEDDIC".into(),
             unknown: vec![],
+            not_met: vec![],
         };
         assert_eq!(err.to_string(), "SQL needs MEDDIC satisfied");
     }

@@ -45,6 +45,7 @@ fn bant(satisfied: bool, unknown: &[&str]) -> Guard<'static> {
             name: "BANT",
             satisfied,
             unknown: unknown.iter().map(|s| s.to_string()).collect(),
+            not_met: vec![],
         }),
     }
 }
@@ -127,6 +128,7 @@ fn every_edge_of_the_graph_is_accepted_with_a_reason_and_a_satisfied_framework()
             name: "BANT",
             satisfied: true,
             unknown: vec![],
+            not_met: vec![],
         }),
     };
     for from in Stage::ALL {
@@ -228,12 +230,31 @@ fn sql_needs_the_framework_satisfied_and_names_what_is_unknown() {
         TransitionError::FrameworkNotSatisfied {
             framework: "BANT".into(),
             unknown: strings(&["budget", "authority"]),
+            not_met: vec![],
         }
     );
     assert_eq!(err.code(), "framework_not_satisfied");
     assert_eq!(
         err.to_string(),
         "SQL needs BANT satisfied; still unknown: budget, authority"
+    );
+    let answered_badly = check_manual(
+        Stage::Sal,
+        Stage::Sql,
+        &Guard {
+            reason: None,
+            framework: Some(FrameworkGate {
+                name: "BANT",
+                satisfied: false,
+                unknown: strings(&["timeline"]),
+                not_met: strings(&["authority"]),
+            }),
+        },
+    )
+    .unwrap_err();
+    assert_eq!(
+        answered_badly.to_string(),
+        "SQL needs BANT satisfied; still unknown: timeline; answered but not qualifying: authority"
     );
     assert_eq!(
         check_manual(Stage::Sal, Stage::Sql, &bant(true, &[])),

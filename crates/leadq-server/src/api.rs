@@ -517,7 +517,7 @@ async fn lead_score(
             "stage": row.stage,
             "score": lead_view(&row).score,
             "frameworks": frameworks,
-            "sql_gate": gate.map(|(name, ok, unknown)| json!({"framework": name, "satisfied": ok, "unknown": unknown})),
+            "sql_gate": gate.map(|g| json!({"framework": g.framework, "satisfied": g.satisfied, "unknown": g.unknown, "not_met": g.not_met})),
         }))
     })
     .await?;

@@ -836,13 +836,12 @@ impl<'a> Service<'a> {
             };
             let guard = Guard {
                 reason,
-                framework: gate
-                    .as_ref()
-                    .map(|(name, satisfied, unknown)| FrameworkGate {
-                        name,
-                        satisfied: *satisfied,
-                        unknown: unknown.clone(),
-                    }),
+                framework: gate.as_ref().map(|g| FrameworkGate {
+                    name: &g.framework,
+                    satisfied: g.satisfied,
+                    unknown: g.unknown.clone(),
+                    not_met: g.not_met.clone(),
+                }),
             };
             lifecycle::check_manual(from, to, &guard).map_err(|e| {
                 ApiError::new(
@@ -854,9 +853,13 @@ impl<'a> Service<'a> {
                     "from": from.as_str(),
                     "to": to.as_str(),
                     "allowed": from.allowed_next().iter().map(|s| s.as_str()).collect::<Vec<_>>(),
-                    "framework": gate.as_ref().map(|g| g.0.clone()),
+                    "framework": gate.as_ref().map(|g| g.framework.clone()),
                     "unknown": match &e {
                         lifecycle::TransitionError::FrameworkNotSatisfied { unknown, .. } => json!(unknown),
+                        _ => json!([]),
+                    },
+                    "not_met": match &e {
+                        lifecycle::TransitionError::FrameworkNotSatisfied { not_met, .. } => json!(not_met),
                         _ => json!([]),
                     },
                 }))
@@ -891,8 +894,9 @@ impl<'a> Service<'a> {
     }
 
     /// The framework SQL is gated on (setting `sql_framework`, default BANT)
-    /// with whether this lead satisfies it and the criteria still unknown.
-    pub fn framework_gate(&self, lead_id: &str) -> ApiResult<Option<(String, bool, Vec<String>)>> {
+    /// with whether this lead satisfies it, the criteria still unknown and
+    /// those answered without qualifying.
+    pub fn framework_gate(&self, lead_id: &str) -> ApiResult<Option<SqlGate>> {
         let key = self
             .state
             .store
@@ -915,11 +919,25 @@ impl<'a> Service<'a> {
             .into_iter()
             .map(str::to_string)
             .collect();
-        Ok(Some((
-            framework.name.clone(),
-            eval.status == leadq_core::FrameworkStatus::Qualified,
+        let not_met = framework
+            .criteria
+            .iter()
+            .zip(&eval.states)
+            .filter(|(_, s)| {
+                matches!(
+                    s,
+                    leadq_core::framework::CriterionState::Unsatisfied
+                        | leadq_core::framework::CriterionState::Disqualifying
+                )
+            })
+            .map(|(c, _)| c.key.clone())
+            .collect();
+        Ok(Some(SqlGate {
+            framework: framework.name.clone(),
+            satisfied: eval.status == leadq_core::FrameworkStatus::Qualified,
             unknown,
-        )))
+            not_met,
+        }))
     }
 
     /// Reads a lead the caller may see (reps: only their own, unless the
@@ -1029,6 +1047,17 @@ impl<'a> Service<'a> {
 }
 
 /// Copies the cleaned values the store indexes onto the row.
+/// The qualification framework the move to SQL is gated on, for one lead.
+#[derive(Debug, Clone)]
+pub struct SqlGate {
+    pub framework: String,
+    pub satisfied: bool,
+    /// Criteria nobody has answered yet.
+    pub unknown: Vec<String>,
+    /// Criteria answered in a way that does not qualify (or disqualifies).
+    pub not_met: Vec<String>,
+}
+
 pub fn apply_lead_columns(row: &mut LeadRow, lead: &Lead) {
     row.email = lead.contact.email.as_ref().map(|e| e.as_str().to_string());
     row.domain = lead.company.domain.as_ref().map(|d| d.as_str().to_string());

@@ -15,7 +15,7 @@ use leadq_ingest::mapping::{header_key, InputField, Target};
 use leadq_store::{
     AnswerRow, AssignmentRow, EventRow, LeadRow, LedgerEntry, RepRow, TransitionRow,
 };
-use maud::{html, Markup, PreEscaped};
+use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::{Map, Value as Json};
 
@@ -43,7 +43,7 @@ struct LeadData {
     /// The `?framework=` asked for when it names no framework.
     unknown_choice: Option<String>,
     /// The framework SQL is gated on, whether it is satisfied, what is unknown.
-    gate: Option<(String, bool, Vec<String>)>,
+    gate: Option<crate::service::SqlGate>,
     /// Criteria of that framework answered in a way that does not qualify,
     /// with the answer: `Authority (user)`.
     gate_short: Vec<String>,
@@ -408,16 +408,10 @@ fn predictive(fields: &Map<String, Json>) -> Markup {
 
 // ------------------------------------------------------------------ actions
 
-fn transition_form(
-    id: &str,
-    to: Stage,
-    label: &str,
-    reason: Option<(&str, bool)>,
-    shortfall: Option<&str>,
-) -> Markup {
+fn transition_form(id: &str, to: Stage, label: &str, reason: Option<(&str, bool)>) -> Markup {
     html! {
         form.inline data-api={"/api/v1/leads/" (encode(id)) "/transitions"} data-method="POST" data-then="reload"
-            aria-label=(label) data-shortfall=[shortfall] {
+            aria-label=(label) {
             input type="hidden" name="to" value=(to.as_str());
             @if let Some((hint, required)) = reason {
                 label { (hint)
@@ -429,17 +423,6 @@ fn transition_form(
         }
     }
 }
-
-/// The guard's refusal lists unanswered criteria only; when answers given
-/// do not qualify either, the form says which (from `data-shortfall`).
-const SHORTFALL_SCRIPT: &str = r#"
-document.addEventListener("api:failed", (ev) => {
-  const form = ev.target, extra = form.dataset && form.dataset.shortfall;
-  const code = ev.detail && ev.detail.body && ev.detail.body.error && ev.detail.body.error.code;
-  const alert = extra && code === "framework_not_satisfied" && form.querySelector('[role="alert"]');
-  if (alert && !alert.textContent.includes(extra)) alert.textContent += "\n" + extra;
-});
-"#;
 
 fn actions(v: &Viewer, d: &LeadData) -> Markup {
     let id = &d.lead.id;
@@ -462,29 +445,28 @@ fn actions(v: &Viewer, d: &LeadData) -> Markup {
             p.muted { "The lead is " (stage) ": no further move is possible." }
         }
         @if allowed.contains(&Stage::Sal) {
-            (transition_form(id, Stage::Sal, "Accept (SAL)", None, None))
+            (transition_form(id, Stage::Sal, "Accept (SAL)", None))
         }
         @if allowed.contains(&Stage::Sql) {
-            @if let Some((name, ok, unknown)) = &d.gate {
-                @if *ok {
-                    p.good { (name) " is satisfied: the lead may become an SQL." }
+            @if let Some(g) = &d.gate {
+                @if g.satisfied {
+                    p.good { (g.framework) " is satisfied: the lead may become an SQL." }
                 } @else {
                     p.warn #sql-gate {
-                        "SQL needs " (name) " satisfied"
-                        @if !unknown.is_empty() { "; still unknown: " (unknown.join(", ")) }
+                        "SQL needs " (g.framework) " satisfied"
+                        @if !g.unknown.is_empty() { "; still unknown: " (g.unknown.join(", ")) }
                         @if !short.is_empty() { "; answered but not qualifying: " (short) }
                         "."
                     }
                 }
             }
-            (transition_form(id, Stage::Sql, "Qualify (SQL)", None, (!short.is_empty()).then(|| format!("Answered but not qualifying: {short}.")).as_deref()))
-            script { (PreEscaped(SHORTFALL_SCRIPT)) }
+            (transition_form(id, Stage::Sql, "Qualify (SQL)", None))
         }
         @if allowed.contains(&Stage::Nurture) {
-            (transition_form(id, Stage::Nurture, "Nurture", Some(("Why (optional)", false)), None))
+            (transition_form(id, Stage::Nurture, "Nurture", Some(("Why (optional)", false))))
         }
         @if allowed.contains(&Stage::Disqualified) {
-            (transition_form(id, Stage::Disqualified, "Disqualify", Some(("Reason for disqualifying", true)), None))
+            (transition_form(id, Stage::Disqualified, "Disqualify", Some(("Reason for disqualifying", true))))
         }
         @if !others.is_empty() {
             form.inline data-api={"/api/v1/leads/" (encode(id)) "/transitions"} data-method="POST" data-then="reload"
@@ -551,7 +533,7 @@ fn checklist(d: &LeadData) -> Markup {
             .iter()
             .find(|a| a.framework.eq_ignore_ascii_case(&f.key) && a.criterion == key)
     };
-    let gates_sql = d.gate.as_ref().is_some_and(|(name, _, _)| *name == f.name);
+    let gates_sql = d.gate.as_ref().is_some_and(|g| g.framework == f.name);
     html! {
         // Options show the short key so the select fits a phone; the full
         // name is the heading below.

@@ -527,14 +527,19 @@ async fn an_answer_that_does_not_qualify_is_named_next_to_the_qualify_button() {
         )
         .await;
     refused.expect_error(StatusCode::UNPROCESSABLE_ENTITY, "framework_not_satisfied");
+    assert_eq!(
+        refused.body["error"]["message"],
+        "SQL needs BANT (Budget, Authority, Need, Timeline) satisfied; answered but not qualifying: authority",
+        "the refusal the qualify form shows names the answer that falls short"
+    );
+    assert_eq!(
+        refused.body["error"]["details"]["not_met"],
+        json!(["authority"])
+    );
     let html = b.get(&format!("/ui/leads/{id}")).await.ok();
     assert!(
         html.contains("answered but not qualifying: Authority (user)."),
         "{html}"
-    );
-    assert!(
-        html.contains("data-shortfall=\"Answered but not qualifying: Authority (user).\""),
-        "the qualify form completes the refusal with it: {html}"
     );
     assert!(html.contains("Authority <span class=\"warn\">not satisfied</span>"));
 }
