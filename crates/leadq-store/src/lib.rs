@@ -219,6 +219,7 @@ pub trait Store: Send + Sync {
     fn list_spend(&self) -> Result<Vec<SpendRow>, StoreError>;
     fn setting(&self, key: &str) -> Result<Option<String>, StoreError>;
     fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError>;
-    /// Lead facts for metrics over leads created in `[from, to)`.
+    /// Lead facts for metrics over leads created in `[from, to)`, without
+    /// the submitted fields (`{}`) and the score's reasons (`[]`).
     fn metric_rows(&self, from: i64, to: i64) -> Result<Vec<LeadRow>, StoreError>;
 }

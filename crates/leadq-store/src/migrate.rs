@@ -18,6 +18,11 @@ const SQLITE: &[Migration] = &[
         name: "0002_sessions",
         sql: include_str!("../migrations/sqlite/0002_sessions.sql"),
     },
+    Migration {
+        version: 3,
+        name: "0003_owner_stage_index",
+        sql: include_str!("../migrations/sqlite/0003_owner_stage_index.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -30,6 +35,11 @@ const POSTGRES: &[Migration] = &[
         version: 2,
         name: "0002_sessions",
         sql: include_str!("../migrations/postgres/0002_sessions.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "0003_owner_stage_index",
+        sql: include_str!("../migrations/postgres/0003_owner_stage_index.sql"),
     },
 ];
 

@@ -374,6 +374,28 @@ fn seed_demo(state: &AppState, people: usize) -> Result<(String, Option<String>)
         active: true,
         created_at: now,
     })?;
+    // Weekly spend on the paid sources over the last half year, so the
+    // dashboard's cost per qualified lead has something to divide.
+    let week = 7 * 86_400_000;
+    let this_monday = now - (now.div_euclid(86_400_000) + 3).rem_euclid(7) * 86_400_000;
+    let spend: Vec<leadq_store::SpendRow> = (0..26)
+        .flat_map(|w| {
+            [
+                ("paid search", 1800.0),
+                ("paid social", 1200.0),
+                ("event", 900.0),
+                ("webinar", 400.0),
+            ]
+            .into_iter()
+            .map(move |(source, amount)| leadq_store::SpendRow {
+                source: source.into(),
+                campaign: String::new(),
+                period_start: this_monday - this_monday.rem_euclid(86_400_000) - w * week,
+                amount: amount + (w % 5) as f64 * 40.0,
+            })
+        })
+        .collect();
+    state.store.set_spend(spend)?;
     let leads = std::fs::read(dir.join("leads.csv"))?;
     let report = leadq_server::workers::run_import(
         state,
