@@ -176,6 +176,40 @@ pub trait Store: Send + Sync {
     fn publish_model(&self, id: i64, at: i64) -> Result<ModelRow, StoreError>;
     fn published_model(&self) -> Result<Option<ModelRow>, StoreError>;
 
+    // --- predictive models and predictions ------------------------------------
+    /// Stores a trained model with the next version. The first one (or any,
+    /// when no champion exists) becomes the champion; otherwise it becomes
+    /// the challenger and a previous challenger is retired.
+    fn create_predictive_model(
+        &self,
+        model: NewPredictiveModel,
+    ) -> Result<PredictiveModelRow, StoreError>;
+    /// Every predictive model, by version.
+    fn predictive_models(&self) -> Result<Vec<PredictiveModelRow>, StoreError>;
+    fn predictive_model(&self, id: i64) -> Result<Option<PredictiveModelRow>, StoreError>;
+    /// The model with status `status` (`champion` or `challenger`), if any.
+    fn predictive_model_with_status(
+        &self,
+        status: &str,
+    ) -> Result<Option<PredictiveModelRow>, StoreError>;
+    /// Makes the challenger `id` the champion; the previous champion is
+    /// retired. Conflict when `id` is not the challenger.
+    fn promote_predictive_model(&self, id: i64) -> Result<PredictiveModelRow, StoreError>;
+    /// Inserts or replaces the predictions of the given leads.
+    fn put_predictions(&self, predictions: Vec<PredictionRow>) -> Result<(), StoreError>;
+    fn prediction_of(&self, lead_id: &str) -> Result<Option<PredictionRow>, StoreError>;
+    /// The stored predictions of the leads among `ids` that have one.
+    fn predictions_of(&self, lead_ids: &[String]) -> Result<Vec<PredictionRow>, StoreError>;
+    /// Won and lost leads closed at or after `closed_since`, in insertion
+    /// order after `after_seq`: the outcomes models learn from and are
+    /// compared on.
+    fn closed_leads(
+        &self,
+        closed_since: i64,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<LeadRow>, StoreError>;
+
     // --- reps, routing, SLA ----------------------------------------------------
     fn upsert_rep(&self, rep: RepRow) -> Result<(), StoreError>;
     fn rep(&self, id: &str) -> Result<Option<RepRow>, StoreError>;

@@ -23,6 +23,11 @@ const SQLITE: &[Migration] = &[
         name: "0003_owner_stage_index",
         sql: include_str!("../migrations/sqlite/0003_owner_stage_index.sql"),
     },
+    Migration {
+        version: 4,
+        name: "0004_predictive",
+        sql: include_str!("../migrations/sqlite/0004_predictive.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -40,6 +45,11 @@ const POSTGRES: &[Migration] = &[
         version: 3,
         name: "0003_owner_stage_index",
         sql: include_str!("../migrations/postgres/0003_owner_stage_index.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "0004_predictive",
+        sql: include_str!("../migrations/postgres/0004_predictive.sql"),
     },
 ];
 

@@ -348,3 +348,47 @@ pub struct SpendRow {
     pub period_start: i64,
     pub amount: f64,
 }
+
+/// A predictive model as stored (see `leadq-predict`'s `Model`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PredictiveModelRow {
+    pub id: i64,
+    pub version: i64,
+    /// `champion`, `challenger` or `retired`.
+    pub status: String,
+    /// `gbdt` or `logistic`.
+    pub algorithm: String,
+    /// The model document (`Model::to_json`).
+    pub model: String,
+    /// JSON document of the cross-validated metrics and training notes.
+    pub metrics: String,
+    pub rows: i64,
+    pub positives: i64,
+    pub trained_at: i64,
+    pub trained_by: String,
+}
+
+/// A predictive model to store; version and status are given by the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewPredictiveModel {
+    pub algorithm: String,
+    pub model: String,
+    pub metrics: String,
+    pub rows: i64,
+    pub positives: i64,
+    pub trained_at: i64,
+    pub trained_by: String,
+}
+
+/// The latest predicted conversion of one lead.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PredictionRow {
+    pub lead_id: String,
+    pub champion_version: i64,
+    pub probability: f64,
+    /// JSON array of the top factors (`leadq-predict`'s `Factor`).
+    pub factors: String,
+    pub challenger_version: Option<i64>,
+    pub challenger_probability: Option<f64>,
+    pub scored_at: i64,
+}

@@ -345,6 +345,36 @@ fn model_of(r: &Row) -> ModelRow {
     }
 }
 
+const PREDICTIVE_COLS: &str =
+    "id, version, status, algorithm, model, metrics, rows_used, positives, trained_at, trained_by";
+fn predictive_of(r: &Row) -> PredictiveModelRow {
+    PredictiveModelRow {
+        id: r.int(0),
+        version: r.int(1),
+        status: r.text(2),
+        algorithm: r.text(3),
+        model: r.text(4),
+        metrics: r.text(5),
+        rows: r.int(6),
+        positives: r.int(7),
+        trained_at: r.int(8),
+        trained_by: r.text(9),
+    }
+}
+
+const PREDICTION_COLS: &str = "lead_id, champion_version, probability, factors, challenger_version, challenger_probability, scored_at";
+fn prediction_of(r: &Row) -> PredictionRow {
+    PredictionRow {
+        lead_id: r.text(0),
+        champion_version: r.int(1),
+        probability: r.real(2),
+        factors: r.text(3),
+        challenger_version: r.opt_int(4),
+        challenger_probability: r.opt_real(5),
+        scored_at: r.int(6),
+    }
+}
+
 const REP_COLS: &str = "id, name, email, capacity, timezone, working_hours, territory, active, last_assigned_at, created_at";
 fn rep_of(r: &Row) -> RepRow {
     RepRow {
@@ -724,6 +754,7 @@ impl<B: Backend> Store for SqlStore<B> {
                 "assignments",
                 "answers",
                 "sla_breaches",
+                "lead_predictions",
             ] {
                 tx.exec(
                     &format!("DELETE FROM {t} WHERE lead_id = $1"),
@@ -1108,6 +1139,164 @@ impl<B: Backend> Store for SqlStore<B> {
                 )?
                 .ok_or_else(|| StoreError::NotFound(format!("model {id}")))?;
             Ok(model_of(&r))
+        })
+    }
+
+    fn create_predictive_model(
+        &self,
+        m: NewPredictiveModel,
+    ) -> Result<PredictiveModelRow, StoreError> {
+        self.w(move |tx| {
+            let next = tx
+                .query_one("SELECT COALESCE(MAX(version), 0) + 1 FROM predictive_models", &[])?
+                .map_or(1, |r| r.int(0));
+            let has_champion = tx
+                .query_one("SELECT id FROM predictive_models WHERE status = 'champion'", &[])?
+                .is_some();
+            let status = if has_champion {
+                // One shadow model at a time: the newer one replaces it.
+                tx.exec(
+                    "UPDATE predictive_models SET status = 'retired' WHERE status = 'challenger'",
+                    &[],
+                )?;
+                "challenger"
+            } else {
+                "champion"
+            };
+            let r = tx
+                .query_one(
+                    &format!("INSERT INTO predictive_models (version, status, algorithm, model, metrics, rows_used, positives, trained_at, trained_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {PREDICTIVE_COLS}"),
+                    &p![next, status, m.algorithm, m.model, m.metrics, m.rows, m.positives, m.trained_at, m.trained_by],
+                )?
+                .ok_or_else(|| StoreError::Database("insert returned no row".into()))?;
+            Ok(predictive_of(&r))
+        })
+    }
+
+    fn predictive_models(&self) -> Result<Vec<PredictiveModelRow>, StoreError> {
+        self.r(|tx| {
+            Ok(tx
+                .query(
+                    &format!("SELECT {PREDICTIVE_COLS} FROM predictive_models ORDER BY version"),
+                    &[],
+                )?
+                .iter()
+                .map(predictive_of)
+                .collect())
+        })
+    }
+
+    fn predictive_model(&self, id: i64) -> Result<Option<PredictiveModelRow>, StoreError> {
+        self.r(move |tx| {
+            Ok(tx
+                .query_one(
+                    &format!("SELECT {PREDICTIVE_COLS} FROM predictive_models WHERE id = $1"),
+                    &p![id],
+                )?
+                .map(|r| predictive_of(&r)))
+        })
+    }
+
+    fn predictive_model_with_status(
+        &self,
+        status: &str,
+    ) -> Result<Option<PredictiveModelRow>, StoreError> {
+        let st = status.to_string();
+        self.r(move |tx| {
+            Ok(tx
+                .query_one(
+                    &format!("SELECT {PREDICTIVE_COLS} FROM predictive_models WHERE status = $1 ORDER BY version DESC LIMIT 1"),
+                    &p![st],
+                )?
+                .map(|r| predictive_of(&r)))
+        })
+    }
+
+    fn promote_predictive_model(&self, id: i64) -> Result<PredictiveModelRow, StoreError> {
+        self.w(move |tx| {
+            let m = tx
+                .query_one(
+                    &format!("SELECT {PREDICTIVE_COLS} FROM predictive_models WHERE id = $1"),
+                    &p![id],
+                )?
+                .map(|r| predictive_of(&r))
+                .ok_or_else(|| StoreError::NotFound(format!("predictive model {id}")))?;
+            if m.status != "challenger" {
+                return Err(StoreError::Conflict(format!(
+                    "predictive model {id} is {}; only the challenger can be promoted",
+                    m.status
+                )));
+            }
+            tx.exec(
+                "UPDATE predictive_models SET status = 'retired' WHERE status = 'champion'",
+                &[],
+            )?;
+            let r = tx
+                .query_one(
+                    &format!("UPDATE predictive_models SET status = 'champion' WHERE id = $1 RETURNING {PREDICTIVE_COLS}"),
+                    &p![id],
+                )?
+                .ok_or_else(|| StoreError::NotFound(format!("predictive model {id}")))?;
+            Ok(predictive_of(&r))
+        })
+    }
+
+    fn put_predictions(&self, predictions: Vec<PredictionRow>) -> Result<(), StoreError> {
+        if predictions.is_empty() {
+            return Ok(());
+        }
+        self.w(move |tx| {
+            for p in predictions {
+                tx.exec(
+                    "INSERT INTO lead_predictions (lead_id, champion_version, probability, factors, challenger_version, challenger_probability, scored_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (lead_id) DO UPDATE SET champion_version = excluded.champion_version, probability = excluded.probability, factors = excluded.factors, challenger_version = excluded.challenger_version, challenger_probability = excluded.challenger_probability, scored_at = excluded.scored_at",
+                    &p![p.lead_id, p.champion_version, p.probability, p.factors, p.challenger_version, p.challenger_probability, p.scored_at],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn prediction_of(&self, lead_id: &str) -> Result<Option<PredictionRow>, StoreError> {
+        let id = lead_id.to_string();
+        self.r(move |tx| {
+            Ok(tx
+                .query_one(
+                    &format!("SELECT {PREDICTION_COLS} FROM lead_predictions WHERE lead_id = $1"),
+                    &p![id],
+                )?
+                .map(|r| prediction_of(&r)))
+        })
+    }
+
+    fn predictions_of(&self, lead_ids: &[String]) -> Result<Vec<PredictionRow>, StoreError> {
+        if lead_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = lead_ids.to_vec();
+        self.r(move |tx| {
+            let sql = format!(
+                "SELECT {PREDICTION_COLS} FROM lead_predictions WHERE lead_id IN ({{ids}}) ORDER BY lead_id"
+            );
+            Ok(query_in(tx, &sql, &ids)?.iter().map(prediction_of).collect())
+        })
+    }
+
+    fn closed_leads(
+        &self,
+        closed_since: i64,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<LeadRow>, StoreError> {
+        let limit = limit as i64;
+        self.r(move |tx| {
+            Ok(tx
+                .query(
+                    &format!("SELECT {LEAD_COLS} FROM leads WHERE stage IN ('won', 'lost') AND COALESCE(closed_at, stage_changed_at) >= $1 AND seq > $2 ORDER BY seq LIMIT $3"),
+                    &p![closed_since, after_seq, limit],
+                )?
+                .iter()
+                .map(lead_of)
+                .collect())
         })
     }
 

@@ -1065,8 +1065,16 @@ fn deleting_a_lead_removes_its_events_answers_and_history(store: &dyn Store) {
             .unwrap());
     }
 
+    store
+        .put_predictions(vec![
+            prediction("gone", 1, 0.4),
+            prediction("stays", 1, 0.6),
+        ])
+        .unwrap();
     assert!(store.delete_lead("gone").unwrap());
     assert_eq!(store.lead("gone").unwrap(), None);
+    assert_eq!(store.prediction_of("gone").unwrap(), None);
+    assert!(store.prediction_of("stays").unwrap().is_some());
     assert!(store.events_of("gone").unwrap().is_empty());
     assert!(store.answers_of("gone").unwrap().is_empty());
     assert!(store.ledger_of("gone").unwrap().is_empty());
@@ -2121,3 +2129,170 @@ proptest! {
         outcome?;
     }
 }
+
+// --- predictive models and predictions ------------------------------------------
+
+fn new_predictive(algorithm: &str, at: i64) -> NewPredictiveModel {
+    NewPredictiveModel {
+        algorithm: algorithm.into(),
+        model: format!("{{\"trained\":{at}}}"),
+        metrics: "{\"auc\":0.8}".into(),
+        rows: 120,
+        positives: 40,
+        trained_at: at,
+        trained_by: "marketing".into(),
+    }
+}
+
+fn prediction(lead_id: &str, version: i64, p: f64) -> PredictionRow {
+    PredictionRow {
+        lead_id: lead_id.into(),
+        champion_version: version,
+        probability: p,
+        factors: "[{\"feature\":\"industry\"}]".into(),
+        challenger_version: None,
+        challenger_probability: None,
+        scored_at: 5_000,
+    }
+}
+
+fn statuses(store: &dyn Store) -> Vec<(i64, String)> {
+    store
+        .predictive_models()
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.version, m.status))
+        .collect()
+}
+
+fn the_first_predictive_model_is_champion_and_later_ones_replace_the_challenger(store: &dyn Store) {
+    let first = store
+        .create_predictive_model(new_predictive("gbdt", 10))
+        .unwrap();
+    assert_eq!((first.version, first.status.as_str()), (1, "champion"));
+    assert_eq!(first.model, "{\"trained\":10}");
+    assert_eq!((first.rows, first.positives), (120, 40));
+    let second = store
+        .create_predictive_model(new_predictive("logistic", 20))
+        .unwrap();
+    assert_eq!((second.version, second.status.as_str()), (2, "challenger"));
+    let third = store
+        .create_predictive_model(new_predictive("gbdt", 30))
+        .unwrap();
+    assert_eq!(
+        statuses(store),
+        vec![
+            (1, "champion".to_string()),
+            (2, "retired".to_string()),
+            (3, "challenger".to_string())
+        ]
+    );
+    assert_eq!(
+        store.predictive_model(third.id).unwrap(),
+        Some(third.clone())
+    );
+    assert_eq!(store.predictive_model(9_999).unwrap(), None);
+    assert_eq!(
+        store.predictive_model_with_status("champion").unwrap(),
+        Some(first)
+    );
+    assert_eq!(
+        store.predictive_model_with_status("challenger").unwrap(),
+        Some(third)
+    );
+}
+on_every_backend!(the_first_predictive_model_is_champion_and_later_ones_replace_the_challenger);
+
+fn promoting_the_challenger_retires_the_champion_and_nothing_else_can_be_promoted(
+    store: &dyn Store,
+) {
+    let first = store
+        .create_predictive_model(new_predictive("gbdt", 10))
+        .unwrap();
+    assert!(matches!(
+        store.promote_predictive_model(first.id),
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store.promote_predictive_model(9_999),
+        Err(StoreError::NotFound(_))
+    ));
+    let second = store
+        .create_predictive_model(new_predictive("gbdt", 20))
+        .unwrap();
+    let promoted = store.promote_predictive_model(second.id).unwrap();
+    assert_eq!(
+        (promoted.version, promoted.status.as_str()),
+        (2, "champion")
+    );
+    assert_eq!(
+        statuses(store),
+        vec![(1, "retired".to_string()), (2, "champion".to_string())]
+    );
+    assert_eq!(
+        store.predictive_model_with_status("challenger").unwrap(),
+        None
+    );
+    // With the champion in place, the next model is a challenger again.
+    let third = store
+        .create_predictive_model(new_predictive("gbdt", 30))
+        .unwrap();
+    assert_eq!(third.status, "challenger");
+}
+on_every_backend!(promoting_the_challenger_retires_the_champion_and_nothing_else_can_be_promoted);
+
+fn predictions_are_upserted_in_bulk_and_read_for_one_or_many_leads(store: &dyn Store) {
+    assert_eq!(store.prediction_of("p-1").unwrap(), None);
+    assert!(store.predictions_of(&[]).unwrap().is_empty());
+    store
+        .put_predictions(vec![prediction("p-1", 1, 0.25), prediction("p-2", 1, 0.5)])
+        .unwrap();
+    let mut replaced = prediction("p-1", 2, 0.75);
+    replaced.challenger_version = Some(3);
+    replaced.challenger_probability = Some(0.125);
+    replaced.scored_at = 6_000;
+    store
+        .put_predictions(vec![replaced.clone(), prediction("p-3", 2, 0.5)])
+        .unwrap();
+    assert_eq!(store.prediction_of("p-1").unwrap(), Some(replaced.clone()));
+    let many = store
+        .predictions_of(&strs(&["p-3", "p-1", "missing"]))
+        .unwrap();
+    assert_eq!(many, vec![replaced, prediction("p-3", 2, 0.5)]);
+    // Many ids are read in chunks; all are found.
+    let rows: Vec<PredictionRow> = (0..1_200)
+        .map(|i| prediction(&format!("bulk-{i:04}"), 1, f64::from(i) / 1_200.0))
+        .collect();
+    store.put_predictions(rows).unwrap();
+    let wanted: Vec<String> = (0..1_200).map(|i| format!("bulk-{i:04}")).collect();
+    let got = store.predictions_of(&wanted).unwrap();
+    assert_eq!(got.len(), 1_200);
+    assert_eq!(got[600].probability, 0.5);
+}
+on_every_backend!(predictions_are_upserted_in_bulk_and_read_for_one_or_many_leads);
+
+fn closed_leads_are_the_won_and_lost_ones_closed_since_an_instant(store: &dyn Store) {
+    let mut rows = Vec::new();
+    for (id, stage, closed) in [
+        ("c-1", "won", Some(100)),
+        ("c-2", "lost", Some(300)),
+        ("c-3", "disqualified", Some(300)),
+        ("c-4", "new", None),
+        ("c-5", "won", Some(500)),
+    ] {
+        let mut l = lead(id);
+        l.stage = stage.into();
+        l.closed_at = closed;
+        rows.push(l);
+    }
+    insert(store, rows);
+    let all = store.closed_leads(0, 0, 100).unwrap();
+    assert_eq!(ids(&all), strs(&["c-1", "c-2", "c-5"]));
+    let since = store.closed_leads(300, 0, 100).unwrap();
+    assert_eq!(ids(&since), strs(&["c-2", "c-5"]));
+    let first = store.closed_leads(0, 0, 1).unwrap();
+    assert_eq!(ids(&first), strs(&["c-1"]));
+    let rest = store.closed_leads(0, first[0].seq, 100).unwrap();
+    assert_eq!(ids(&rest), strs(&["c-2", "c-5"]));
+}
+on_every_backend!(closed_leads_are_the_won_and_lost_ones_closed_since_an_instant);
