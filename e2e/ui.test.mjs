@@ -250,3 +250,25 @@ test("the dashboard draws its charts with titles and the numbers behind them", a
   }
   await shot(page, "18-dashboard");
 });
+
+test("an admin adds a rep user in the admin page, who then signs in and sees only their own leads", async () => {
+  const page = await pageAs("admin");
+  await page.goto(`${server.url}/ui/admin`);
+  const users = page.locator("#users");
+  await users.getByLabel("User name").fill("emil");
+  await users.getByLabel("Role").selectOption("rep");
+  await users.getByLabel("Rep (for rep users)").selectOption("rep-emea");
+  await users.getByLabel("Password (8+ characters)").fill(server.password);
+  await users.getByRole("button", { name: "Add user" }).click();
+  await page.waitForLoadState("load");
+  await users.locator("text=emil").first().waitFor();
+  await shot(page, "19-admin-user-added");
+
+  const rep = await pageAs("emil");
+  const owners = await rep.locator("#queue tbody tr[data-href] td:nth-child(8)").allInnerTexts();
+  assert.ok(owners.length > 0, "the rep has leads in the demo");
+  assert.ok(owners.every((o) => o === "Emil (EMEA)"), `only Emil's leads: ${[...new Set(owners)]}`);
+  assert.equal(await rep.getByRole("link", { name: "Admin" }).count(), 0, "a rep has no admin link");
+  const resp = await rep.goto(`${server.url}/ui/admin`);
+  assert.equal(resp.status(), 403);
+});
