@@ -112,3 +112,46 @@ pub fn check(fs: &FeatureSet, x: &Matrix, y: &[bool], allow: &[String]) -> Repor
     }
     Report { findings }
 }
+
+/// The features of a table after the guard: inferred, checked, and
+/// inferred again without the refused columns.
+#[derive(Debug, Clone)]
+pub struct Guarded {
+    pub features: FeatureSet,
+    pub x: Matrix,
+    /// Every finding, the allowed ones included.
+    pub report: Report,
+}
+
+/// Infers the features of `table` (except `exclude`d columns), runs the
+/// guard on all rows and drops the columns it refuses unless `allow`ed.
+/// The guard sees every row before any split: a leaky column is leaky
+/// whatever the evaluation scheme.
+pub fn guarded_features(
+    table: &crate::TextTable,
+    y: &[bool],
+    exclude: &[String],
+    allow: &[String],
+) -> Result<Guarded, crate::PredictError> {
+    let opts = crate::InferOptions::default();
+    let fs = FeatureSet::infer(table, exclude, &opts)?;
+    let x = fs.encode(table)?;
+    let report = check(&fs, &x, y, allow);
+    let refused: Vec<String> = report.refused().into_iter().map(String::from).collect();
+    if refused.is_empty() {
+        return Ok(Guarded {
+            features: fs,
+            x,
+            report,
+        });
+    }
+    let mut exclude = exclude.to_vec();
+    exclude.extend(refused);
+    let fs = FeatureSet::infer(table, &exclude, &opts)?;
+    let x = fs.encode(table)?;
+    Ok(Guarded {
+        features: fs,
+        x,
+        report,
+    })
+}

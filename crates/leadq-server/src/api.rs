@@ -2144,6 +2144,120 @@ async fn put_settings(
     get_settings(State(state), who).await
 }
 
+// ---------------------------------------------------------------- predictive score
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TrainIn {
+    /// `gbdt` (default) or `logistic`.
+    pub algorithm: Option<String>,
+    /// Cross-validation folds, 2 to 20 (default 5).
+    pub folds: Option<usize>,
+}
+
+/// Train a predictive model on the stored won (converted) and lost leads: cross-validated
+/// metrics, then a model fit on every outcome. The first model becomes the champion, later
+/// ones the challenger (scored in the shadow). Every lead is predicted again in the job.
+#[utoipa::path(post, path = "/predictive/train", tag = "predictive", request_body = TrainIn,
+    responses((status = 202, body = JobView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+async fn predictive_train(
+    State(state): State<AppState>,
+    who: Principal,
+    body: Bytes,
+) -> ApiResult<(StatusCode, JsonBody<JobView>)> {
+    who.require(&[Role::Marketing])?;
+    // The body is optional: no body trains with the defaults.
+    let req: TrainIn = if body.iter().all(|b| b.is_ascii_whitespace()) {
+        TrainIn::default()
+    } else {
+        parse_json(&body)?
+    };
+    let algorithm = match req.algorithm.as_deref() {
+        None | Some("gbdt") => leadq_predict::Algorithm::Gbdt,
+        Some("logistic") => leadq_predict::Algorithm::Logistic,
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "algorithm",
+                format!("'{other}' is not gbdt or logistic"),
+            ))
+        }
+    };
+    let train = crate::predictive::TrainRequest {
+        algorithm,
+        folds: req.folds.unwrap_or(5),
+        by: who.name.clone(),
+    };
+    let job = run(&state, move |s| crate::predictive::start_training(s, train)).await?;
+    Ok((StatusCode::ACCEPTED, JsonBody(JobView::of(&job))))
+}
+
+/// The predictive models with status and cross-validated metrics, and the champion and
+/// challenger compared live on the leads closed since the challenger was trained.
+#[utoipa::path(get, path = "/predictive/models", tag = "predictive",
+    responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
+async fn predictive_models(
+    State(state): State<AppState>,
+    who: Principal,
+) -> ApiResult<JsonBody<Json>> {
+    who.require(&[Role::Marketing, Role::Manager])?;
+    let body = run(&state, |s| {
+        let models: Vec<Json> = s
+            .store
+            .predictive_models()?
+            .iter()
+            .rev()
+            .map(crate::predictive::model_view)
+            .collect();
+        Ok(json!({
+            "models": models,
+            "live_comparison": crate::predictive::live_comparison(s)?,
+        }))
+    })
+    .await?;
+    Ok(JsonBody(body))
+}
+
+/// Promote the challenger: it becomes the champion, the old champion is retired, and every
+/// lead is predicted again in the background.
+#[utoipa::path(post, path = "/predictive/models/{id}/promote", tag = "predictive", params(("id" = i64, Path)),
+    responses((status = 202, body = Object), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
+async fn predictive_promote(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<i64>,
+) -> ApiResult<(StatusCode, JsonBody<Json>)> {
+    who.require(&[Role::Marketing])?;
+    let (model, job) = run(&state, move |s| crate::predictive::promote(s, id)).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        JsonBody(
+            json!({ "model": crate::predictive::model_view(&model), "job": JobView::of(&job) }),
+        ),
+    ))
+}
+
+/// A lead's predicted conversion: the champion's probability and top factors, and the
+/// challenger's probability (shadow) when there is one.
+#[utoipa::path(get, path = "/leads/{id}/prediction", tag = "predictive", params(("id" = String, Path)),
+    responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+async fn lead_prediction(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<JsonBody<Json>> {
+    who.require(&[Role::Marketing, Role::Manager, Role::Rep])?;
+    let p = run(&state, move |s| {
+        let lead = Service::new(s).lead_for(&who, &id)?;
+        s.store.prediction_of(&lead.id)?.ok_or_else(|| {
+            ApiError::not_found(format!(
+                "prediction of lead {id} (no predictive model is trained yet)"
+            ))
+        })
+    })
+    .await?;
+    Ok(JsonBody(crate::predictive::prediction_view(&p)))
+}
+
 // ---------------------------------------------------------------- health, router
 
 async fn healthz() -> JsonBody<Json> {
@@ -2212,6 +2326,10 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(diff_models))
         .routes(routes!(get_model))
         .routes(routes!(publish_model))
+        .routes(routes!(predictive_train))
+        .routes(routes!(predictive_models))
+        .routes(routes!(predictive_promote))
+        .routes(routes!(lead_prediction))
         .routes(routes!(list_reps))
         .routes(routes!(put_rep, delete_rep))
         .routes(routes!(get_rules, put_rules))

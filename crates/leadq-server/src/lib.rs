@@ -13,6 +13,7 @@ pub mod engine;
 pub mod error;
 pub mod jobs;
 pub mod metrics;
+pub mod predictive;
 pub mod service;
 pub mod web;
 pub mod workers;
@@ -66,6 +67,7 @@ pub struct Shared {
     pub config: ServerConfig,
     pub tokens: TokenCache,
     model: RwLock<Option<Arc<ActiveModel>>>,
+    predictors: RwLock<Arc<predictive::Predictors>>,
     hooks: RwLock<Arc<Vec<Subscription>>>,
     /// Wakes the webhook worker after writes that may have queued deliveries.
     pub deliveries_ready: Notify,
@@ -102,6 +104,7 @@ impl AppState {
             config,
             tokens: TokenCache::default(),
             model: RwLock::new(None),
+            predictors: RwLock::new(Arc::default()),
             hooks: RwLock::new(Arc::new(Vec::new())),
             deliveries_ready: Notify::new(),
             stats: metrics::Stats::default(),
@@ -110,6 +113,7 @@ impl AppState {
             rescore_ready: Notify::new(),
         }));
         state.reload_model()?;
+        state.reload_predictors()?;
         state.reload_webhooks()?;
         Ok(state)
     }
@@ -140,6 +144,23 @@ impl AppState {
         if let Ok(mut m) = self.model.write() {
             *m = Some(active);
         }
+    }
+
+    /// The predictive champion and challenger, parsed once per change.
+    pub fn predictors(&self) -> Arc<predictive::Predictors> {
+        self.predictors
+            .read()
+            .map(|p| p.clone())
+            .unwrap_or_default()
+    }
+
+    /// Loads the predictive champion and challenger from the store.
+    pub fn reload_predictors(&self) -> Result<(), StoreError> {
+        let loaded = Arc::new(predictive::Predictors::from_store(self.store.as_ref())?);
+        if let Ok(mut p) = self.predictors.write() {
+            *p = loaded;
+        }
+        Ok(())
     }
 
     pub fn webhooks(&self) -> Arc<Vec<Subscription>> {

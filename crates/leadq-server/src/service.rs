@@ -516,6 +516,7 @@ impl<'a> Service<'a> {
             }
             if retry.is_empty() {
                 self.state.after_write();
+                self.predict_written(&results);
                 return Ok(results);
             }
             only = Some(retry);
@@ -524,6 +525,19 @@ impl<'a> Service<'a> {
             "conflict",
             "the leads were changed concurrently; retry",
         ))
+    }
+
+    /// Stores the predictive probability of the leads just written, in one
+    /// batch. The write has committed: a failure here leaves the old
+    /// prediction for the next re-scoring rather than failing the request.
+    fn predict_written(&self, results: &[ApiResult<(LeadRow, bool)>]) {
+        let rows: Vec<LeadRow> = results
+            .iter()
+            .filter_map(|r| r.as_ref().ok().map(|(row, _)| row.clone()))
+            .collect();
+        if let Err(e) = crate::predictive::predict_and_store(self.state, &rows) {
+            tracing::warn!(error = %e.message, leads = rows.len(), "predicting written leads failed");
+        }
     }
 
     #[allow(clippy::type_complexity)]

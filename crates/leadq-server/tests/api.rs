@@ -24,5 +24,7 @@ mod lifecycle;
 mod metrics;
 #[path = "api/models.rs"]
 mod models;
+#[path = "api/predictive.rs"]
+mod predictive;
 #[path = "api/routing.rs"]
 mod routing;

@@ -9,9 +9,7 @@ use anyhow::{Context, Result};
 use leadq_predict::features::parse_label;
 use leadq_predict::metrics::Metrics;
 use leadq_predict::train::{self, CvReport};
-use leadq_predict::{
-    leakage, split, Algorithm, FeatureSet, InferOptions, Model, TextTable, TrainOptions,
-};
+use leadq_predict::{leakage, split, Algorithm, Model, TextTable, TrainOptions};
 use serde_json::{json, Map, Value};
 use std::path::Path;
 use std::time::Instant;
@@ -93,11 +91,11 @@ pub fn train(args: TrainArgs) -> Result<()> {
     }
     let mut exclude = args.exclude.clone();
     exclude.push(args.label.clone());
-    let mut fs = FeatureSet::infer(&table, &exclude, &InferOptions::default())?;
-    let x = fs.encode(&table)?;
-    // The guard looks at all rows before any split: a leaky column is
-    // leaky whatever the evaluation scheme.
-    let guard = leakage::check(&fs, &x, &y, &args.allow_leaky);
+    let leakage::Guarded {
+        features: fs,
+        x,
+        report: guard,
+    } = leakage::guarded_features(&table, &y, &exclude, &args.allow_leaky)?;
     for f in &guard.findings {
         let verdict = if f.allowed {
             "allowed by --allow-leaky"
@@ -110,16 +108,9 @@ pub fn train(args: TrainArgs) -> Result<()> {
             f.reasons.join("; ")
         );
     }
-    let refused: Vec<String> = guard.refused().into_iter().map(String::from).collect();
-    let (fs, x) = if refused.is_empty() {
-        (fs, x)
-    } else {
+    if !guard.refused().is_empty() {
         eprintln!("  (pass --allow-leaky COL to use a refused column anyway)");
-        exclude.extend(refused.iter().cloned());
-        fs = FeatureSet::infer(&table, &exclude, &InferOptions::default())?;
-        let x = fs.encode(&table)?;
-        (fs, x)
-    };
+    }
     let opts = TrainOptions {
         algorithm: match args.algorithm {
             AlgorithmArg::Gbdt => Algorithm::Gbdt,

@@ -115,6 +115,20 @@ const ROUTES: &[(&str, &str, Access, Option<&str>)] = &[
     ("get", "/models/diff", Roles(&[MK, MG]), None),
     ("get", "/models/{id}", Roles(&[MK, MG]), None),
     ("post", "/models/{id}/publish", Roles(&[MK]), None),
+    (
+        "post",
+        "/predictive/train",
+        Roles(&[MK]),
+        Some(r#"{"algorithm":"gbdt"}"#),
+    ),
+    ("get", "/predictive/models", Roles(&[MK, MG]), None),
+    (
+        "post",
+        "/predictive/models/{id}/promote",
+        Roles(&[MK]),
+        None,
+    ),
+    ("get", "/leads/{id}/prediction", Any, None),
     ("get", "/reps", Roles(&[MG, MK]), None),
     (
         "put",
@@ -204,7 +218,7 @@ fn documented_routes() -> BTreeSet<(String, String)> {
 /// A concrete URL for a documented path: placeholders filled with plausible
 /// values, required query parameters given.
 fn url(path: &str) -> String {
-    let id = if path.starts_with("/models/") {
+    let id = if path.starts_with("/models/") || path.starts_with("/predictive/models/") {
         "1"
     } else {
         "placeholder"
