@@ -39,6 +39,11 @@ pub struct ServerConfig {
     pub webhook_max_attempts: i64,
     /// First retry delay; doubles per attempt.
     pub webhook_backoff_ms: i64,
+    /// Retrain the predictive model when the newest one is this many days
+    /// old and outcomes suffice; 0 turns scheduled retraining off.
+    pub retrain_days: u64,
+    /// How often the scheduled-retrain worker looks.
+    pub retrain_check: std::time::Duration,
 }
 
 impl Default for ServerConfig {
@@ -48,6 +53,8 @@ impl Default for ServerConfig {
             sla_interval: std::time::Duration::from_secs(30),
             webhook_max_attempts: 8,
             webhook_backoff_ms: 1000,
+            retrain_days: 0,
+            retrain_check: std::time::Duration::from_secs(3600),
         }
     }
 }

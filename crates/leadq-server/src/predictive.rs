@@ -506,3 +506,39 @@ pub fn predictions_by_lead(
         .map(|p| (p.lead_id.clone(), p))
         .collect())
 }
+/// Whether a scheduled retrain is due: a `retrain_days` of 0 never is; else
+/// when the newest model is older than that, or there is none yet.
+pub fn retrain_due(state: &AppState, retrain_days: u64) -> ApiResult<bool> {
+    if retrain_days == 0 {
+        return Ok(false);
+    }
+    let newest = state
+        .store
+        .predictive_models()?
+        .into_iter()
+        .map(|m| m.trained_at)
+        .max();
+    let age_limit = (retrain_days as i64).saturating_mul(86_400_000);
+    Ok(newest.is_none_or(|t| state.clock.now_ms().saturating_sub(t) >= age_limit))
+}
+
+/// One scheduled-retrain check: trains (with the defaults) when due and
+/// the outcomes suffice. Returns the job when one was started.
+pub fn scheduled_retrain(state: &AppState, retrain_days: u64) -> ApiResult<Option<JobRow>> {
+    if !retrain_due(state, retrain_days)? || refuse_if_busy(state).is_err() {
+        return Ok(None);
+    }
+    let o = outcomes(state)?;
+    if check_outcomes(&o).is_err() {
+        return Ok(None);
+    }
+    start_training(
+        state,
+        TrainRequest {
+            algorithm: Algorithm::Gbdt,
+            folds: 5,
+            by: "scheduler".into(),
+        },
+    )
+    .map(Some)
+}

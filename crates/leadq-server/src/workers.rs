@@ -794,8 +794,9 @@ pub async fn drain_rescore_queue(state: &AppState) {
     }
 }
 
-/// Starts the SLA watcher, the background re-scorer and the webhook
-/// dispatcher; they stop when
+/// Starts the SLA watcher, the background re-scorer, the scheduled
+/// predictive retraining (when configured) and the webhook dispatcher;
+/// they stop when
 /// `stop` turns true.
 pub fn spawn_all(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
     let mut handles = Vec::new();
@@ -827,6 +828,34 @@ pub fn spawn_all(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle
                     _ = state.rescore_ready.notified() => {}
                     _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                     _ = stop.changed() => { drain_rescore_queue(&state).await; break }
+                }
+            }
+        }));
+    }
+    if state.config.retrain_days > 0 {
+        let state = state.clone();
+        let mut stop = stop.clone();
+        handles.push(tokio::spawn(async move {
+            loop {
+                let s = state.clone();
+                let days = s.config.retrain_days;
+                match tokio::task::spawn_blocking(move || {
+                    crate::predictive::scheduled_retrain(&s, days)
+                })
+                .await
+                {
+                    Ok(Ok(Some(job))) => {
+                        tracing::info!(job = %job.id, "scheduled predictive retraining started")
+                    }
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e.message, "scheduled retraining failed")
+                    }
+                    Err(e) => tracing::warn!(error = %e, "scheduled retraining panicked"),
+                    _ => {}
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(state.config.retrain_check) => {}
+                    _ = stop.changed() => break,
                 }
             }
         }));

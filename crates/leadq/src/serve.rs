@@ -22,6 +22,9 @@ struct ConfigFile {
     body_limit_mb: Option<usize>,
     sla_interval_seconds: Option<u64>,
     webhook_max_attempts: Option<i64>,
+    /// Retrain the predictive model when the newest is this many days old
+    /// (0 = never).
+    retrain_days: Option<u64>,
 }
 
 fn config_file(args: &StoreArgs) -> Result<ConfigFile> {
@@ -224,6 +227,14 @@ pub fn serve(args: ServeArgs) -> Result<()> {
     if let Some(n) = r.file.webhook_max_attempts {
         config.webhook_max_attempts = n.max(1);
     }
+    config.retrain_days = match std::env::var("LEADQ_RETRAIN_DAYS") {
+        Ok(v) => v.trim().parse().map_err(|_| {
+            UsageError(format!(
+                "LEADQ_RETRAIN_DAYS must be a whole number of days, not '{v}'"
+            ))
+        })?,
+        Err(_) => r.file.retrain_days.unwrap_or(0),
+    };
     let (store, applied) = open(&r)?;
     if !applied.is_empty() {
         eprintln!("{}: applied {}", describe(&r), applied.join(", "));

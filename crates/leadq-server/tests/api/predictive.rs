@@ -381,3 +381,39 @@ async fn deleting_a_lead_deletes_its_prediction() {
     // The other leads keep theirs.
     prediction(&ctx, "o-0002").await;
 }
+
+/// One scheduled-retrain check, off the async threads.
+async fn scheduled(ctx: &Ctx, days: u64) -> Option<String> {
+    let state = ctx.state.clone();
+    tokio::task::spawn_blocking(move || {
+        leadq_server::predictive::scheduled_retrain(&state, days).expect("the check runs")
+    })
+    .await
+    .expect("the check's thread")
+    .map(|job| job.id)
+}
+
+#[tokio::test]
+async fn scheduled_retraining_trains_only_when_the_newest_model_is_old_enough() {
+    let ctx = Ctx::new();
+    // No outcomes: nothing to train on, whatever the schedule.
+    assert_eq!(scheduled(&ctx, 7).await, None);
+    seed_outcomes(&ctx, "o", 200, t0() - 86_400_000);
+    // Off.
+    assert_eq!(scheduled(&ctx, 0).await, None);
+    // No model yet: the first one is trained.
+    let job = scheduled(&ctx, 7).await.expect("a first training");
+    let done = ctx.wait_job(&job).await;
+    assert_eq!(done["result"]["status"], "champion");
+    // Six days later the model is still fresh.
+    ctx.clock.advance(6 * 86_400_000);
+    assert_eq!(scheduled(&ctx, 7).await, None);
+    // A week after training, a challenger is trained.
+    ctx.clock.advance(86_400_000);
+    let job = scheduled(&ctx, 7).await.expect("a retraining");
+    let done = ctx.wait_job(&job).await;
+    assert_eq!(done["result"]["status"], "challenger");
+    assert_eq!(done["result"]["version"], 2);
+    let models = models(&ctx).await;
+    assert_eq!(models["models"][0]["trained_by"], "scheduler");
+}
