@@ -16,7 +16,7 @@ use leadq_predict::train::{self, CvReport};
 use leadq_predict::{leakage, Algorithm, Model, Prediction, TextTable, TrainOptions};
 use leadq_store::{JobRow, LeadRow, NewPredictiveModel, PredictionRow, PredictiveModelRow};
 use serde_json::{json, Map, Value as Json};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -494,18 +494,6 @@ pub fn prediction_view(p: &PredictionRow) -> Json {
     })
 }
 
-/// The stored predictions of `ids`, by lead id.
-pub fn predictions_by_lead(
-    state: &AppState,
-    ids: &[String],
-) -> ApiResult<BTreeMap<String, PredictionRow>> {
-    Ok(state
-        .store
-        .predictions_of(ids)?
-        .into_iter()
-        .map(|p| (p.lead_id.clone(), p))
-        .collect())
-}
 /// Whether a scheduled retrain is due: a `retrain_days` of 0 never is; else
 /// when the newest model is older than that, or there is none yet.
 pub fn retrain_due(state: &AppState, retrain_days: u64) -> ApiResult<bool> {

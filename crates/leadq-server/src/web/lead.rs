@@ -47,6 +47,8 @@ struct LeadData {
     /// Criteria of that framework answered in a way that does not qualify,
     /// with the answer: `Authority (user)`.
     gate_short: Vec<String>,
+    /// The stored predictive probability of the lead, if a model is trained.
+    prediction: Option<leadq_store::PredictionRow>,
 }
 
 pub async fn page(
@@ -114,6 +116,7 @@ pub async fn page(
             gate_short: shortfall(setting.as_deref(), &extra, &answers),
             answers,
             reps: s.store.list_reps()?,
+            prediction: s.store.prediction_of(&lead.id)?,
             gate: svc.framework_gate(&lead.id)?,
             frameworks,
             chosen,
@@ -136,7 +139,7 @@ pub async fn page(
         div.grid {
             section.panel aria-labelledby="facts-h" { h2 #facts-h { "Contact and company" } (facts(&d)) }
             section.panel aria-labelledby="score-h" { h2 #score-h { "Score" } (score(&d.lead)) }
-            section.panel aria-labelledby="predict-h" { h2 #predict-h { "Predicted conversion" } (predictive(&d.fields)) }
+            section.panel aria-labelledby="predict-h" { h2 #predict-h { "Predicted conversion" } (predictive(&d.fields, d.prediction.as_ref())) }
             section.panel aria-labelledby="actions-h" { h2 #actions-h { "Actions" } (actions(&v, &d)) }
         }
         section aria-labelledby="reasons-h" { h2 #reasons-h { "Why it scored this way" } (reasons(&d.lead)) }
@@ -364,7 +367,37 @@ fn reasons(l: &LeadRow) -> Markup {
 /// A stored probability, as `leadq predict` writes it (`probability`,
 /// `factor_N`, `factor_N_value`, `factor_N_effect`), when the lead's
 /// fields carry one. Nothing is computed here.
-fn predictive(fields: &Map<String, Json>) -> Markup {
+/// The champion's probability and top factors from the stored prediction,
+/// with the challenger's beside it as a shadow; without one, a probability
+/// imported with the lead's fields (as `leadq predict` writes them).
+fn predictive(fields: &Map<String, Json>, stored: Option<&leadq_store::PredictionRow>) -> Markup {
+    if let Some(p) = stored {
+        let factors: Vec<Json> = serde_json::from_str(&p.factors).unwrap_or_default();
+        return html! {
+            p #champion-probability {
+                "Probability of converting: " strong { (format!("{:.0}%", p.probability * 100.0)) }
+                " " small.muted { "(model v" (p.champion_version) ")" }
+            }
+            @if let (Some(v), Some(cp)) = (p.challenger_version, p.challenger_probability) {
+                p #challenger-probability.muted {
+                    "Challenger v" (v) " (shadow, not used): " (format!("{:.0}%", cp * 100.0))
+                }
+            }
+            @if !factors.is_empty() {
+                div.table-wrap {
+                    table {
+                        caption { "Top factors" }
+                        thead { tr { th scope="col" { "Factor" } th scope="col" { "Value" } th scope="col" class="num" { "Effect" } } }
+                        tbody { @for f in &factors { tr {
+                            td { (f.get("feature").and_then(Json::as_str).unwrap_or("")) }
+                            td { (f.get("value").and_then(Json::as_str).unwrap_or("")) }
+                            td.num { (format!("{:+.3}", f.get("contribution").and_then(Json::as_f64).unwrap_or(0.0))) }
+                        } } }
+                    }
+                }
+            }
+        };
+    }
     let num = |v: &Json| match v {
         Json::Number(n) => n.as_f64(),
         Json::String(s) => s.trim().parse::<f64>().ok(),

@@ -89,6 +89,8 @@ pub fn priority_badge(lead: &LeadRow) -> Markup {
 
 struct QueueData {
     leads: Vec<LeadRow>,
+    /// Predicted probability by lead id, for the leads shown.
+    probabilities: std::collections::HashMap<String, f64>,
     next_cursor: Option<String>,
     reps: Vec<RepRow>,
     policies: Vec<leadq_store::SlaPolicyRow>,
@@ -133,7 +135,15 @@ pub async fn page(State(state): State<AppState>, v: Viewer, Query(q): Query<Queu
             }),
             other => Err(other),
         })?;
+        let ids: Vec<String> = page.leads.iter().map(|l| l.id.clone()).collect();
+        let probabilities = s
+            .store
+            .predictions_of(&ids)?
+            .into_iter()
+            .map(|p| (p.lead_id, p.probability))
+            .collect();
         Ok(QueueData {
+            probabilities,
             leads: page.leads,
             next_cursor: page.next_cursor,
             reps: s.store.list_reps()?,
@@ -228,6 +238,7 @@ pub async fn page(State(state): State<AppState>, v: Viewer, Query(q): Query<Queu
                     th scope="col" { "Grade" }
                     th scope="col" class="num" { "Score" }
                     th scope="col" class="num" { "Engagement" }
+                    th scope="col" class="num" { "Probability" }
                     th scope="col" { "Owner" }
                     th scope="col" { "SLA" }
                     th scope="col" { "Source" }
@@ -246,13 +257,14 @@ pub async fn page(State(state): State<AppState>, v: Viewer, Query(q): Query<Queu
                             td { (l.score.as_ref().map_or("—", |s| s.grade.as_str())) }
                             td.num { (l.score.as_ref().map_or("—".to_string(), |s| format!("{:.0}", s.score))) }
                             td.num { (l.score.as_ref().map_or("—".to_string(), |s| format!("{:.0}", s.engagement))) }
+                            td.num { (data.probabilities.get(&l.id).map_or("—".to_string(), |p| format!("{:.0}%", p * 100.0))) }
                             td { (l.owner.as_deref().map(rep_name).unwrap_or_else(|| "unassigned".into())) }
                             td { (sla_cell(sla_left(l, &data.policies, &data.reps, data.now))) }
                             td { (l.source.as_deref().unwrap_or("—")) }
                         }
                     }
                     @if data.leads.is_empty() {
-                        tr { td colspan="10" { "No leads match these filters." } }
+                        tr { td colspan="11" { "No leads match these filters." } }
                     }
                 }
             }

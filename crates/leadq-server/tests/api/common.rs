@@ -7,6 +7,7 @@ use leadq_server::api::issue_token;
 use leadq_server::auth::Role;
 use leadq_server::clock::ManualClock;
 use leadq_server::{AppState, ServerConfig};
+use leadq_store::{LeadChange, LeadRow};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -393,4 +394,102 @@ pub fn enc(s: &str) -> String {
         }
     }
     out
+}
+
+// ------------------------------------------------------------ predictive outcomes
+
+pub const INDUSTRIES: [&str; 4] = ["software", "retail", "mining", "media"];
+
+/// A deterministic stream of numbers in [0, 1).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+pub fn closed_lead(id: &str, industry: &str, region: &str, won: bool, closed_at: i64) -> LeadRow {
+    LeadRow {
+        seq: 0,
+        id: id.to_string(),
+        external_id: None,
+        email: None,
+        domain: None,
+        company: None,
+        source: None,
+        campaign: None,
+        country: None,
+        fields: json!({
+            "email": format!("{id}@example.com"),
+            "industry": industry,
+            "region": region,
+        })
+        .to_string(),
+        stage: if won { "won" } else { "lost" }.into(),
+        stage_reason: None,
+        owner: None,
+        score: None,
+        created_at: closed_at - 86_400_000,
+        updated_at: closed_at,
+        assigned_at: None,
+        first_response_at: None,
+        stage_changed_at: closed_at,
+        mql_at: None,
+        sql_at: None,
+        closed_at: Some(closed_at),
+        version: 0,
+    }
+}
+
+/// Stores `n` closed leads where software converts 80% of the time and
+/// every other industry 15%; the region is noise.
+pub fn seed_outcomes(ctx: &Ctx, prefix: &str, n: usize, closed_at: i64) {
+    let mut rng = Lcg(n as u64 + prefix.len() as u64);
+    let rows: Vec<LeadChange> = (0..n)
+        .map(|i| {
+            let industry = INDUSTRIES[i % INDUSTRIES.len()];
+            let region = ["north", "south", "east"][(rng.next() * 3.0) as usize % 3];
+            let rate = if industry == "software" { 0.8 } else { 0.15 };
+            let won = rng.next() < rate;
+            LeadChange::insert(closed_lead(
+                &format!("{prefix}-{i:04}"),
+                industry,
+                region,
+                won,
+                closed_at,
+            ))
+        })
+        .collect();
+    store_rows(ctx, rows);
+}
+
+pub fn store_rows(ctx: &Ctx, rows: Vec<LeadChange>) {
+    let store = ctx.state.store.clone();
+    // The synchronous store must not run on an async thread.
+    std::thread::spawn(move || {
+        for r in store.apply(rows).expect("apply") {
+            r.expect("insert");
+        }
+    })
+    .join()
+    .expect("the seeding thread");
+}
+
+pub async fn train_predictive(ctx: &Ctx, body: Value) -> Value {
+    let job = ctx
+        .post("/api/v1/predictive/train", &ctx.marketing, body)
+        .await
+        .expect(StatusCode::ACCEPTED);
+    ctx.wait_job(job["id"].as_str().expect("a job id")).await
+}
+
+pub async fn predictive_models(ctx: &Ctx) -> Value {
+    ctx.get("/api/v1/predictive/models", &ctx.manager)
+        .await
+        .expect(StatusCode::OK)
 }

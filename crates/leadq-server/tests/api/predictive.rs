@@ -3,104 +3,8 @@
 
 use crate::common::*;
 use axum::http::StatusCode;
-use leadq_store::{LeadChange, LeadRow};
+use leadq_store::LeadChange;
 use serde_json::{json, Value};
-
-const INDUSTRIES: [&str; 4] = ["software", "retail", "mining", "media"];
-
-/// A deterministic stream of numbers in [0, 1).
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> f64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
-fn closed_lead(id: &str, industry: &str, region: &str, won: bool, closed_at: i64) -> LeadRow {
-    LeadRow {
-        seq: 0,
-        id: id.to_string(),
-        external_id: None,
-        email: None,
-        domain: None,
-        company: None,
-        source: None,
-        campaign: None,
-        country: None,
-        fields: json!({
-            "email": format!("{id}@example.com"),
-            "industry": industry,
-            "region": region,
-        })
-        .to_string(),
-        stage: if won { "won" } else { "lost" }.into(),
-        stage_reason: None,
-        owner: None,
-        score: None,
-        created_at: closed_at - 86_400_000,
-        updated_at: closed_at,
-        assigned_at: None,
-        first_response_at: None,
-        stage_changed_at: closed_at,
-        mql_at: None,
-        sql_at: None,
-        closed_at: Some(closed_at),
-        version: 0,
-    }
-}
-
-/// Stores `n` closed leads where software converts 80% of the time and
-/// every other industry 15%; the region is noise.
-fn seed_outcomes(ctx: &Ctx, prefix: &str, n: usize, closed_at: i64) {
-    let mut rng = Lcg(n as u64 + prefix.len() as u64);
-    let rows: Vec<LeadChange> = (0..n)
-        .map(|i| {
-            let industry = INDUSTRIES[i % INDUSTRIES.len()];
-            let region = ["north", "south", "east"][(rng.next() * 3.0) as usize % 3];
-            let rate = if industry == "software" { 0.8 } else { 0.15 };
-            let won = rng.next() < rate;
-            LeadChange::insert(closed_lead(
-                &format!("{prefix}-{i:04}"),
-                industry,
-                region,
-                won,
-                closed_at,
-            ))
-        })
-        .collect();
-    store_rows(ctx, rows);
-}
-
-fn store_rows(ctx: &Ctx, rows: Vec<LeadChange>) {
-    let store = ctx.state.store.clone();
-    // The synchronous store must not run on an async thread.
-    std::thread::spawn(move || {
-        for r in store.apply(rows).expect("apply") {
-            r.expect("insert");
-        }
-    })
-    .join()
-    .expect("the seeding thread");
-}
-
-async fn train(ctx: &Ctx, body: Value) -> Value {
-    let job = ctx
-        .post("/api/v1/predictive/train", &ctx.marketing, body)
-        .await
-        .expect(StatusCode::ACCEPTED);
-    ctx.wait_job(job["id"].as_str().expect("a job id")).await
-}
-
-async fn models(ctx: &Ctx) -> Value {
-    ctx.get("/api/v1/predictive/models", &ctx.manager)
-        .await
-        .expect(StatusCode::OK)
-}
 
 async fn prediction(ctx: &Ctx, id: &str) -> Value {
     ctx.get(&format!("/api/v1/leads/{id}/prediction"), &ctx.manager)
@@ -112,13 +16,13 @@ async fn prediction(ctx: &Ctx, id: &str) -> Value {
 async fn training_learns_a_field_that_drives_conversion_and_predicts_it_higher() {
     let ctx = Ctx::new();
     seed_outcomes(&ctx, "o", 400, t0() - 86_400_000);
-    let job = train(&ctx, json!({})).await;
+    let job = train_predictive(&ctx, json!({})).await;
     assert_eq!(job["kind"], "predictive_train");
     assert_eq!(job["result"]["version"], 1);
     assert_eq!(job["result"]["status"], "champion");
     assert_eq!(job["result"]["predicted"], 400);
 
-    let body = models(&ctx).await;
+    let body = predictive_models(&ctx).await;
     let list = body["models"].as_array().expect("models");
     assert_eq!(list.len(), 1);
     let m = &list[0];
@@ -197,7 +101,7 @@ async fn training_with_too_few_outcomes_is_refused_naming_the_counts() {
     );
     assert_eq!(r.body["error"]["details"]["won"], 10);
     assert_eq!(r.body["error"]["details"]["lost"], 30);
-    assert!(models(&ctx).await["models"]
+    assert!(predictive_models(&ctx).await["models"]
         .as_array()
         .is_some_and(Vec::is_empty));
 }
@@ -226,15 +130,15 @@ async fn training_options_are_checked() {
 async fn a_second_training_makes_a_challenger_and_both_are_reported() {
     let ctx = Ctx::new();
     seed_outcomes(&ctx, "o", 400, t0() - 86_400_000);
-    train(&ctx, json!({})).await;
+    train_predictive(&ctx, json!({})).await;
     ctx.clock.advance(60_000);
     // Leads closing after the challenger is trained are what the two are
     // compared on.
     seed_outcomes(&ctx, "late", 120, t0() + 3_600_000);
-    let job = train(&ctx, json!({ "algorithm": "logistic", "folds": 3 })).await;
+    let job = train_predictive(&ctx, json!({ "algorithm": "logistic", "folds": 3 })).await;
     assert_eq!(job["result"]["status"], "challenger");
 
-    let body = models(&ctx).await;
+    let body = predictive_models(&ctx).await;
     let list = body["models"].as_array().expect("models");
     let status: Vec<(i64, &str, &str)> = list
         .iter()
@@ -271,9 +175,9 @@ async fn a_second_training_makes_a_challenger_and_both_are_reported() {
 async fn promoting_the_challenger_swaps_it_with_the_champion() {
     let ctx = Ctx::new();
     seed_outcomes(&ctx, "o", 300, t0() - 86_400_000);
-    train(&ctx, json!({})).await;
-    train(&ctx, json!({ "algorithm": "logistic" })).await;
-    let list = models(&ctx).await["models"].clone();
+    train_predictive(&ctx, json!({})).await;
+    train_predictive(&ctx, json!({ "algorithm": "logistic" })).await;
+    let list = predictive_models(&ctx).await["models"].clone();
     let id_of = |version: i64| {
         list.as_array()
             .unwrap()
@@ -312,7 +216,7 @@ async fn promoting_the_challenger_swaps_it_with_the_champion() {
     let job = ctx.wait_job(out["job"]["id"].as_str().unwrap()).await;
     assert_eq!(job["result"]["predicted"], 300);
 
-    let body = models(&ctx).await;
+    let body = predictive_models(&ctx).await;
     let status: Vec<(i64, &str)> = body["models"]
         .as_array()
         .unwrap()
@@ -343,7 +247,7 @@ async fn a_new_or_changed_lead_gets_a_prediction_from_the_champion() {
         .expect_error(StatusCode::NOT_FOUND, "not_found");
 
     seed_outcomes(&ctx, "o", 400, t0() - 86_400_000);
-    train(&ctx, json!({})).await;
+    train_predictive(&ctx, json!({})).await;
     // Leads stored before the training are predicted by it.
     assert_eq!(prediction(&ctx, &early).await["champion_version"], 1);
 
@@ -371,7 +275,7 @@ async fn a_new_or_changed_lead_gets_a_prediction_from_the_champion() {
 async fn deleting_a_lead_deletes_its_prediction() {
     let ctx = Ctx::new();
     seed_outcomes(&ctx, "o", 200, t0() - 86_400_000);
-    train(&ctx, json!({})).await;
+    train_predictive(&ctx, json!({})).await;
     prediction(&ctx, "o-0001").await;
     let gone = ctx.delete("/api/v1/leads/o-0001", &ctx.admin).await;
     assert!(gone.status.is_success(), "{:?}", gone.body);
@@ -414,6 +318,6 @@ async fn scheduled_retraining_trains_only_when_the_newest_model_is_old_enough() 
     let done = ctx.wait_job(&job).await;
     assert_eq!(done["result"]["status"], "challenger");
     assert_eq!(done["result"]["version"], 2);
-    let models = models(&ctx).await;
+    let models = predictive_models(&ctx).await;
     assert_eq!(models["models"][0]["trained_by"], "scheduler");
 }

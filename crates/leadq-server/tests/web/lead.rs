@@ -543,3 +543,48 @@ async fn an_answer_that_does_not_qualify_is_named_next_to_the_qualify_button() {
     );
     assert!(html.contains("Authority <span class=\"warn\">not satisfied</span>"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_predictive_panel_shows_the_champion_with_its_factors_and_the_challenger_as_shadow() {
+    let ctx = Ctx::new();
+    ctx.publish(DEFAULT_MODEL).await;
+    let mut doc = good_lead("open@acme.example");
+    doc["industry"] = json!("software");
+    let id = ctx.create_lead(doc).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    seed_outcomes(&ctx, "o", 400, t0() - 86_400_000);
+    train_predictive(&ctx, json!({})).await;
+    let p = ctx
+        .get(&format!("/api/v1/leads/{id}/prediction"), &ctx.marketing)
+        .await
+        .expect(StatusCode::OK);
+    let mut b = ctx.browser("mia4", "marketing", None).await;
+
+    let html = b.get(&format!("/ui/leads/{id}")).await.ok();
+    assert!(!html.contains("No predictive model is published"), "{html}");
+    let shown = format!(
+        "Probability of converting: <strong>{:.0}%</strong>",
+        p["probability"].as_f64().unwrap() * 100.0
+    );
+    assert!(html.contains(&shown), "{shown} in {html}");
+    assert!(
+        html.contains("<td>industry</td><td>software</td>"),
+        "{html}"
+    );
+    assert!(!html.contains("shadow"), "no challenger yet: {html}");
+
+    train_predictive(&ctx, json!({ "algorithm": "logistic" })).await;
+    let p = ctx
+        .get(&format!("/api/v1/leads/{id}/prediction"), &ctx.marketing)
+        .await
+        .expect(StatusCode::OK);
+    let html = b.get(&format!("/ui/leads/{id}")).await.ok();
+    let shadow = format!(
+        "Challenger v2 (shadow, not used): {:.0}%",
+        p["challenger_probability"].as_f64().unwrap() * 100.0
+    );
+    assert!(html.contains(&shadow), "{shadow} in {html}");
+    assert!(html.contains("(model v1)"), "{html}");
+}

@@ -144,3 +144,33 @@ async fn the_queue_lists_open_leads_best_first_and_a_rep_sees_only_their_own() {
         vec![id(&weak)]
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_queue_shows_a_probability_once_a_predictive_model_is_trained() {
+    let ctx = Ctx::new();
+    ctx.publish(DEFAULT_MODEL).await;
+    let mut doc = good_lead("open@acme.example");
+    doc["industry"] = json!("software");
+    let open = ctx.create_lead(doc).await;
+    let id = open["id"].as_str().unwrap().to_string();
+    let mut b = ctx.browser("mia3", "marketing", None).await;
+
+    let html = b.get("/ui").await.ok();
+    assert!(
+        html.contains("<th scope=\"col\" class=\"num\">Probability</th>"),
+        "{html}"
+    );
+    assert!(!html.contains('%'), "no probability before a model: {html}");
+
+    seed_outcomes(&ctx, "o", 400, t0() - 86_400_000);
+    train_predictive(&ctx, json!({})).await;
+    let p = ctx
+        .get(&format!("/api/v1/leads/{id}/prediction"), &ctx.marketing)
+        .await
+        .expect(StatusCode::OK)["probability"]
+        .as_f64()
+        .unwrap();
+    let html = b.get("/ui").await.ok();
+    let cell = format!("<td class=\"num\">{:.0}%</td>", p * 100.0);
+    assert!(html.contains(&cell), "{cell} in {html}");
+}
