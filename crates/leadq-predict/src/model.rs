@@ -4,7 +4,7 @@
 //! data is gone.
 
 use crate::calibrate::{sigmoid, Calibrator};
-use crate::features::{FeatureSet, TextTable};
+use crate::features::{FeatureSet, Matrix, TextTable};
 use crate::gbdt::Gbdt;
 use crate::logistic::Logistic;
 use crate::train::Algorithm;
@@ -66,6 +66,23 @@ impl Model {
         match &self.calibrator {
             Some(c) => c.apply(m),
             None => sigmoid(m),
+        }
+    }
+
+    /// `margin` of every row of `x`, scored as a batch.
+    pub fn margins(&self, x: &Matrix) -> Vec<f64> {
+        match &self.learner {
+            Learner::Gbdt(m) => m.margins(x),
+            Learner::Logistic(m) => (0..x.rows).map(|r| m.margin(&x.row(r))).collect(),
+        }
+    }
+
+    /// `probability` of every row of `x`, scored as a batch.
+    pub fn probabilities(&self, x: &Matrix) -> Vec<f64> {
+        let m = self.margins(x);
+        match &self.calibrator {
+            Some(c) => m.into_iter().map(|v| c.apply(v)).collect(),
+            None => m.into_iter().map(sigmoid).collect(),
         }
     }
 

@@ -64,10 +64,10 @@ fn fit_learner(fs: &FeatureSet, x: &Matrix, y: &[bool], opts: &TrainOptions) -> 
     }
 }
 
-fn margin(l: &Learner, x: &[f64]) -> f64 {
+fn margins(l: &Learner, x: &Matrix) -> Vec<f64> {
     match l {
-        Learner::Gbdt(m) => m.margin(x),
-        Learner::Logistic(m) => m.margin(x),
+        Learner::Gbdt(m) => m.margins(x),
+        Learner::Logistic(m) => (0..x.rows).map(|r| m.margin(&x.row(r))).collect(),
     }
 }
 
@@ -109,8 +109,7 @@ pub fn fit(
                 .map(|f| {
                     let (tr, te) = fold_indices(&folds, f);
                     let m = fit_learner(fs, &x.take(&tr), &take(y, &tr), opts);
-                    let xt = x.take(&te);
-                    let s = (0..xt.rows).map(|r| margin(&m, &xt.row(r))).collect();
+                    let s = margins(&m, &x.take(&te));
                     (te, s)
                 })
                 .collect();
@@ -140,7 +139,7 @@ pub fn fit(
 
 /// Probabilities of a fitted model for every row of `x`.
 pub fn predict_matrix(model: &Model, x: &Matrix) -> Vec<f64> {
-    (0..x.rows).map(|r| model.probability(&x.row(r))).collect()
+    model.probabilities(x)
 }
 
 #[derive(Debug, Clone, Serialize)]

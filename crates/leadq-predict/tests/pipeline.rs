@@ -123,6 +123,32 @@ fn training_is_deterministic_for_a_seed() {
 }
 
 #[test]
+fn training_on_one_thread_or_several_gives_the_same_model_and_folds() {
+    // The CV folds and calibration folds are fitted in parallel; the
+    // result must not depend on how the fits were scheduled.
+    let (fs, x, y) = prepare(&leads(900, 11, false));
+    let opts = quick(Algorithm::Gbdt);
+    let run = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| {
+                let cv = train::cross_validate(&fs, &x, &y, 3, &opts).unwrap();
+                let m = train::fit(&fs, &x, &y, &opts).unwrap();
+                (
+                    cv.oof,
+                    serde_json::to_string(&cv.folds).unwrap(),
+                    m.to_json(),
+                )
+            })
+    };
+    let one = run(1);
+    assert_eq!(one, run(3));
+    assert_eq!(one, run(2));
+}
+
+#[test]
 fn a_model_file_round_trips_exactly() {
     let t = leads(800, 4, false);
     let (fs, x, y) = prepare(&t);
