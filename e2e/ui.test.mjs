@@ -110,6 +110,7 @@ test("every page renders for an admin at desktop and phone width with named cont
     ["import", "/ui/import"],
     ["models", "/ui/models"],
     ["model-editor", `/ui/models/${modelId}`],
+    ["predictive", "/ui/predictive"],
     ["dashboard", "/ui/dashboard"],
     ["admin", "/ui/admin"],
   ];
@@ -279,4 +280,44 @@ test("an admin adds a rep user in the admin page, who then signs in and sees onl
   assert.equal(await rep.getByRole("link", { name: "Admin" }).count(), 0, "a rep has no admin link");
   const resp = await rep.goto(`${server.url}/ui/admin`);
   assert.equal(resp.status(), 403);
+});
+
+test("a marketer trains a challenger on the Predictive page, follows its progress and promotes it", async () => {
+  const page = await pageAs("marketer");
+  await page.goto(`${server.url}/ui/predictive`);
+  const models = page.locator("#models");
+  // The demo trains the first champion from its own won and lost leads.
+  assert.match(await models.innerText(), /v1\s+champion \(in use\)/);
+  await shot(page, "20-predictive");
+
+  await page.getByLabel("Learner").selectOption("logistic");
+  await page.getByRole("button", { name: "Train a model" }).click();
+  const trained = page.locator("#train-job [data-job-done]");
+  await trained.waitFor({ state: "visible", timeout: 120_000 });
+  assert.match(await trained.innerText(), /^Done/);
+  await page.reload();
+  assert.match(await models.innerText(), /v2\s+challenger \(shadow\)\s+logistic/);
+  assert.match(await page.locator("main").innerText(), /Champion v1 ROC AUC/);
+
+  page.once("dialog", (d) => d.accept());
+  await page.getByRole("button", { name: "Promote v2 to champion" }).click();
+  const promoted = page.locator("#promote-job [data-job-done]");
+  await promoted.waitFor({ state: "visible", timeout: 120_000 });
+  await page.reload();
+  const text = await models.innerText();
+  assert.match(text, /v2\s+champion \(in use\)/);
+  assert.match(text, /v1\s+retired/);
+  await shot(page, "21-predictive-promoted");
+
+  // The lead page now shows the new champion's probability.
+  const resp = await fetch(`${server.url}/api/v1/leads?open=true&sort=priority&limit=1`, {
+    headers: { Authorization: `Bearer ${server.token}` },
+  });
+  const lead = (await resp.json()).leads[0].id;
+  const prediction = await (
+    await fetch(`${server.url}/api/v1/leads/${encodeURIComponent(lead)}/prediction`, {
+      headers: { Authorization: `Bearer ${server.token}` },
+    })
+  ).json();
+  assert.equal(prediction.champion_version, 2);
 });

@@ -503,8 +503,42 @@ fn seed_demo(state: &AppState, people: usize) -> Result<(String, Option<String>)
     }
     state.store.set_setting("sql_framework", "BANT")?;
     eprintln!("demo: {won} won and {lost} lost leads");
+    train_demo_champion(state);
     let _ = std::fs::remove_dir_all(&dir);
     Ok((token, Some(password)))
+}
+
+/// Learns the demo's first predictive model (the champion) from the
+/// outcomes just recorded and predicts every lead, so the queue and lead
+/// pages show probabilities from the start. Too few outcomes (a tiny demo)
+/// only skips it: the demo works without a predictive model.
+fn train_demo_champion(state: &AppState) {
+    use leadq_server::predictive;
+    let trained = predictive::outcomes(state).and_then(|o| {
+        let request = predictive::TrainRequest {
+            algorithm: leadq_predict::Algorithm::Gbdt,
+            folds: 5,
+            by: "demo".into(),
+        };
+        let progress = leadq_server::jobs::Progress::default();
+        let row = predictive::train_model(state, &o, &request, &progress)?;
+        let predicted = predictive::predict_all(state, &progress)?;
+        Ok((row, predicted))
+    });
+    match trained {
+        Ok((row, predicted)) => {
+            let auc = serde_json::from_str::<serde_json::Value>(&row.metrics)
+                .ok()
+                .and_then(|m| m["cv"]["auc"].as_f64());
+            eprintln!(
+                "demo: predictive model v{} trained on {} outcomes (cross-validated AUC {}); {predicted} leads predicted",
+                row.version,
+                row.rows,
+                auc.map_or("n/a".to_string(), |a| format!("{a:.3}"))
+            );
+        }
+        Err(e) => eprintln!("demo: no predictive model: {}", e.message),
+    }
 }
 
 fn record_known(

@@ -12,6 +12,7 @@ pub mod dashboard;
 pub mod import;
 pub mod lead;
 pub mod models;
+pub mod predictive;
 pub mod queue;
 
 use crate::auth::{self, Principal, Role, SESSION_COOKIE, SESSION_TTL_MS};
@@ -146,6 +147,7 @@ pub fn router() -> Router<AppState> {
         .route("/models", get(models::list))
         .route("/models/diff", get(models::diff))
         .route("/models/{id}", get(models::editor))
+        .route("/predictive", get(predictive::page))
         .route("/dashboard", get(dashboard::page))
         .route("/admin", get(admin::page))
         .route("/assets/app.css", get(css))
@@ -183,6 +185,11 @@ const SECTIONS: &[(&str, &str, &[Role])] = &[
     ),
     ("import", "Import", &[Role::Marketing]),
     ("models", "Models", &[Role::Marketing, Role::Manager]),
+    (
+        "predictive",
+        "Predictive",
+        &[Role::Marketing, Role::Manager],
+    ),
     ("dashboard", "Dashboard", &[Role::Manager, Role::Marketing]),
     ("admin", "Admin", &[Role::Manager]),
 ];

@@ -13,6 +13,7 @@ const PAGES: &[(&str, &[&str])] = &[
     ("/ui/import", &["marketing"]),
     ("/ui/models", &["marketing", "manager"]),
     ("/ui/models/{model}", &["marketing", "manager"]),
+    ("/ui/predictive", &["marketing", "manager"]),
     ("/ui/dashboard", &["manager", "marketing"]),
     ("/ui/admin", &["manager"]),
 ];
@@ -63,12 +64,25 @@ async fn navigation_shows_only_the_sections_a_role_may_open() {
     let mut rep = ctx.browser("rita", "rep", Some("rep-1")).await;
     let html = rep.get("/ui").await.ok();
     assert!(html.contains(">Queue<"));
-    for hidden in [">Import<", ">Models<", ">Dashboard<", ">Admin<"] {
+    for hidden in [
+        ">Import<",
+        ">Models<",
+        ">Predictive<",
+        ">Dashboard<",
+        ">Admin<",
+    ] {
         assert!(!html.contains(hidden), "a rep does not see {hidden}");
     }
     let mut admin = ctx.browser("root2", "admin", None).await;
     let html = admin.get("/ui").await.ok();
-    for shown in [">Queue<", ">Import<", ">Models<", ">Dashboard<", ">Admin<"] {
+    for shown in [
+        ">Queue<",
+        ">Import<",
+        ">Models<",
+        ">Predictive<",
+        ">Dashboard<",
+        ">Admin<",
+    ] {
         assert!(html.contains(shown), "an admin sees {shown}");
     }
 }
@@ -173,4 +187,57 @@ async fn the_queue_shows_a_probability_once_a_predictive_model_is_trained() {
     let html = b.get("/ui").await.ok();
     let cell = format!("<td class=\"num\">{:.0}%</td>", p * 100.0);
     assert!(html.contains(&cell), "{cell} in {html}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_predictive_page_shows_models_with_their_metrics_and_offers_promotion_to_marketing_only(
+) {
+    let ctx = Ctx::new();
+    ctx.publish(DEFAULT_MODEL).await;
+    let mut marketer = ctx.browser("mia4", "marketing", None).await;
+    let mut manager = ctx.browser("max4", "manager", None).await;
+
+    let html = marketer.get("/ui/predictive").await.ok();
+    assert!(html.contains("id=\"no-models\""), "{html}");
+    assert!(
+        html.contains("id=\"too-few\""),
+        "too few outcomes are named: {html}"
+    );
+    assert!(html.contains("id=\"train\""), "marketing may train: {html}");
+    let html = manager.get("/ui/predictive").await.ok();
+    assert!(
+        !html.contains("id=\"train\""),
+        "a manager only reads: {html}"
+    );
+
+    seed_outcomes(&ctx, "p", 300, t0() - 86_400_000);
+    train_predictive(&ctx, json!({})).await;
+    let models = predictive_models(&ctx).await;
+    let auc = models["models"][0]["metrics"]["cv"]["auc"]
+        .as_f64()
+        .unwrap();
+    let html = marketer.get("/ui/predictive").await.ok();
+    assert!(!html.contains("id=\"too-few\""), "{html}");
+    assert!(html.contains("champion (in use)"), "{html}");
+    assert!(
+        html.contains(&format!("{auc:.3} ± ")),
+        "the CV AUC {auc:.3} is shown: {html}"
+    );
+    assert!(
+        !html.contains("id=\"promote\""),
+        "nothing to promote yet: {html}"
+    );
+    assert!(html.contains("Fields left out and why"), "{html}");
+
+    train_predictive(&ctx, json!({ "algorithm": "logistic" })).await;
+    let html = marketer.get("/ui/predictive").await.ok();
+    assert!(html.contains("challenger (shadow)"), "{html}");
+    assert!(html.contains("Promote v2 to champion"), "{html}");
+    assert!(html.contains(">logistic<"), "{html}");
+    let html = manager.get("/ui/predictive").await.ok();
+    assert!(html.contains("challenger (shadow)"), "{html}");
+    assert!(
+        !html.contains("Promote v2"),
+        "a manager cannot promote: {html}"
+    );
 }
