@@ -378,11 +378,13 @@ mod tests {
 
     #[test]
     fn do_not_contact_refuses_marketing_and_transactional_even_with_an_opt_in() {
-        let mut lead = LeadConsent::default();
-        lead.email = ChannelConsent {
-            lawful_basis: Some(LawfulBasis::Contract),
-            opt_in: Some(true),
-            do_not_contact: true,
+        let lead = LeadConsent {
+            email: ChannelConsent {
+                lawful_basis: Some(LawfulBasis::Contract),
+                opt_in: Some(true),
+                do_not_contact: true,
+            },
+            ..Default::default()
         };
         for purpose in Purpose::ALL {
             assert_eq!(
@@ -421,11 +423,13 @@ mod tests {
 
     #[test]
     fn an_opt_out_stops_marketing_under_a_legitimate_interest_but_not_transactional_mail() {
-        let mut lead = LeadConsent::default();
-        lead.email = ChannelConsent {
-            lawful_basis: Some(LawfulBasis::LegitimateInterest),
-            opt_in: Some(false),
-            do_not_contact: false,
+        let lead = LeadConsent {
+            email: ChannelConsent {
+                lawful_basis: Some(LawfulBasis::LegitimateInterest),
+                opt_in: Some(false),
+                do_not_contact: false,
+            },
+            ..Default::default()
         };
         assert_eq!(
             may_contact(&lead, Channel::Email, Purpose::Marketing),

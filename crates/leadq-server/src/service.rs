@@ -184,6 +184,9 @@ fn facts(lead: &Lead, grade: Option<&str>) -> Facts {
 struct Draft {
     row: LeadRow,
     change: LeadChange,
+    /// Score without tracked behaviour: the `tracking_requires_consent`
+    /// setting is on and the person has not consented to tracking.
+    ignore_tracking: bool,
 }
 
 impl Draft {
@@ -193,7 +196,11 @@ impl Draft {
         } else {
             LeadChange::update(row.clone())
         };
-        Draft { row, change }
+        Draft {
+            row,
+            change,
+            ignore_tracking: false,
+        }
     }
 
     fn finish(mut self) -> LeadChange {
@@ -259,8 +266,8 @@ impl<'a> Service<'a> {
         answers: &[AnswerRow],
         cause: &str,
         routing: &mut Option<RoutingSnapshot>,
-        ignore_tracking: bool,
     ) -> ApiResult<()> {
+        let ignore_tracking = draft.ignore_tracking;
         let Some(model) = self.model() else {
             return Ok(());
         };
@@ -716,6 +723,7 @@ impl<'a> Service<'a> {
             }
             let mut draft = Draft::new(row, insert);
             draft.change.consents = consents;
+            draft.ignore_tracking = ignore_tracking;
             if insert {
                 draft.change.transitions.push(TransitionRow {
                     seq: 0,
@@ -744,7 +752,6 @@ impl<'a> Service<'a> {
                     &answers,
                     if insert { "created" } else { "updated" },
                     &mut routing,
-                    ignore_tracking,
                 )?;
             }
             drafts.push((i, draft, insert));
@@ -838,21 +845,13 @@ impl<'a> Service<'a> {
                 .get(draft.row.id.as_str())
                 .map(Vec::as_slice)
                 .unwrap_or(&[]);
-            let ignore_tracking = consents.as_ref().is_some_and(|c| {
+            draft.ignore_tracking = consents.as_ref().is_some_and(|c| {
                 !leadq_core::privacy::tracking_consented(&crate::privacy::lead_consent(
                     &draft.row.id,
                     c,
                 ))
             });
-            self.rescore(
-                &mut draft,
-                &lead,
-                evs,
-                ans,
-                cause,
-                &mut routing,
-                ignore_tracking,
-            )?;
+            self.rescore(&mut draft, &lead, evs, ans, cause, &mut routing)?;
             changes.push(draft.finish());
         }
         Ok(changes)
