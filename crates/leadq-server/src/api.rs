@@ -2099,6 +2099,12 @@ pub struct SettingsIn {
     pub reps_see_all: Option<bool>,
     /// The framework a lead must satisfy to become SQL (`BANT`, `MEDDIC`, …, or `none`).
     pub sql_framework: Option<String>,
+    /// Scoring leaves out tracked behaviour (page views, email opens and clicks) of people
+    /// without an email opt-in; changing it re-scores every lead in the background.
+    pub tracking_requires_consent: Option<bool>,
+    /// Erase leads with no event, update or stage change for this many months (0 = never,
+    /// at most 1200).
+    pub retention_months: Option<u32>,
 }
 
 /// Service settings.
@@ -2110,6 +2116,9 @@ async fn get_settings(State(state): State<AppState>, who: Principal) -> ApiResul
         Ok(json!({
             "reps_see_all": s.store.setting("reps_see_all")?.is_some_and(|v| v == "true"),
             "sql_framework": s.store.setting("sql_framework")?.unwrap_or_else(|| "BANT".into()),
+            "tracking_requires_consent": crate::privacy::tracking_requires_consent(s)?,
+            "tracked_event_types": crate::privacy::tracked_kinds(),
+            "retention_months": crate::privacy::retention_months(s)?,
         }))
     })
     .await?;
@@ -2130,7 +2139,19 @@ async fn put_settings(
             find_framework(&state, f).map_err(|e| ApiError::invalid("sql_framework", e.message))?;
         }
     }
-    run(&state, move |s| {
+    if b.tracking_requires_consent.is_some() && state.jobs.any_running("rescore") {
+        return Err(ApiError::conflict(
+            "busy",
+            "a re-score is running; change tracking_requires_consent when it has finished",
+        ));
+    }
+    if b.retention_months.is_some_and(|m| m > 1200) {
+        return Err(ApiError::invalid(
+            "retention_months",
+            "at most 1200 (100 years); 0 turns retention off",
+        ));
+    }
+    let rescore = run(&state, move |s| {
         if let Some(v) = b.reps_see_all {
             s.store
                 .set_setting("reps_see_all", if v { "true" } else { "false" })?;
@@ -2138,9 +2159,25 @@ async fn put_settings(
         if let Some(f) = b.sql_framework {
             s.store.set_setting("sql_framework", &f)?;
         }
-        Ok(())
+        let mut rescore = false;
+        if let Some(v) = b.tracking_requires_consent {
+            rescore = crate::privacy::tracking_requires_consent(s)? != v;
+            s.store.set_setting(
+                crate::privacy::SETTING_TRACKING_CONSENT,
+                if v { "true" } else { "false" },
+            )?;
+        }
+        if let Some(m) = b.retention_months {
+            s.store
+                .set_setting(crate::privacy::SETTING_RETENTION_MONTHS, &m.to_string())?;
+        }
+        Ok(rescore)
     })
     .await?;
+    // Stored scores were computed under the old rule: score them again.
+    if rescore {
+        crate::workers::rescore_in_background(&state, "settings").await?;
+    }
     get_settings(State(state), who).await
 }
 
@@ -2258,6 +2295,189 @@ async fn lead_prediction(
     Ok(JsonBody(crate::predictive::prediction_view(&p)))
 }
 
+// ---------------------------------------------------------------- consent and privacy
+
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelConsentIn {
+    /// `consent`, `contract`, `legal_obligation`, `vital_interests`, `public_task` or
+    /// `legitimate_interest`; omitted or null: none recorded.
+    pub lawful_basis: Option<String>,
+    /// Opted in (`true`), opted out or withdrew (`false`), never asked (null).
+    pub opt_in: Option<bool>,
+    /// Never contact on this channel (default false).
+    #[serde(default)]
+    pub do_not_contact: bool,
+}
+
+/// Consent statements for one or more channels; channels left out keep what they have.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentIn {
+    pub email: Option<ChannelConsentIn>,
+    pub phone: Option<ChannelConsentIn>,
+    pub sms: Option<ChannelConsentIn>,
+    /// Where the statement comes from (`web form`, `phone call`, `support ticket 1234`, …).
+    pub source: String,
+}
+
+fn consent_inputs(b: ConsentIn) -> ApiResult<(Vec<crate::privacy::ConsentInput>, String)> {
+    use leadq_core::privacy::{Channel, LawfulBasis};
+    let source = b.source.trim().to_string();
+    if source.is_empty() || source.len() > 200 {
+        return Err(ApiError::invalid("source", "must be 1 to 200 characters"));
+    }
+    if source.eq_ignore_ascii_case(crate::privacy::INGEST_SOURCE) {
+        return Err(ApiError::invalid(
+            "source",
+            "'ingest' names consent read from the lead's own fields; name where this statement comes from",
+        ));
+    }
+    let mut out = Vec::new();
+    for (channel, given) in [
+        (Channel::Email, b.email),
+        (Channel::Phone, b.phone),
+        (Channel::Sms, b.sms),
+    ] {
+        let Some(c) = given else { continue };
+        let lawful_basis = match c.lawful_basis.as_deref() {
+            None => None,
+            Some(raw) => Some(
+                LawfulBasis::ALL
+                    .into_iter()
+                    .find(|l| l.as_str() == raw)
+                    .ok_or_else(|| {
+                        ApiError::invalid(
+                            &format!("{channel}.lawful_basis"),
+                            format!(
+                                "'{raw}' is not one of {}",
+                                LawfulBasis::ALL.map(|l| l.as_str()).join(", ")
+                            ),
+                        )
+                    })?,
+            ),
+        };
+        out.push(crate::privacy::ConsentInput {
+            channel,
+            lawful_basis,
+            opt_in: c.opt_in,
+            do_not_contact: c.do_not_contact,
+        });
+    }
+    if out.is_empty() {
+        return Err(ApiError::invalid(
+            "email",
+            "give at least one channel: email, phone or sms",
+        ));
+    }
+    Ok((out, source))
+}
+
+/// A lead's consent per channel (lawful basis, opt-in, do-not-contact, when and from what
+/// source), what it allows for marketing and transactional messages, whether its tracked
+/// behaviour counts in scoring, and every statement recorded, oldest first.
+#[utoipa::path(get, path = "/leads/{id}/consent", tag = "privacy", params(("id" = String, Path)),
+    responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn get_consent(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<JsonBody<Json>> {
+    who.require(&[Role::Marketing, Role::Manager, Role::Rep])?;
+    let out = run(&state, move |s| {
+        let lead = Service::new(s).lead_for(&who, &id)?;
+        crate::privacy::consent_view(s, &lead.id)
+    })
+    .await?;
+    Ok(JsonBody(out))
+}
+
+/// Record consent statements for the channels given (each replaces that channel's current
+/// statement and is added to the history).
+#[utoipa::path(put, path = "/leads/{id}/consent", tag = "privacy", params(("id" = String, Path)), request_body = ConsentIn,
+    responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn put_consent(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    Body(b): Body<ConsentIn>,
+) -> ApiResult<JsonBody<Json>> {
+    who.require(&[Role::Marketing, Role::Manager, Role::Rep])?;
+    let (inputs, source) = consent_inputs(b)?;
+    let out = run(&state, move |s| {
+        let lead = Service::new(s).lead_for(&who, &id)?;
+        crate::privacy::record_consent(s, &lead.id, inputs, &source, &who.actor())?;
+        crate::privacy::consent_view(s, &lead.id)
+    })
+    .await?;
+    Ok(JsonBody(out))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct EmailQuery {
+    /// The person's email address.
+    pub email: String,
+}
+
+/// Everything stored about the person with this email as one document: their lead with its
+/// events, score ledger, stage changes, assignments, framework answers, prediction and consent
+/// history, the webhook deliveries and import reject rows that mention them.
+#[utoipa::path(get, path = "/privacy/export", tag = "privacy", params(EmailQuery),
+    responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn privacy_export(
+    State(state): State<AppState>,
+    who: Principal,
+    q: Result<Query<EmailQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<JsonBody<Json>> {
+    who.require(&[])?;
+    let Query(q) = q.map_err(|e| ApiError::invalid("email", e.body_text()))?;
+    let out = run(&state, move |s| crate::privacy::export_person(s, &q.email)).await?;
+    Ok(JsonBody(out))
+}
+
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EraseIn {
+    /// The person's email address.
+    pub email: String,
+}
+
+/// Erase the person with this email everywhere (lead, events, ledger, stage changes,
+/// assignments, answers, prediction, consent, SLA breaches; webhook payloads and import reject
+/// rows that mention them). Answers with the audit entry, which names nobody.
+#[utoipa::path(post, path = "/privacy/erase", tag = "privacy", request_body = EraseIn,
+    responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn privacy_erase(
+    State(state): State<AppState>,
+    who: Principal,
+    Body(b): Body<EraseIn>,
+) -> ApiResult<JsonBody<Json>> {
+    who.require(&[])?;
+    let out = run(&state, move |s| {
+        crate::privacy::erase_person(s, &b.email, &who.actor())
+    })
+    .await?;
+    Ok(JsonBody(out))
+}
+
+/// The erasure audit: every erasure (when, by whom, why, the lead's source and stage, how many
+/// rows went) and the counts per reason and source.
+#[utoipa::path(get, path = "/privacy/erasures", tag = "privacy",
+    responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn privacy_erasures(
+    State(state): State<AppState>,
+    who: Principal,
+) -> ApiResult<JsonBody<Json>> {
+    who.require(&[])?;
+    let out = run(&state, crate::privacy::erasures_view).await?;
+    Ok(JsonBody(out))
+}
+
 // ---------------------------------------------------------------- health, router
 
 async fn healthz() -> JsonBody<Json> {
@@ -2346,6 +2566,10 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(create_user, list_users))
         .routes(routes!(put_password))
         .routes(routes!(get_settings, put_settings))
+        .routes(routes!(get_consent, put_consent))
+        .routes(routes!(privacy_export))
+        .routes(routes!(privacy_erase))
+        .routes(routes!(privacy_erasures))
         .split_for_parts()
 }
 

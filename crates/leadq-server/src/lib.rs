@@ -14,6 +14,7 @@ pub mod error;
 pub mod jobs;
 pub mod metrics;
 pub mod predictive;
+pub mod privacy;
 pub mod service;
 pub mod web;
 pub mod workers;
@@ -44,6 +45,9 @@ pub struct ServerConfig {
     pub retrain_days: u64,
     /// How often the scheduled-retrain worker looks.
     pub retrain_check: std::time::Duration,
+    /// How often the retention worker looks for inactive leads to erase
+    /// (when the `retention_months` setting is on).
+    pub retention_check: std::time::Duration,
 }
 
 impl Default for ServerConfig {
@@ -55,6 +59,7 @@ impl Default for ServerConfig {
             webhook_backoff_ms: 1000,
             retrain_days: 0,
             retrain_check: std::time::Duration::from_secs(3600),
+            retention_check: std::time::Duration::from_secs(3600),
         }
     }
 }

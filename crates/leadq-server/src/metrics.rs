@@ -25,6 +25,7 @@ pub struct Stats {
     pub webhook_failed_attempts: AtomicU64,
     pub sla_breaches: AtomicU64,
     pub leads_rescored: AtomicU64,
+    pub erasures: AtomicU64,
 }
 
 impl Stats {
@@ -52,7 +53,7 @@ pub fn prometheus(state: &AppState) -> String {
         }
     }
     out.push_str(&secs);
-    let counters: [(&str, &str, &AtomicU64); 7] = [
+    let counters: [(&str, &str, &AtomicU64); 8] = [
         (
             "leadq_leads_written_total",
             "Leads created or updated.",
@@ -87,6 +88,11 @@ pub fn prometheus(state: &AppState) -> String {
             "leadq_leads_rescored_total",
             "Leads re-scored by a model publish.",
             &s.leads_rescored,
+        ),
+        (
+            "leadq_erasures_total",
+            "People erased (on request or by retention) by this process.",
+            &s.erasures,
         ),
     ];
     for (name, help, c) in counters {

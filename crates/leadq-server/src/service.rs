@@ -184,6 +184,9 @@ fn facts(lead: &Lead, grade: Option<&str>) -> Facts {
 struct Draft {
     row: LeadRow,
     change: LeadChange,
+    /// Score without tracked behaviour: the `tracking_requires_consent`
+    /// setting is on and the person has not consented to tracking.
+    ignore_tracking: bool,
 }
 
 impl Draft {
@@ -193,7 +196,11 @@ impl Draft {
         } else {
             LeadChange::update(row.clone())
         };
-        Draft { row, change }
+        Draft {
+            row,
+            change,
+            ignore_tracking: false,
+        }
     }
 
     fn finish(mut self) -> LeadChange {
@@ -260,10 +267,25 @@ impl<'a> Service<'a> {
         cause: &str,
         routing: &mut Option<RoutingSnapshot>,
     ) -> ApiResult<()> {
+        let ignore_tracking = draft.ignore_tracking;
         let Some(model) = self.model() else {
             return Ok(());
         };
         let now = self.now();
+        // Without consent to tracking, what was only observed (page views,
+        // email opens and clicks) does not count; what the person did on
+        // purpose still does.
+        let kept: Vec<EventRow>;
+        let events = if ignore_tracking {
+            kept = events
+                .iter()
+                .filter(|e| !leadq_core::privacy::is_tracked_kind(&e.kind))
+                .cloned()
+                .collect();
+            kept.as_slice()
+        } else {
+            events
+        };
         let score = engine::score(&model, lead, events, now);
         let new = engine::to_lead_score(&model, &score, now);
         let changed = match &draft.row.score {
@@ -300,6 +322,7 @@ impl<'a> Service<'a> {
                     "created_at": draft.row.created_at,
                     "answers": answers.iter().filter(|a| a.lead_id == draft.row.id).collect::<Vec<_>>(),
                     "event_seq": events.iter().map(|e| e.seq).max().unwrap_or(0),
+                    "tracking_ignored": ignore_tracking,
                 })
                 .to_string(),
             });
@@ -551,6 +574,7 @@ impl<'a> Service<'a> {
         let mut results: Vec<ApiResult<(LeadRow, bool)>> = Vec::with_capacity(inputs.len());
         let mut drafts: Vec<(usize, Draft, bool)> = Vec::new();
         let mut routing: Option<RoutingSnapshot> = None;
+        let mut tracking_gate: Option<bool> = None;
         let mut seen: HashMap<String, usize> = HashMap::new();
         for (i, input) in inputs.iter().enumerate() {
             if only.is_some_and(|o| !o.contains(&i)) {
@@ -670,6 +694,24 @@ impl<'a> Service<'a> {
                     continue;
                 }
             };
+            let mut consents = Vec::new();
+            let mut ignore_tracking = false;
+            if let Some(l) = &lead {
+                let history = if insert {
+                    Vec::new()
+                } else {
+                    self.state.store.consent_history_of(&row.id)?
+                };
+                consents =
+                    crate::privacy::ingest_statements(&row.id, &l.consent, &history, actor, now);
+                if tracking_gate.is_none() {
+                    tracking_gate = Some(crate::privacy::tracking_requires_consent(self.state)?);
+                }
+                ignore_tracking = tracking_gate == Some(true)
+                    && !leadq_core::privacy::tracking_consented(&crate::privacy::consent_after(
+                        &row.id, &history, &consents,
+                    ));
+            }
             if let Some(l) = &lead {
                 apply_lead_columns(&mut row, l);
                 // A lead imported from history keeps the day it came in.
@@ -680,6 +722,8 @@ impl<'a> Service<'a> {
                 apply_raw_columns(&mut row);
             }
             let mut draft = Draft::new(row, insert);
+            draft.change.consents = consents;
+            draft.ignore_tracking = ignore_tracking;
             if insert {
                 draft.change.transitions.push(TransitionRow {
                     seq: 0,
@@ -783,6 +827,11 @@ impl<'a> Service<'a> {
                 .or_default()
                 .push(a.clone());
         }
+        let consents = if crate::privacy::tracking_requires_consent(self.state)? {
+            Some(self.state.store.consents_of_many(ids)?)
+        } else {
+            None
+        };
         let mut routing = None;
         let mut changes = Vec::with_capacity(rows.len());
         for (row, lead) in rows.into_iter().zip(cleaned) {
@@ -796,6 +845,12 @@ impl<'a> Service<'a> {
                 .get(draft.row.id.as_str())
                 .map(Vec::as_slice)
                 .unwrap_or(&[]);
+            draft.ignore_tracking = consents.as_ref().is_some_and(|c| {
+                !leadq_core::privacy::tracking_consented(&crate::privacy::lead_consent(
+                    &draft.row.id,
+                    c,
+                ))
+            });
             self.rescore(&mut draft, &lead, evs, ans, cause, &mut routing)?;
             changes.push(draft.finish());
         }

@@ -73,12 +73,48 @@ pub async fn publish(state: &AppState, id: i64) -> ApiResult<(ModelRow, JobRow)>
     })
     .await
     .map_err(|_| ApiError::internal("publish failed"))??;
+    run_rescore_job(state, job.clone(), "publish");
+    Ok((model, job))
+}
+
+/// Starts re-scoring every lead in the background (as a publish does)
+/// because of `cause`, e.g. a settings change; returns the job.
+pub async fn rescore_in_background(state: &AppState, cause: &'static str) -> ApiResult<JobRow> {
+    if state.jobs.any_running("rescore") {
+        return Err(ApiError::conflict(
+            "busy",
+            "a re-score is already running; wait for it to finish",
+        ));
+    }
+    let s = state.clone();
+    let job = tokio::task::spawn_blocking(move || -> ApiResult<JobRow> {
+        let job = JobRow {
+            id: new_id("job"),
+            kind: "rescore".into(),
+            status: "running".into(),
+            total: s.store.count_leads()?,
+            done: 0,
+            result: None,
+            error: None,
+            created_at: s.clock.now_ms(),
+            finished_at: None,
+        };
+        s.store.put_job(job.clone())?;
+        Ok(job)
+    })
+    .await
+    .map_err(|_| ApiError::internal("starting the re-score failed"))??;
+    run_rescore_job(state, job.clone(), cause);
+    Ok(job)
+}
+
+fn run_rescore_job(state: &AppState, job: JobRow, cause: &'static str) {
     let s = state.clone();
     let j = job.clone();
     let progress = state.jobs.start(job.clone());
     progress.total.store(job.total, Ordering::Relaxed);
     tokio::task::spawn_blocking(move || {
-        let result = rescore_all(&s, &progress);
+        let result = rescore_all_because(&s, &progress, cause);
         let mut done = j.clone();
         done.done = progress.done.load(Ordering::Relaxed);
         done.total = progress.total.load(Ordering::Relaxed);
@@ -96,12 +132,20 @@ pub async fn publish(state: &AppState, id: i64) -> ApiResult<(ModelRow, JobRow)>
         let _ = s.store.put_job(done);
         s.jobs.finish(&j.id);
     });
-    Ok((model, job))
 }
 
 /// Re-scores every stored lead with the published model, a page at a time.
 /// Reading and scoring the next page overlaps with writing the last one.
 pub fn rescore_all(state: &AppState, progress: &crate::jobs::Progress) -> ApiResult<usize> {
+    rescore_all_because(state, progress, "publish")
+}
+
+/// [`rescore_all`], recording `cause` in the ledger.
+pub fn rescore_all_because(
+    state: &AppState,
+    progress: &crate::jobs::Progress,
+    cause: &str,
+) -> ApiResult<usize> {
     let (to_writer, pages) = std::sync::mpsc::sync_channel::<Vec<leadq_store::LeadChange>>(1);
     std::thread::scope(|scope| {
         let writer = scope.spawn(move || -> ApiResult<(usize, Vec<String>)> {
@@ -127,7 +171,7 @@ pub fn rescore_all(state: &AppState, progress: &crate::jobs::Progress) -> ApiRes
                 let Some(last) = page.last() else { break };
                 after = last.seq;
                 let ids: Vec<String> = page.iter().map(|l| l.id.clone()).collect();
-                let changes = Service::new(state).prepare_rescore(&ids, "publish")?;
+                let changes = Service::new(state).prepare_rescore(&ids, cause)?;
                 if to_writer.send(changes).is_err() {
                     break;
                 }
@@ -140,7 +184,7 @@ pub fn rescore_all(state: &AppState, progress: &crate::jobs::Progress) -> ApiRes
             .map_err(|_| ApiError::internal("the re-score writer failed"))??;
         read?;
         if !stale.is_empty() {
-            n += Service::new(state).rescore_leads(&stale, "publish")?;
+            n += Service::new(state).rescore_leads(&stale, cause)?;
         }
         state.after_write();
         Ok(n)
@@ -528,11 +572,13 @@ pub fn replay(state: &AppState, who: &Principal, id: &str, at_ms: i64) -> ApiRes
     .and_then(Result::ok)
     .ok_or_else(|| ApiError::internal("the recorded inputs no longer clean"))?;
     let through = inputs["event_seq"].as_i64().unwrap_or(0);
+    let tracking_ignored = inputs["tracking_ignored"].as_bool().unwrap_or(false);
     let events: Vec<_> = state
         .store
         .events_of(id)?
         .into_iter()
         .filter(|e| e.seq <= through)
+        .filter(|e| !(tracking_ignored && leadq_core::privacy::is_tracked_kind(&e.kind)))
         .collect();
     let cols = engine::event_columns(&events, &active.compiled);
     let score = active
@@ -855,6 +901,30 @@ pub fn spawn_all(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(state.config.retrain_check) => {}
+                    _ = stop.changed() => break,
+                }
+            }
+        }));
+    }
+    {
+        // Retention: the setting is read on every pass, so turning it on or
+        // off through the API takes effect without a restart.
+        let state = state.clone();
+        let mut stop = stop.clone();
+        handles.push(tokio::spawn(async move {
+            loop {
+                let s = state.clone();
+                match tokio::task::spawn_blocking(move || crate::privacy::retention_pass(&s)).await
+                {
+                    Ok(Ok(n)) if n > 0 => {
+                        tracing::info!(erased = n, "retention erased inactive leads")
+                    }
+                    Ok(Err(e)) => tracing::warn!(error = %e.message, "retention pass failed"),
+                    Err(e) => tracing::warn!(error = %e, "retention pass panicked"),
+                    _ => {}
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(state.config.retention_check) => {}
                     _ = stop.changed() => break,
                 }
             }

@@ -26,5 +26,7 @@ mod metrics;
 mod models;
 #[path = "api/predictive.rs"]
 mod predictive;
+#[path = "api/privacy.rs"]
+mod privacy;
 #[path = "api/routing.rs"]
 mod routing;

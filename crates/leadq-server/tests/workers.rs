@@ -9,6 +9,8 @@ mod common;
 mod imports;
 #[path = "workers/publish.rs"]
 mod publish;
+#[path = "workers/retention.rs"]
+mod retention;
 #[path = "workers/retrain.rs"]
 mod retrain;
 #[path = "workers/shutdown.rs"]

@@ -256,4 +256,33 @@ pub trait Store: Send + Sync {
     /// Lead facts for metrics over leads created in `[from, to)`, without
     /// the submitted fields (`{}`) and the score's reasons (`[]`).
     fn metric_rows(&self, from: i64, to: i64) -> Result<Vec<LeadRow>, StoreError>;
+
+    // --- consent and privacy -------------------------------------------------------------
+    /// Records consent statements: each becomes the current one of its lead
+    /// and channel and is appended to the history.
+    fn record_consents(&self, consents: Vec<ConsentRow>) -> Result<(), StoreError>;
+    /// The current consent statements of a lead, by channel.
+    fn consents_of(&self, lead_id: &str) -> Result<Vec<ConsentRow>, StoreError>;
+    /// The current consent statements of the leads among `ids`.
+    fn consents_of_many(&self, lead_ids: &[String]) -> Result<Vec<ConsentRow>, StoreError>;
+    /// Every consent statement recorded for a lead, oldest first.
+    fn consent_history_of(&self, lead_id: &str) -> Result<Vec<ConsentRow>, StoreError>;
+    /// Webhook deliveries whose payload contains any of `needles`
+    /// (case-insensitive), oldest first.
+    fn deliveries_mentioning(&self, needles: &[String]) -> Result<Vec<DeliveryRow>, StoreError>;
+    /// Jobs whose result document contains any of `needles` (case-insensitive).
+    fn jobs_mentioning(&self, needles: &[String]) -> Result<Vec<JobRow>, StoreError>;
+    /// Erases a person in one transaction: the lead with its events, score
+    /// ledger, transitions, assignments, answers, prediction, consent and
+    /// SLA breaches; webhook payloads that mention them are replaced (and
+    /// pending ones not sent); import reject entries that mention them are
+    /// removed. Records and returns the audit entry, which keeps no
+    /// identifier of the person.
+    fn erase(&self, erasure: Erasure) -> Result<ErasureRow, StoreError>;
+    /// The erasure audit entries, oldest first.
+    fn erasures(&self) -> Result<Vec<ErasureRow>, StoreError>;
+    /// Leads with no sign of life since `before`: created, updated, moved
+    /// to a stage and sent events (by event time and by arrival) all
+    /// before it. In insertion order.
+    fn inactive_leads(&self, before: i64, limit: usize) -> Result<Vec<LeadRow>, StoreError>;
 }

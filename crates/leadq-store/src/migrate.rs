@@ -28,6 +28,11 @@ const SQLITE: &[Migration] = &[
         name: "0004_predictive",
         sql: include_str!("../migrations/sqlite/0004_predictive.sql"),
     },
+    Migration {
+        version: 5,
+        name: "0005_privacy",
+        sql: include_str!("../migrations/sqlite/0005_privacy.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -50,6 +55,11 @@ const POSTGRES: &[Migration] = &[
         version: 4,
         name: "0004_predictive",
         sql: include_str!("../migrations/postgres/0004_predictive.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "0005_privacy",
+        sql: include_str!("../migrations/postgres/0005_privacy.sql"),
     },
 ];
 

@@ -115,6 +115,8 @@ pub struct LeadChange {
     pub transitions: Vec<TransitionRow>,
     pub assignments: Vec<AssignmentRow>,
     pub deliveries: Vec<DeliveryRow>,
+    /// Consent statements to record with the lead (current and history).
+    pub consents: Vec<ConsentRow>,
 }
 
 impl LeadChange {
@@ -126,6 +128,7 @@ impl LeadChange {
             transitions: Vec::new(),
             assignments: Vec::new(),
             deliveries: Vec::new(),
+            consents: Vec::new(),
         }
     }
     pub fn update(lead: LeadRow) -> LeadChange {
@@ -391,4 +394,57 @@ pub struct PredictionRow {
     pub challenger_version: Option<i64>,
     pub challenger_probability: Option<f64>,
     pub scored_at: i64,
+}
+
+/// One consent statement for one lead and channel: the current one (in
+/// `consents`) or one of its history (with `seq`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConsentRow {
+    /// Position in the history; 0 for the current statement.
+    pub seq: i64,
+    pub lead_id: String,
+    /// `email`, `phone` or `sms`.
+    pub channel: String,
+    /// `consent`, `contract`, `legitimate_interest`, … or none.
+    pub lawful_basis: Option<String>,
+    /// Opted in (`true`), opted out (`false`) or never asked (`None`).
+    pub opt_in: Option<bool>,
+    pub do_not_contact: bool,
+    /// Where the statement came from: `ingest` (the lead's own fields, from
+    /// the API or an import) or what the recorder named (`web form`, …).
+    pub source: String,
+    /// Who recorded it.
+    pub actor: String,
+    pub recorded_at: i64,
+}
+
+/// What to erase for one person: the lead (if one is stored) and every
+/// string that identifies them in free-form documents (webhook payloads,
+/// import reject reports): the lead id, email addresses, phone numbers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Erasure {
+    pub lead_id: Option<String>,
+    /// Matched case-insensitively as substrings; empty ones are ignored.
+    pub needles: Vec<String>,
+    pub actor: String,
+    /// `request` (the person asked) or `retention`.
+    pub reason: String,
+    pub at: i64,
+}
+
+/// The audit entry of one erasure: that it happened, never who it was.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErasureRow {
+    pub seq: i64,
+    pub at: i64,
+    pub actor: String,
+    pub reason: String,
+    /// The erased lead's source channel, kept for per-source counts.
+    pub source: Option<String>,
+    /// The stage the lead was in.
+    pub stage: Option<String>,
+    /// JSON object: rows removed or redacted per kind (`leads`, `events`,
+    /// `ledger`, `transitions`, `assignments`, `answers`, `predictions`,
+    /// `consents`, `breaches`, `deliveries`, `import_rejects`).
+    pub counts: String,
 }

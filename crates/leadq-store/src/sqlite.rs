@@ -76,6 +76,10 @@ fn open(path: &Path, write: bool) -> Result<Connection, StoreError> {
             .map_err(db_err)?;
         conn.pragma_update(None, "cache_size", -65_536)
             .map_err(db_err)?;
+        // Deleted content is overwritten with zeros rather than left in
+        // free pages, so an erased person cannot be read back from the file.
+        conn.pragma_update(None, "secure_delete", "ON")
+            .map_err(db_err)?;
     }
     conn.pragma_update(None, "foreign_keys", "ON")
         .map_err(db_err)?;
@@ -294,9 +298,23 @@ impl Backend for SqliteBackend {
         out
     }
 
+    /// Copies the WAL into the database file and truncates the WAL to
+    /// zero bytes. A reader in the middle of a transaction can hold the
+    /// checkpoint back; it is retried for a while, then reported, because
+    /// callers (erasure) rely on the WAL really being emptied.
     fn checkpoint(&self) -> Result<(), StoreError> {
         let conn = open(&self.path, true)?;
-        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-            .map_err(db_err)
+        for _ in 0..100 {
+            let busy: i64 = conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+                .map_err(db_err)?;
+            if busy == 0 {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Err(StoreError::Unavailable(
+            "the WAL checkpoint stayed blocked by readers".into(),
+        ))
     }
 }

@@ -279,7 +279,103 @@ fn write_related(tx: &mut dyn Tx, c: &LeadChange) -> Result<(), StoreError> {
             &p![a.rep_id.clone(), a.at],
         )?;
     }
-    insert_deliveries(tx, &c.deliveries)
+    insert_deliveries(tx, &c.deliveries)?;
+    insert_consents(tx, &c.consents)
+}
+
+fn insert_consents(tx: &mut dyn Tx, cs: &[ConsentRow]) -> Result<(), StoreError> {
+    for c in cs {
+        tx.exec(
+            "INSERT INTO consents (lead_id, channel, lawful_basis, opt_in, do_not_contact, source, actor, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (lead_id, channel) DO UPDATE SET lawful_basis = excluded.lawful_basis, opt_in = excluded.opt_in, do_not_contact = excluded.do_not_contact, source = excluded.source, actor = excluded.actor, recorded_at = excluded.recorded_at",
+            &p![c.lead_id.clone(), c.channel.clone(), c.lawful_basis.clone(), c.opt_in, c.do_not_contact, c.source.clone(), c.actor.clone(), c.recorded_at],
+        )?;
+        tx.exec(
+            "INSERT INTO consent_history (lead_id, channel, lawful_basis, opt_in, do_not_contact, source, actor, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &p![c.lead_id.clone(), c.channel.clone(), c.lawful_basis.clone(), c.opt_in, c.do_not_contact, c.source.clone(), c.actor.clone(), c.recorded_at],
+        )?;
+    }
+    Ok(())
+}
+
+const CONSENT_COLS: &str =
+    "lead_id, channel, lawful_basis, opt_in, do_not_contact, source, actor, recorded_at";
+/// A consent row from `seq` followed by [`CONSENT_COLS`].
+fn consent_of(r: &Row) -> ConsentRow {
+    ConsentRow {
+        seq: r.int(0),
+        lead_id: r.text(1),
+        channel: r.text(2),
+        lawful_basis: r.opt_text(3),
+        opt_in: r.opt_bool(4),
+        do_not_contact: r.bool(5),
+        source: r.text(6),
+        actor: r.text(7),
+        recorded_at: r.int(8),
+    }
+}
+
+/// The `LIKE` pattern matching `needle` anywhere, lower-cased, with the
+/// pattern characters escaped (lead ids contain `_`).
+fn contains_pattern(needle: &str) -> String {
+    let mut out = String::from("%");
+    for c in needle.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+/// `(LOWER(column) LIKE $k OR …)` over the usable needles with their
+/// parameters, numbered from `first`; `None` when no needle is usable.
+fn mentions(column: &str, needles: &[String], first: usize) -> Option<(String, Vec<SqlValue>)> {
+    let usable: Vec<&String> = needles.iter().filter(|n| !n.trim().is_empty()).collect();
+    if usable.is_empty() {
+        return None;
+    }
+    let conds: Vec<String> = (0..usable.len())
+        .map(|i| format!("LOWER({column}) LIKE ${} ESCAPE '\\'", first + i))
+        .collect();
+    let params = usable
+        .iter()
+        .map(|n| SqlValue::Text(contains_pattern(n)))
+        .collect();
+    Some((format!("({})", conds.join(" OR ")), params))
+}
+
+/// Whether `text` contains any needle, ignoring case.
+fn mentions_any(text: &str, needles: &[String]) -> bool {
+    let t = text.to_lowercase();
+    needles
+        .iter()
+        .filter(|n| !n.trim().is_empty())
+        .any(|n| t.contains(&n.to_lowercase()))
+}
+
+/// `value` without what mentions any needle: array elements that mention
+/// one are dropped (a reject row is about one person), strings that mention
+/// one are replaced. Returns how many were removed or replaced.
+fn redact(value: &mut serde_json::Value, needles: &[String]) -> usize {
+    use serde_json::Value as J;
+    match value {
+        J::Array(items) => {
+            let before = items.len();
+            items.retain(|v| !mentions_any(&v.to_string(), needles));
+            let mut n = before - items.len();
+            for v in items.iter_mut() {
+                n += redact(v, needles);
+            }
+            n
+        }
+        J::Object(map) => map.values_mut().map(|v| redact(v, needles)).sum(),
+        J::String(s) if mentions_any(s, needles) => {
+            *s = "[erased]".into();
+            1
+        }
+        _ => 0,
+    }
 }
 
 fn insert_deliveries(tx: &mut dyn Tx, ds: &[DeliveryRow]) -> Result<(), StoreError> {
@@ -755,6 +851,8 @@ impl<B: Backend> Store for SqlStore<B> {
                 "answers",
                 "sla_breaches",
                 "lead_predictions",
+                "consents",
+                "consent_history",
             ] {
                 tx.exec(
                     &format!("DELETE FROM {t} WHERE lead_id = $1"),
@@ -1618,6 +1716,220 @@ impl<B: Backend> Store for SqlStore<B> {
                 .query(
                     &format!("SELECT {METRIC_COLS} FROM leads WHERE created_at >= $1 AND created_at < $2 ORDER BY seq"),
                     &p![from, to],
+                )?
+                .iter()
+                .map(lead_of)
+                .collect())
+        })
+    }
+
+    fn record_consents(&self, consents: Vec<ConsentRow>) -> Result<(), StoreError> {
+        if consents.is_empty() {
+            return Ok(());
+        }
+        self.w(move |tx| insert_consents(tx, &consents))
+    }
+
+    fn consents_of(&self, lead_id: &str) -> Result<Vec<ConsentRow>, StoreError> {
+        let id = lead_id.to_string();
+        self.r(move |tx| {
+            Ok(tx
+                .query(
+                    &format!("SELECT 0, {CONSENT_COLS} FROM consents WHERE lead_id = $1 ORDER BY channel"),
+                    &p![id],
+                )?
+                .iter()
+                .map(consent_of)
+                .collect())
+        })
+    }
+
+    fn consents_of_many(&self, lead_ids: &[String]) -> Result<Vec<ConsentRow>, StoreError> {
+        if lead_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = lead_ids.to_vec();
+        self.r(move |tx| {
+            let sql = format!(
+                "SELECT 0, {CONSENT_COLS} FROM consents WHERE lead_id IN ({{ids}}) ORDER BY lead_id, channel"
+            );
+            Ok(query_in(tx, &sql, &ids)?.iter().map(consent_of).collect())
+        })
+    }
+
+    fn consent_history_of(&self, lead_id: &str) -> Result<Vec<ConsentRow>, StoreError> {
+        let id = lead_id.to_string();
+        self.r(move |tx| {
+            Ok(tx
+                .query(
+                    &format!("SELECT seq, {CONSENT_COLS} FROM consent_history WHERE lead_id = $1 ORDER BY seq"),
+                    &p![id],
+                )?
+                .iter()
+                .map(consent_of)
+                .collect())
+        })
+    }
+
+    fn deliveries_mentioning(&self, needles: &[String]) -> Result<Vec<DeliveryRow>, StoreError> {
+        let Some((cond, params)) = mentions("payload", needles, 1) else {
+            return Ok(Vec::new());
+        };
+        self.r(move |tx| {
+            Ok(tx
+                .query(
+                    &format!("SELECT {DELIVERY_COLS} FROM outbox WHERE {cond} ORDER BY seq"),
+                    &params,
+                )?
+                .iter()
+                .map(delivery_of)
+                .collect())
+        })
+    }
+
+    fn jobs_mentioning(&self, needles: &[String]) -> Result<Vec<JobRow>, StoreError> {
+        let Some((cond, params)) = mentions("result", needles, 1) else {
+            return Ok(Vec::new());
+        };
+        self.r(move |tx| {
+            Ok(tx
+                .query(
+                    &format!("SELECT id, kind, status, total, done, result, error, created_at, finished_at FROM jobs WHERE result IS NOT NULL AND {cond} ORDER BY created_at, id"),
+                    &params,
+                )?
+                .iter()
+                .map(job_of)
+                .collect())
+        })
+    }
+
+    fn erase(&self, e: Erasure) -> Result<ErasureRow, StoreError> {
+        self.w(move |tx| {
+            let mut counts = serde_json::Map::new();
+            let mut count = |k: &str, n: u64| {
+                counts.insert(k.to_string(), serde_json::Value::from(n));
+            };
+            let (mut source, mut stage) = (None, None);
+            if let Some(id) = &e.lead_id {
+                if let Some(r) = tx.query_one(
+                    "SELECT source, stage FROM leads WHERE id = $1",
+                    &p![id.clone()],
+                )? {
+                    source = r.opt_text(0);
+                    stage = r.opt_text(1);
+                }
+                for (table, key) in [
+                    ("events", "events"),
+                    ("ledger", "ledger"),
+                    ("transitions", "transitions"),
+                    ("assignments", "assignments"),
+                    ("answers", "answers"),
+                    ("lead_predictions", "predictions"),
+                    ("consents", "consents"),
+                    ("consent_history", "consent_history"),
+                    ("sla_breaches", "breaches"),
+                ] {
+                    let n = tx.exec(
+                        &format!("DELETE FROM {table} WHERE lead_id = $1"),
+                        &p![id.clone()],
+                    )?;
+                    count(key, n);
+                }
+                let n = tx.exec("DELETE FROM leads WHERE id = $1", &p![id.clone()])?;
+                count("leads", n);
+            } else {
+                count("leads", 0);
+            }
+            // Payloads name the lead by id and sometimes by email: the
+            // subscriber's log keeps that a delivery happened, not about whom.
+            let mut deliveries = 0;
+            let mut rejects = 0;
+            if let Some((cond, params)) = mentions("payload", &e.needles, 1) {
+                let erased = serde_json::json!({ "erased": true }).to_string();
+                let rows = tx.query(&format!("SELECT seq FROM outbox WHERE {cond}"), &params)?;
+                for r in rows {
+                    tx.exec(
+                        "UPDATE outbox SET payload = $2, status = CASE WHEN status = 'pending' THEN 'erased' ELSE status END, last_error = NULL WHERE seq = $1",
+                        &p![r.int(0), erased.clone()],
+                    )?;
+                    deliveries += 1;
+                }
+            }
+            if let Some((cond, params)) = mentions("result", &e.needles, 1) {
+                let rows = tx.query(
+                    &format!("SELECT id, result FROM jobs WHERE result IS NOT NULL AND {cond}"),
+                    &params,
+                )?;
+                for r in rows {
+                    let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(&r.text(1)) else {
+                        // Not a document we can edit in place: drop it whole
+                        // rather than keep what mentions the person.
+                        tx.exec("UPDATE jobs SET result = NULL WHERE id = $1", &p![r.text(0)])?;
+                        rejects += 1;
+                        continue;
+                    };
+                    let n = redact(&mut doc, &e.needles);
+                    if let Some(total) = doc.get_mut("rejected") {
+                        if let Some(v) = total.as_u64() {
+                            *total = serde_json::Value::from(v.saturating_sub(n as u64));
+                        }
+                    }
+                    tx.exec(
+                        "UPDATE jobs SET result = $2 WHERE id = $1",
+                        &p![r.text(0), doc.to_string()],
+                    )?;
+                    rejects += n as u64;
+                }
+            }
+            count("deliveries", deliveries);
+            count("import_rejects", rejects);
+            let counts = serde_json::Value::Object(counts).to_string();
+            let row = tx
+                .query_one(
+                    "INSERT INTO erasures (at, actor, reason, source, stage, counts) VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
+                    &p![e.at, e.actor.clone(), e.reason.clone(), source.clone(), stage.clone(), counts.clone()],
+                )?
+                .ok_or_else(|| StoreError::Database("no erasure sequence returned".into()))?;
+            Ok(ErasureRow {
+                seq: row.int(0),
+                at: e.at,
+                actor: e.actor,
+                reason: e.reason,
+                source,
+                stage,
+                counts,
+            })
+        })
+    }
+
+    fn erasures(&self) -> Result<Vec<ErasureRow>, StoreError> {
+        self.r(|tx| {
+            Ok(tx
+                .query(
+                    "SELECT seq, at, actor, reason, source, stage, counts FROM erasures ORDER BY seq",
+                    &[],
+                )?
+                .iter()
+                .map(|r| ErasureRow {
+                    seq: r.int(0),
+                    at: r.int(1),
+                    actor: r.text(2),
+                    reason: r.text(3),
+                    source: r.opt_text(4),
+                    stage: r.opt_text(5),
+                    counts: r.text(6),
+                })
+                .collect())
+        })
+    }
+
+    fn inactive_leads(&self, before: i64, limit: usize) -> Result<Vec<LeadRow>, StoreError> {
+        let limit = limit as i64;
+        self.r(move |tx| {
+            Ok(tx
+                .query(
+                    &format!("SELECT {LEAD_COLS} FROM leads WHERE created_at < $1 AND updated_at < $1 AND stage_changed_at < $1 AND NOT EXISTS (SELECT 1 FROM events WHERE events.lead_id = leads.id AND (events.at >= $1 OR events.received_at >= $1)) ORDER BY seq LIMIT $2"),
+                    &p![before, limit],
                 )?
                 .iter()
                 .map(lead_of)

@@ -479,6 +479,7 @@ fn one_failing_change_does_not_stop_the_others_in_its_batch(store: &dyn Store) {
         transitions: vec![transition(&l.id, 5_000, None, "new")],
         assignments: vec![assignment(&l.id, 5_000, "rep-x", None)],
         deliveries: vec![delivery("wh-batch", "pending", 0, 5_000)],
+        consents: Vec::new(),
         expected_version,
         lead: l,
     };
@@ -2296,3 +2297,296 @@ fn closed_leads_are_the_won_and_lost_ones_closed_since_an_instant(store: &dyn St
     assert_eq!(ids(&rest), strs(&["c-2", "c-5"]));
 }
 on_every_backend!(closed_leads_are_the_won_and_lost_ones_closed_since_an_instant);
+
+// --- consent and privacy -------------------------------------------------------
+
+fn consent(lead_id: &str, channel: &str, opt_in: Option<bool>, at: i64) -> ConsentRow {
+    ConsentRow {
+        seq: 0,
+        lead_id: lead_id.into(),
+        channel: channel.into(),
+        lawful_basis: Some("consent".into()),
+        opt_in,
+        do_not_contact: false,
+        source: "web form".into(),
+        actor: "tester".into(),
+        recorded_at: at,
+    }
+}
+
+fn consent_is_current_per_channel_and_every_statement_is_kept_in_order(store: &dyn Store) {
+    insert(store, vec![lead("c-1"), lead("c-2")]);
+    // One statement commits with the lead change itself.
+    let mut l = store.lead("c-1").unwrap().unwrap();
+    l.updated_at = 2_000;
+    let change = LeadChange {
+        consents: vec![consent("c-1", "email", Some(true), 2_000)],
+        ..LeadChange::update(l)
+    };
+    store.apply(vec![change]).unwrap().remove(0).unwrap();
+    let mut withdrawn = consent("c-1", "email", Some(false), 3_000);
+    withdrawn.do_not_contact = true;
+    withdrawn.lawful_basis = None;
+    withdrawn.source = "phone call".into();
+    store
+        .record_consents(vec![
+            withdrawn.clone(),
+            consent("c-1", "sms", None, 3_000),
+            consent("c-2", "phone", Some(true), 3_500),
+        ])
+        .unwrap();
+
+    let current = store.consents_of("c-1").unwrap();
+    assert_eq!(
+        current,
+        vec![withdrawn.clone(), consent("c-1", "sms", None, 3_000)],
+        "email replaced by the later statement, sms added; by channel"
+    );
+    let history = store.consent_history_of("c-1").unwrap();
+    assert_eq!(
+        without_seq(&history, |r| r.seq = 0),
+        vec![
+            consent("c-1", "email", Some(true), 2_000),
+            withdrawn,
+            consent("c-1", "sms", None, 3_000)
+        ]
+    );
+    assert!(history.windows(2).all(|w| w[0].seq < w[1].seq));
+    let many = store
+        .consents_of_many(&strs(&["c-2", "c-1", "nobody"]))
+        .unwrap();
+    assert_eq!(
+        many.iter()
+            .map(|c| (c.lead_id.as_str(), c.channel.as_str()))
+            .collect::<Vec<_>>(),
+        vec![("c-1", "email"), ("c-1", "sms"), ("c-2", "phone")]
+    );
+    assert!(store.consents_of("nobody").unwrap().is_empty());
+}
+on_every_backend!(consent_is_current_per_channel_and_every_statement_is_kept_in_order);
+
+fn erasing_a_person_removes_their_rows_everywhere_and_keeps_an_anonymous_audit_entry(
+    store: &dyn Store,
+) {
+    store.create_webhook(webhook("wh-e", 1)).unwrap();
+    for id in ["erase_me", "keep"] {
+        let mut l = lead(id);
+        l.email = Some(format!("{id}@example.com"));
+        l.source = Some("webinar".into());
+        l.fields = format!(r#"{{"email":"{id}@example.com","phone":"+49 30 1234-{id}"}}"#);
+        let mut d = delivery("wh-e", "pending", 0, 1);
+        d.payload = format!(r#"{{"data":{{"lead_id":"{id}"}}}}"#);
+        store
+            .apply(vec![LeadChange {
+                ledger: vec![ledger_entry(id, 1, "created")],
+                transitions: vec![transition(id, 1, None, "new")],
+                assignments: vec![assignment(id, 1, "rep-1", None)],
+                deliveries: vec![d],
+                consents: vec![consent(id, "email", Some(true), 1)],
+                ..LeadChange::insert(l)
+            }])
+            .unwrap()
+            .remove(0)
+            .unwrap();
+        store
+            .insert_events(vec![event(id, &format!("{id}-e1"), 5)])
+            .unwrap();
+        store
+            .set_answers(vec![AnswerRow {
+                lead_id: id.into(),
+                framework: "BANT".into(),
+                criterion: "budget".into(),
+                value: "yes".into(),
+                evidence: Some(format!("{id} said so")),
+                actor: "rep".into(),
+                at: 2,
+            }])
+            .unwrap();
+        store.put_predictions(vec![prediction(id, 1, 0.5)]).unwrap();
+    }
+    store
+        .put_job(JobRow {
+            id: "job-import".into(),
+            kind: "import".into(),
+            status: "done".into(),
+            total: 3,
+            done: 3,
+            result: Some(
+                r#"{"rejected":2,"rejects":[{"row":2,"value":"ERASE_ME@example.com","reason":"bad"},{"row":3,"value":"keep@example.com","reason":"bad"}]}"#
+                    .into(),
+            ),
+            error: None,
+            created_at: 1,
+            finished_at: Some(2),
+        })
+        .unwrap();
+    // A needle's `%` and `_` are literal characters, not patterns.
+    assert!(store
+        .deliveries_mentioning(&strs(&["erase%"]))
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store
+            .deliveries_mentioning(&strs(&["erase_me"]))
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .jobs_mentioning(&strs(&["erase_me@EXAMPLE.com"]))
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let audit = store
+        .erase(Erasure {
+            lead_id: Some("erase_me".into()),
+            needles: strs(&["erase_me", "erase_me@example.com", ""]),
+            actor: "admin".into(),
+            reason: "request".into(),
+            at: 9_000,
+        })
+        .unwrap();
+
+    assert!(store.lead("erase_me").unwrap().is_none());
+    assert!(store.events_of("erase_me").unwrap().is_empty());
+    assert!(store.ledger_of("erase_me").unwrap().is_empty());
+    assert!(store.transitions_of("erase_me").unwrap().is_empty());
+    assert!(store.assignments_of("erase_me").unwrap().is_empty());
+    assert!(store.answers_of("erase_me").unwrap().is_empty());
+    assert!(store.prediction_of("erase_me").unwrap().is_none());
+    assert!(store.consents_of("erase_me").unwrap().is_empty());
+    assert!(store.consent_history_of("erase_me").unwrap().is_empty());
+    assert!(store
+        .deliveries_mentioning(&strs(&["erase_me"]))
+        .unwrap()
+        .is_empty());
+    let deliveries = store.deliveries_of("wh-e", 10).unwrap();
+    assert_eq!(deliveries.len(), 2);
+    let erased: Vec<_> = deliveries.iter().filter(|d| d.status == "erased").collect();
+    assert_eq!(
+        erased.len(),
+        1,
+        "the pending delivery about them is not sent"
+    );
+    assert!(!erased[0].payload.contains("erase_me"));
+    assert!(store
+        .due_deliveries(i64::MAX, 10)
+        .unwrap()
+        .iter()
+        .all(|d| d.payload.contains("keep")));
+    let job: serde_json::Value =
+        serde_json::from_str(&store.job("job-import").unwrap().unwrap().result.unwrap()).unwrap();
+    assert_eq!(job["rejected"], 1);
+    assert_eq!(job["rejects"].as_array().unwrap().len(), 1);
+    assert_eq!(job["rejects"][0]["value"], "keep@example.com");
+
+    // The other person is untouched.
+    assert!(store.lead("keep").unwrap().is_some());
+    assert_eq!(store.events_of("keep").unwrap().len(), 1);
+    assert_eq!(store.ledger_of("keep").unwrap().len(), 1);
+    assert_eq!(store.consents_of("keep").unwrap().len(), 1);
+    assert!(store.prediction_of("keep").unwrap().is_some());
+
+    let counts: serde_json::Value = serde_json::from_str(&audit.counts).unwrap();
+    for (k, n) in [
+        ("leads", 1),
+        ("events", 1),
+        ("ledger", 1),
+        ("transitions", 1),
+        ("assignments", 1),
+        ("answers", 1),
+        ("predictions", 1),
+        ("consents", 1),
+        ("deliveries", 1),
+        ("import_rejects", 1),
+    ] {
+        assert_eq!(counts[k], n, "{k}");
+    }
+    assert_eq!(audit.source.as_deref(), Some("webinar"));
+    assert_eq!(audit.stage.as_deref(), Some("new"));
+    let listed = store.erasures().unwrap();
+    assert_eq!(listed, vec![audit.clone()]);
+    let text = serde_json::to_string(&listed).unwrap();
+    assert!(!text.contains("erase_me"), "the audit names nobody: {text}");
+}
+on_every_backend!(
+    erasing_a_person_removes_their_rows_everywhere_and_keeps_an_anonymous_audit_entry
+);
+
+fn an_erasure_without_a_lead_still_cleans_reject_reports(store: &dyn Store) {
+    store
+        .put_job(JobRow {
+            id: "job-r".into(),
+            kind: "import".into(),
+            status: "done".into(),
+            total: 1,
+            done: 1,
+            result: Some(r#"{"rejected":1,"rejects":[{"row":2,"value":"only@reject.example","reason":"bad"}]}"#.into()),
+            error: None,
+            created_at: 1,
+            finished_at: Some(2),
+        })
+        .unwrap();
+    let audit = store
+        .erase(Erasure {
+            lead_id: None,
+            needles: strs(&["only@reject.example"]),
+            actor: "admin".into(),
+            reason: "request".into(),
+            at: 5,
+        })
+        .unwrap();
+    let counts: serde_json::Value = serde_json::from_str(&audit.counts).unwrap();
+    assert_eq!(counts["leads"], 0);
+    assert_eq!(counts["import_rejects"], 1);
+    assert!(store
+        .jobs_mentioning(&strs(&["only@reject.example"]))
+        .unwrap()
+        .is_empty());
+}
+on_every_backend!(an_erasure_without_a_lead_still_cleans_reject_reports);
+
+fn inactive_leads_are_those_without_updates_stage_changes_or_events_since_the_cutoff(
+    store: &dyn Store,
+) {
+    let mut old = lead("old");
+    old.created_at = 100;
+    old.updated_at = 100;
+    old.stage_changed_at = 100;
+    let mut updated = old.clone();
+    updated.id = "updated".into();
+    updated.updated_at = 1_000;
+    let mut moved = old.clone();
+    moved.id = "moved".into();
+    moved.stage_changed_at = 1_000;
+    let mut late_event = old.clone();
+    late_event.id = "late_event".into();
+    let mut old_event = old.clone();
+    old_event.id = "old_event".into();
+    let mut new = old.clone();
+    new.id = "new".into();
+    new.created_at = 1_000;
+    new.updated_at = 1_000;
+    new.stage_changed_at = 1_000;
+    insert(store, vec![old, updated, moved, late_event, old_event, new]);
+    let mut received_late = event("late_event", "k1", 100);
+    received_late.received_at = 1_000;
+    store
+        .insert_events(vec![received_late, event("old_event", "k2", 200)])
+        .unwrap();
+    let found: Vec<String> = store
+        .inactive_leads(500, 100)
+        .unwrap()
+        .into_iter()
+        .map(|l| l.id)
+        .collect();
+    assert_eq!(found, strs(&["old", "old_event"]));
+    assert_eq!(store.inactive_leads(500, 1).unwrap().len(), 1);
+    assert!(store.inactive_leads(100, 100).unwrap().is_empty());
+}
+on_every_backend!(
+    inactive_leads_are_those_without_updates_stage_changes_or_events_since_the_cutoff
+);

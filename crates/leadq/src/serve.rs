@@ -1,6 +1,8 @@
 //! `leadq serve`, `leadq migrate` and `leadq admin`: the service commands.
 
-use crate::cli::{AdminArgs, AdminCommand, ServeArgs, StoreArgs, UsageError};
+use crate::cli::{
+    AdminArgs, AdminCommand, PrivacyArgs, PrivacyCommand, ServeArgs, StoreArgs, UsageError,
+};
 use anyhow::{Context, Result};
 use leadq_server::auth::Role;
 use leadq_server::clock::SystemClock;
@@ -98,6 +100,58 @@ pub fn migrate(args: StoreArgs) -> Result<()> {
         println!("{}: applied {}", describe(&r), applied.join(", "));
     }
     Ok(())
+}
+
+/// `leadq privacy export|erase`: the same use cases as the API, on the
+/// store `leadq serve` would open.
+pub fn privacy(args: PrivacyArgs) -> Result<()> {
+    let api_error = |e: leadq_server::error::ApiError| match e.status.as_u16() {
+        400 | 422 => anyhow::Error::new(UsageError(e.message)),
+        _ => anyhow::anyhow!(e.message),
+    };
+    match args.command {
+        PrivacyCommand::Export {
+            store,
+            email,
+            output,
+        } => {
+            let r = resolve(&store)?;
+            let (store, _) = open(&r)?;
+            let state = AppState::new(store, Arc::new(SystemClock), ServerConfig::default())?;
+            let doc = leadq_server::privacy::export_person(&state, &email).map_err(api_error)?;
+            let text = serde_json::to_string_pretty(&doc)?;
+            match output {
+                Some(path) => {
+                    std::fs::write(&path, text + "\n")
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    eprintln!(
+                        "exported {} lead(s) about {email} to {}",
+                        doc["leads"].as_array().map_or(0, Vec::len),
+                        path.display()
+                    );
+                }
+                None => println!("{text}"),
+            }
+            Ok(())
+        }
+        PrivacyCommand::Erase { store, email } => {
+            let r = resolve(&store)?;
+            let (store, _) = open(&r)?;
+            let state = AppState::new(store, Arc::new(SystemClock), ServerConfig::default())?;
+            let actor = format!("cli:{}", whoami());
+            let audit =
+                leadq_server::privacy::erase_person(&state, &email, &actor).map_err(api_error)?;
+            println!("{}", serde_json::to_string_pretty(&audit)?);
+            Ok(())
+        }
+    }
+}
+
+/// The operating-system user running the command, for the audit entry.
+fn whoami() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 pub fn admin(args: AdminArgs) -> Result<()> {

@@ -243,3 +243,102 @@ fn a_token_for_an_unknown_rep_is_refused_with_exit_code_1() {
         .expect("runs");
     assert_eq!(out.status.code(), Some(2), "a bad role is a usage error");
 }
+
+fn stop(child: &mut Child) {
+    let pid = child.id().to_string();
+    let status = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().expect("wait").is_none() {
+        assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn privacy(command: &str, email: &str, data: &Path) -> std::process::Output {
+    leadq()
+        .args(["privacy", command, "--email", email, "--data-dir"])
+        .arg(data)
+        .output()
+        .expect("runs")
+}
+
+fn json_stdout(out: &std::process::Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+}
+
+#[test]
+fn privacy_export_prints_a_person_and_privacy_erase_removes_them_from_the_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token = admin_token(dir.path());
+    let (mut child, url) = start(dir.path());
+    for email in ["ada@example.com", "bob@example.com"] {
+        let r = client()
+            .post(format!("{url}/api/v1/leads"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({ "email": email, "phone": "+44 20 7946 0018" }))
+            .send()
+            .expect("post");
+        assert_eq!(r.status(), 201);
+        let r = client()
+            .post(format!("{url}/api/v1/events"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({ "email": email, "type": "form_submit" }))
+            .send()
+            .expect("post");
+        assert_eq!(r.status(), 202);
+    }
+    stop(&mut child);
+
+    let export = json_stdout(&privacy("export", "ADA@example.com", dir.path()));
+    assert_eq!(export["email"], "ada@example.com");
+    assert_eq!(export["leads"].as_array().unwrap().len(), 1, "{export}");
+    assert_eq!(export["leads"][0]["lead"]["email"], "ada@example.com");
+    assert_eq!(
+        export["leads"][0]["lead"]["fields"]["phone"],
+        "+44 20 7946 0018"
+    );
+    assert_eq!(export["leads"][0]["events"][0]["type"], "form_submit");
+    let file = dir.path().join("ada.json");
+    let out = leadq()
+        .args([
+            "privacy",
+            "export",
+            "--email",
+            "ada@example.com",
+            "--output",
+        ])
+        .arg(&file)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    assert!(out.status.success());
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).expect("written")).expect("JSON");
+    assert_eq!(written["leads"], export["leads"]);
+
+    let audit = json_stdout(&privacy("erase", "ada@example.com", dir.path()));
+    assert_eq!(audit["removed"]["leads"], 1, "{audit}");
+    assert_eq!(audit["removed"]["events"], 1);
+    assert_eq!(audit["reason"], "request");
+    assert!(audit["actor"].as_str().unwrap().starts_with("cli:"));
+    assert!(!audit.to_string().contains("ada@"));
+
+    let after = json_stdout(&privacy("export", "ada@example.com", dir.path()));
+    assert_eq!(after["leads"], serde_json::json!([]));
+    let other = json_stdout(&privacy("export", "bob@example.com", dir.path()));
+    assert_eq!(other["leads"].as_array().unwrap().len(), 1);
+
+    let bad = privacy("erase", "not-an-address", dir.path());
+    assert_eq!(bad.status.code(), Some(2), "a usage mistake");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("email"));
+}

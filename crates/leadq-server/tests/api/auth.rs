@@ -186,6 +186,21 @@ const ROUTES: &[(&str, &str, Access, Option<&str>)] = &[
         Some(r#"{"password":"long enough"}"#),
     ),
     ("get", "/settings", Roles(&[MG]), None),
+    ("get", "/leads/{id}/consent", Roles(&[MK, MG, REP]), None),
+    (
+        "put",
+        "/leads/{id}/consent",
+        Roles(&[MK, MG, REP]),
+        Some(r#"{"email":{"opt_in":true},"source":"matrix"}"#),
+    ),
+    ("get", "/privacy/export", Admin, None),
+    (
+        "post",
+        "/privacy/erase",
+        Admin,
+        Some(r#"{"email":"nobody@example.com"}"#),
+    ),
+    ("get", "/privacy/erasures", Admin, None),
     ("put", "/settings", Admin, Some(r#"{}"#)),
 ];
 
@@ -229,6 +244,9 @@ fn url(path: &str) -> String {
         .replace("{name}", "nobody");
     if path.ends_with("/score-at") {
         p.push_str("?at=2026-11-02T10:00:00Z");
+    }
+    if path == "/privacy/export" {
+        p.push_str("?email=nobody@example.com");
     }
     if path == "/models/diff" {
         p.push_str("?from=1&to=2");

@@ -172,6 +172,15 @@ impl Ctx {
         }
     }
 
+    /// The data directory (the SQLite file `leadq.db` lives there), and
+    /// whether the suite runs on PostgreSQL instead.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+    pub fn on_postgres(&self) -> bool {
+        self._db.is_some()
+    }
+
     /// A token for `role` (rep tokens act as `rep_id`, which must exist).
     pub fn token(&self, name: &str, role: Role, rep_id: Option<&str>) -> String {
         token(&self.state, name, role, rep_id)
