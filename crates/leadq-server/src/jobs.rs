@@ -8,6 +8,21 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
+/// A job that starts now: `kind` with `total` steps (0 when not yet known).
+pub fn running(kind: &str, total: i64, now_ms: i64) -> JobRow {
+    JobRow {
+        id: crate::auth::new_id("job"),
+        kind: kind.into(),
+        status: "running".into(),
+        total,
+        done: 0,
+        result: None,
+        error: None,
+        created_at: now_ms,
+        finished_at: None,
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Progress {
     pub total: AtomicI64,

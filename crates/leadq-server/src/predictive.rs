@@ -7,7 +7,6 @@
 //! cross-validates, fits on every row and stores the model; then every lead
 //! is scored with the champion and (in the shadow) the challenger.
 
-use crate::auth::new_id;
 use crate::error::{ApiError, ApiResult};
 use crate::jobs::Progress;
 use crate::AppState;
@@ -317,17 +316,7 @@ pub fn train_model(
 }
 
 fn job_row(state: &AppState, kind: &str, total: i64) -> JobRow {
-    JobRow {
-        id: new_id("job"),
-        kind: kind.into(),
-        status: "running".into(),
-        total,
-        done: 0,
-        result: None,
-        error: None,
-        created_at: state.clock.now_ms(),
-        finished_at: None,
-    }
+    crate::jobs::running(kind, total, state.clock.now_ms())
 }
 
 /// Runs `work` as a background job on the blocking pool; the job row is

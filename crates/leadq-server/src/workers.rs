@@ -1,7 +1,7 @@
 //! Background work: imports and re-scores started by requests, the SLA
 //! watcher, and webhook delivery with signed payloads and retries.
 
-use crate::auth::{new_id, Principal, Role};
+use crate::auth::{Principal, Role};
 use crate::engine::{self, ActiveModel};
 use crate::error::{ApiError, ApiResult};
 use crate::service::{self, Service, EVENT_SLA_BREACHED};
@@ -57,17 +57,7 @@ pub async fn publish(state: &AppState, id: i64) -> ApiResult<(ModelRow, JobRow)>
             row: row.clone(),
             compiled,
         }));
-        let job = JobRow {
-            id: new_id("job"),
-            kind: "rescore".into(),
-            status: "running".into(),
-            total: s.store.count_leads()?,
-            done: 0,
-            result: None,
-            error: None,
-            created_at: s.clock.now_ms(),
-            finished_at: None,
-        };
+        let job = crate::jobs::running("rescore", s.store.count_leads()?, s.clock.now_ms());
         s.store.put_job(job.clone())?;
         Ok((row, job))
     })
@@ -88,17 +78,7 @@ pub async fn rescore_in_background(state: &AppState, cause: &'static str) -> Api
     }
     let s = state.clone();
     let job = tokio::task::spawn_blocking(move || -> ApiResult<JobRow> {
-        let job = JobRow {
-            id: new_id("job"),
-            kind: "rescore".into(),
-            status: "running".into(),
-            total: s.store.count_leads()?,
-            done: 0,
-            result: None,
-            error: None,
-            created_at: s.clock.now_ms(),
-            finished_at: None,
-        };
+        let job = crate::jobs::running("rescore", s.store.count_leads()?, s.clock.now_ms());
         s.store.put_job(job.clone())?;
         Ok(job)
     })
@@ -203,17 +183,7 @@ pub fn start_import(
     actor: String,
 ) -> ApiResult<JobRow> {
     let (model, format, mapping) = import_inputs(state, &bytes, format, preset, mapping)?;
-    let job = JobRow {
-        id: new_id("job"),
-        kind: "import".into(),
-        status: "running".into(),
-        total: 0,
-        done: 0,
-        result: None,
-        error: None,
-        created_at: state.clock.now_ms(),
-        finished_at: None,
-    };
+    let job = crate::jobs::running("import", 0, state.clock.now_ms());
     state.store.put_job(job.clone())?;
     let progress = state.jobs.start(job.clone());
     let s = state.clone();
