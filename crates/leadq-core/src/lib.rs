@@ -15,6 +15,7 @@ pub mod lead;
 pub mod lifecycle;
 pub mod metrics;
 pub mod model;
+pub mod nurture;
 pub mod privacy;
 pub mod routing;
 pub mod scoring;

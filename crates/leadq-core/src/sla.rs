@@ -194,6 +194,42 @@ impl WorkingHours {
         Timestamp(max_second())
     }
 
+    /// The instant `days` business days after `start`: the same local time
+    /// of day on the `days`-th following working day, or that day's opening
+    /// when the time of day is outside its window. This is
+    /// how people read "wait 2 business days": sent on Friday 10:00, due on
+    /// Tuesday 10:00, not 16 working hours later. With no working day,
+    /// `start` is returned.
+    pub fn add_business_days(&self, start: Timestamp, days: u32) -> Timestamp {
+        if !self.has_hours() || days == 0 {
+            return start;
+        }
+        let tz = lookup_zone(&self.timezone).unwrap_or(TimeZone::UTC);
+        let instant =
+            jiff::Timestamp::from_second(clamp_second(start.0)).unwrap_or(jiff::Timestamp::MAX);
+        let local = tz.to_datetime(instant);
+        let minute = local.hour() as u16 * 60 + local.minute() as u16;
+        let mut date = local.date();
+        let mut left = days;
+        while left > 0 {
+            date = match date.tomorrow() {
+                Ok(d) => d,
+                Err(_) => return Timestamp(max_second()),
+            };
+            if self.window(date.weekday().to_monday_zero_offset() as usize).is_some() {
+                left -= 1;
+            }
+        }
+        let (open, close) = self
+            .window(date.weekday().to_monday_zero_offset() as usize)
+            .unwrap_or((0, MINUTES_PER_DAY));
+        let second_in_minute = local.second() as i64;
+        if minute < open || minute >= close {
+            return Timestamp(local_instant(&tz, date, open));
+        }
+        Timestamp(local_instant(&tz, date, minute) + second_in_minute)
+    }
+
     /// Business minutes between a and b (0 if b <= a). Partial minutes are
     /// dropped, so an SLA is never reported as breached early.
     pub fn business_minutes_between(&self, a: Timestamp, b: Timestamp) -> i64 {
@@ -447,6 +483,32 @@ mod tests {
 
     fn berlin_office() -> WorkingHours {
         WorkingHours::office("Europe/Berlin").unwrap()
+    }
+
+    #[test]
+    fn two_business_days_from_friday_morning_is_tuesday_morning() {
+        let h = berlin_office();
+        let friday = at("2026-11-27T10:15:00[Europe/Berlin]");
+        assert_eq!(
+            h.add_business_days(friday, 2),
+            at("2026-12-01T10:15:00[Europe/Berlin]")
+        );
+        assert_eq!(h.add_business_days(friday, 0), friday);
+    }
+
+    #[test]
+    fn a_business_day_wait_from_outside_hours_lands_on_the_opening() {
+        let h = berlin_office();
+        let friday_night = at("2026-11-27T21:30:00[Europe/Berlin]");
+        assert_eq!(
+            h.add_business_days(friday_night, 1),
+            at("2026-11-30T09:00:00[Europe/Berlin]")
+        );
+        let saturday = at("2026-11-28T11:00:00[Europe/Berlin]");
+        assert_eq!(
+            h.add_business_days(saturday, 1),
+            at("2026-11-30T11:00:00[Europe/Berlin]")
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod engine;
 pub mod error;
 pub mod jobs;
 pub mod metrics;
+pub mod nurture;
 pub mod predictive;
 pub mod privacy;
 pub mod service;
@@ -48,6 +49,13 @@ pub struct ServerConfig {
     /// How often the retention worker looks for inactive leads to erase
     /// (when the `retention_months` setting is on).
     pub retention_check: std::time::Duration,
+    /// Where email is sent; without it sequences still run and queue
+    /// email, which waits in the outbox until a server is configured.
+    pub mail: Option<nurture::MailConfig>,
+    /// How often due enrolments run and queued email is sent.
+    pub nurture_interval: std::time::Duration,
+    /// How often sequences' `enrol_when` rules are checked against leads.
+    pub enrol_interval: std::time::Duration,
 }
 
 impl Default for ServerConfig {
@@ -60,6 +68,9 @@ impl Default for ServerConfig {
             retrain_days: 0,
             retrain_check: std::time::Duration::from_secs(3600),
             retention_check: std::time::Duration::from_secs(3600),
+            mail: None,
+            nurture_interval: std::time::Duration::from_secs(10),
+            enrol_interval: std::time::Duration::from_secs(300),
         }
     }
 }
@@ -88,6 +99,7 @@ pub struct Shared {
     /// Leads whose events arrived without an immediate re-score.
     rescore_queue: std::sync::Mutex<std::collections::BTreeSet<String>>,
     pub rescore_ready: Notify,
+    mailer: Option<nurture::Mailer>,
 }
 
 /// Cheap to clone; handed to every handler.
@@ -109,6 +121,7 @@ impl AppState {
         clock: Arc<dyn Clock>,
         config: ServerConfig,
     ) -> Result<AppState, StoreError> {
+        let mailer = config.mail.clone().map(nurture::Mailer::new);
         let state = AppState(Arc::new(Shared {
             store,
             clock,
@@ -123,11 +136,17 @@ impl AppState {
             jobs: jobs::Jobs::default(),
             rescore_queue: Default::default(),
             rescore_ready: Notify::new(),
+            mailer,
         }));
         state.reload_model()?;
         state.reload_predictors()?;
         state.reload_webhooks()?;
         Ok(state)
+    }
+
+    /// The SMTP sender, when one is configured.
+    pub fn mailer(&self) -> Option<&nurture::Mailer> {
+        self.mailer.as_ref()
     }
 
     pub fn model(&self) -> Option<Arc<ActiveModel>> {

@@ -862,7 +862,18 @@ impl<'a> Service<'a> {
     /// events are durable either way). Returns, per event, whether it was new.
     pub fn record_events(&self, events: Vec<EventRow>, wait: bool) -> ApiResult<Vec<bool>> {
         let mut ids: Vec<String> = events.iter().map(|e| e.lead_id.clone()).collect();
+        // Replies, bounces, unsubscribes and meetings end nurture sequences
+        // (each event once, however often it is re-sent).
+        let signals: Vec<Option<String>> = events
+            .iter()
+            .map(|e| leadq_core::nurture::StopSignal::of_event(&e.kind).map(|_| e.kind.clone()))
+            .collect();
         let fresh = self.state.store.insert_events(events)?;
+        for ((kind, new), lead_id) in signals.iter().zip(&fresh).zip(&ids) {
+            if let (Some(kind), true) = (kind, *new) {
+                crate::nurture::on_signals(self.state, lead_id, &[kind.as_str()])?;
+            }
+        }
         let mut touched: Vec<String> = ids
             .drain(..)
             .zip(&fresh)
@@ -1007,6 +1018,19 @@ impl<'a> Service<'a> {
             unknown,
             not_met,
         }))
+    }
+
+    /// The status of every built-in framework for a lead's answers, by
+    /// column prefix (`bant` → `qualified`), for nurture conditions.
+    pub fn framework_statuses(&self, lead_id: &str) -> ApiResult<Vec<(String, String)>> {
+        let answers = self.state.store.answers_of(lead_id)?;
+        Ok(leadq_core::framework::built_in()
+            .into_iter()
+            .map(|f| {
+                let values = engine::framework_values(&f, &answers);
+                (f.column_prefix(), f.evaluate(&values).status.as_str().to_string())
+            })
+            .collect())
     }
 
     /// Reads a lead the caller may see (reps: only their own, unless the

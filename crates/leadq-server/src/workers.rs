@@ -901,6 +901,40 @@ pub fn spawn_all(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle
         }));
     }
     {
+        // Nurture: due enrolments and the outbox every few seconds; the
+        // sequences' enrolment rules less often, since they read every lead.
+        let state = state.clone();
+        let mut stop = stop.clone();
+        handles.push(tokio::spawn(async move {
+            let mut last_enrol: Option<tokio::time::Instant> = None;
+            loop {
+                let enrol_now = last_enrol
+                    .is_none_or(|t| t.elapsed() >= state.config.enrol_interval);
+                if enrol_now {
+                    last_enrol = Some(tokio::time::Instant::now());
+                }
+                let s = state.clone();
+                let pass = tokio::task::spawn_blocking(move || {
+                    if enrol_now {
+                        crate::nurture::enrol_pass(&s)?;
+                    }
+                    crate::nurture::sequence_pass(&s)?;
+                    crate::nurture::mail_pass(&s)
+                })
+                .await;
+                match pass {
+                    Ok(Err(e)) => tracing::warn!(error = %e.message, "nurture pass failed"),
+                    Err(e) => tracing::warn!(error = %e, "nurture pass panicked"),
+                    _ => {}
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(state.config.nurture_interval) => {}
+                    _ = stop.changed() => break,
+                }
+            }
+        }));
+    }
+    {
         let mut stop = stop.clone();
         handles.push(tokio::spawn(async move {
             let client = reqwest::Client::builder().build().unwrap_or_default();

@@ -276,7 +276,8 @@ pub trait Store: Send + Sync {
     /// ledger, transitions, assignments, answers, prediction, consent and
     /// SLA breaches; webhook payloads that mention them are replaced (and
     /// pending ones not sent); import reject entries that mention them are
-    /// removed. Records and returns the audit entry, which keeps no
+    /// removed; the person's emails and sequence enrolments are deleted.
+    /// Records and returns the audit entry, which keeps no
     /// identifier of the person.
     fn erase(&self, erasure: Erasure) -> Result<ErasureRow, StoreError>;
     /// The erasure audit entries, oldest first.
@@ -285,4 +286,54 @@ pub trait Store: Send + Sync {
     /// to a stage and sent events (by event time and by arrival) all
     /// before it. In insertion order.
     fn inactive_leads(&self, before: i64, limit: usize) -> Result<Vec<LeadRow>, StoreError>;
+
+    // --- email: templates, sequences, enrolments, outbox ----------------------------------
+    /// Inserts or replaces a template.
+    fn put_template(&self, template: TemplateRow) -> Result<(), StoreError>;
+    fn template(&self, id: &str) -> Result<Option<TemplateRow>, StoreError>;
+    fn templates(&self) -> Result<Vec<TemplateRow>, StoreError>;
+    fn delete_template(&self, id: &str) -> Result<bool, StoreError>;
+    /// Inserts or replaces a sequence.
+    fn put_sequence(&self, sequence: SequenceRow) -> Result<(), StoreError>;
+    fn sequence(&self, id: &str) -> Result<Option<SequenceRow>, StoreError>;
+    fn sequences(&self) -> Result<Vec<SequenceRow>, StoreError>;
+    /// Enrols a lead; false (and nothing written) when the lead was ever
+    /// enrolled in that sequence.
+    fn enrol(&self, enrolment: EnrolmentRow) -> Result<bool, StoreError>;
+    fn enrolment(&self, id: &str) -> Result<Option<EnrolmentRow>, StoreError>;
+    fn enrolments_of(&self, lead_id: &str) -> Result<Vec<EnrolmentRow>, StoreError>;
+    /// Enrolments of a sequence, newest first.
+    fn enrolments_in(&self, sequence_id: &str, limit: usize)
+        -> Result<Vec<EnrolmentRow>, StoreError>;
+    /// Lead ids ever enrolled in the sequence.
+    fn enrolled_leads(&self, sequence_id: &str) -> Result<Vec<String>, StoreError>;
+    /// Active enrolments due at `now`, oldest due first.
+    fn due_enrolments(&self, now: i64, limit: usize) -> Result<Vec<EnrolmentRow>, StoreError>;
+    /// Saves an enrolment's new position with the emails its step queued,
+    /// in one transaction; Conflict when it is no longer active (stopped
+    /// meanwhile), and then nothing is written.
+    fn advance_enrolment(
+        &self,
+        enrolment: EnrolmentRow,
+        emails: Vec<EmailRow>,
+    ) -> Result<(), StoreError>;
+    /// Stops the lead's active enrolments (all, or only those of the given
+    /// sequences) and cancels their queued emails; returns those stopped.
+    fn stop_enrolments(
+        &self,
+        lead_id: &str,
+        sequence_ids: Option<&[String]>,
+        reason: &str,
+        at: i64,
+    ) -> Result<Vec<EnrolmentRow>, StoreError>;
+    fn queue_emails(&self, emails: Vec<EmailRow>) -> Result<(), StoreError>;
+    /// Queued emails due at `now`, oldest first.
+    fn due_emails(&self, now: i64, limit: usize) -> Result<Vec<EmailRow>, StoreError>;
+    fn update_email(&self, email: &EmailRow) -> Result<(), StoreError>;
+    fn email(&self, id: &str) -> Result<Option<EmailRow>, StoreError>;
+    fn email_by_message_id(&self, message_id: &str) -> Result<Option<EmailRow>, StoreError>;
+    /// A lead's emails, newest first.
+    fn emails_of(&self, lead_id: &str) -> Result<Vec<EmailRow>, StoreError>;
+    /// Emails of an enrolment, oldest first.
+    fn emails_of_enrolment(&self, enrolment_id: &str) -> Result<Vec<EmailRow>, StoreError>;
 }

@@ -33,6 +33,11 @@ const SQLITE: &[Migration] = &[
         name: "0005_privacy",
         sql: include_str!("../migrations/sqlite/0005_privacy.sql"),
     },
+    Migration {
+        version: 7,
+        name: "0007_email",
+        sql: include_str!("../migrations/sqlite/0007_email.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -60,6 +65,11 @@ const POSTGRES: &[Migration] = &[
         version: 5,
         name: "0005_privacy",
         sql: include_str!("../migrations/postgres/0005_privacy.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "0007_email",
+        sql: include_str!("../migrations/postgres/0007_email.sql"),
     },
 ];
 

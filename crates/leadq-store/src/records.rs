@@ -448,3 +448,78 @@ pub struct ErasureRow {
     /// `consents`, `breaches`, `deliveries`, `import_rejects`).
     pub counts: String,
 }
+
+/// An email template: subject and body with `{{ lead.… }}` and
+/// `{{ rep.… }}` variables.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TemplateRow {
+    pub id: String,
+    pub name: String,
+    pub subject: String,
+    pub body: String,
+    /// `marketing` or `transactional`.
+    pub purpose: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub updated_by: String,
+}
+
+/// A nurture sequence; `definition` is its JSON document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SequenceRow {
+    pub id: String,
+    pub name: String,
+    pub definition: String,
+    pub active: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A lead's way through a sequence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnrolmentRow {
+    pub id: String,
+    pub sequence_id: String,
+    pub lead_id: String,
+    /// `active`, `completed` or `stopped`.
+    pub status: String,
+    /// The step it runs next.
+    pub step: i64,
+    /// Whether `step` is a wait already served.
+    pub resumed: bool,
+    /// When it runs next (active enrolments only).
+    pub next_run_at: Option<i64>,
+    pub stage_at_enrol: String,
+    pub stop_reason: Option<String>,
+    pub enrolled_by: String,
+    pub enrolled_at: i64,
+    pub updated_at: i64,
+}
+
+/// An email in the outbox and what became of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmailRow {
+    pub id: String,
+    pub lead_id: String,
+    pub enrolment_id: Option<String>,
+    pub step: Option<i64>,
+    pub template_id: Option<String>,
+    pub to_addr: String,
+    pub subject: String,
+    /// The rendered text body (links and footer are added when sent).
+    pub body: String,
+    /// `marketing` or `transactional`.
+    pub purpose: String,
+    /// `queued`, `sent`, `failed`, `suppressed` or `cancelled`.
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+    pub message_id: Option<String>,
+    pub created_at: i64,
+    pub sent_at: Option<i64>,
+    pub opened_at: Option<i64>,
+    pub clicked_at: Option<i64>,
+    pub replied_at: Option<i64>,
+    pub bounced_at: Option<i64>,
+}

@@ -1828,6 +1828,8 @@ impl<B: Backend> Store for SqlStore<B> {
                     ("consents", "consents"),
                     ("consent_history", "consent_history"),
                     ("sla_breaches", "breaches"),
+                    ("emails", "emails"),
+                    ("enrolments", "enrolments"),
                 ] {
                     let n = tx.exec(
                         &format!("DELETE FROM {table} WHERE lead_id = $1"),
@@ -1936,6 +1938,394 @@ impl<B: Backend> Store for SqlStore<B> {
                 .collect())
         })
     }
+
+    fn put_template(&self, t: TemplateRow) -> Result<(), StoreError> {
+        self.w(move |tx| {
+            tx.exec(
+                &format!("INSERT INTO email_templates ({TEMPLATE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO UPDATE SET name = excluded.name, subject = excluded.subject, body = excluded.body, purpose = excluded.purpose, updated_at = excluded.updated_at, updated_by = excluded.updated_by"),
+                &p![t.id, t.name, t.subject, t.body, t.purpose, t.created_at, t.updated_at, t.updated_by],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn template(&self, id: &str) -> Result<Option<TemplateRow>, StoreError> {
+        let id = id.to_string();
+        self.r(move |tx| {
+            Ok(tx
+                .query_one(
+                    &format!("SELECT {TEMPLATE_COLS} FROM email_templates WHERE id = $1"),
+                    &p![id],
+                )?
+                .map(|r| template_of(&r)))
+        })
+    }
+
+    fn templates(&self) -> Result<Vec<TemplateRow>, StoreError> {
+        self.r(|tx| {
+            Ok(tx
+                .query(
+                    &format!("SELECT {TEMPLATE_COLS} FROM email_templates ORDER BY id"),
+                    &[],
+                )?
+                .iter()
+                .map(template_of)
+                .collect())
+        })
+    }
+
+    fn delete_template(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.w(move |tx| Ok(tx.exec("DELETE FROM email_templates WHERE id = $1", &p![id])? > 0))
+    }
+
+    fn put_sequence(&self, q: SequenceRow) -> Result<(), StoreError> {
+        self.w(move |tx| {
+            tx.exec(
+                &format!("INSERT INTO sequences ({SEQUENCE_COLS}) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE SET name = excluded.name, definition = excluded.definition, active = excluded.active, updated_at = excluded.updated_at"),
+                &p![q.id, q.name, q.definition, q.active, q.created_at, q.updated_at],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn sequence(&self, id: &str) -> Result<Option<SequenceRow>, StoreError> {
+        let id = id.to_string();
+        self.r(move |tx| {
+            Ok(tx
+                .query_one(
+                    &format!("SELECT {SEQUENCE_COLS} FROM sequences WHERE id = $1"),
+                    &p![id],
+                )?
+                .map(|r| sequence_of(&r)))
+        })
+    }
+
+    fn sequences(&self) -> Result<Vec<SequenceRow>, StoreError> {
+        self.r(|tx| {
+            Ok(tx
+                .query(&format!("SELECT {SEQUENCE_COLS} FROM sequences ORDER BY id"), &[])?
+                .iter()
+                .map(sequence_of)
+                .collect())
+        })
+    }
+
+    fn enrol(&self, e: EnrolmentRow) -> Result<bool, StoreError> {
+        self.w(move |tx| {
+            let n = tx.exec(
+                &format!("INSERT INTO enrolments ({ENROLMENT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (sequence_id, lead_id) DO NOTHING"),
+                &enrolment_values(&e),
+            )?;
+            Ok(n > 0)
+        })
+    }
+
+    fn enrolment(&self, id: &str) -> Result<Option<EnrolmentRow>, StoreError> {
+        let id = id.to_string();
+        self.r(move |tx| {
+            Ok(tx
+                .query_one(
+                    &format!("SELECT {ENROLMENT_COLS} FROM enrolments WHERE id = $1"),
+                    &p![id],
+                )?
+                .map(|r| enrolment_of(&r)))
+        })
+    }
+
+    fn enrolments_of(&self, lead_id: &str) -> Result<Vec<EnrolmentRow>, StoreError> {
+        let id = lead_id.to_string();
+        self.r(move |tx| {
+            Ok(tx
+                .query(
+                    &format!("SELECT {ENROLMENT_COLS} FROM enrolments WHERE lead_id = $1 ORDER BY enrolled_at, id"),
+                    &p![id],
+                )?
+                .iter()
+                .map(enrolment_of)
+                .collect())
+        })
+    }
+
+    fn enrolments_in(
+        &self,
+        sequence_id: &str,
+        limit: usize,
+    ) -> Result<Vec<EnrolmentRow>, StoreError> {
+        let id = sequence_id.to_string();
+        let limit = limit as i64;
+        self.r(move |tx| {
+            Ok(tx
+                .query(
+                    &format!("SELECT {ENROLMENT_COLS} FROM enrolments WHERE sequence_id = $1 ORDER BY enrolled_at DESC, id LIMIT $2"),
+                    &p![id, limit],
+                )?
+                .iter()
+                .map(enrolment_of)
+                .collect())
+        })
+    }
+
+    fn enrolled_leads(&self, sequence_id: &str) -> Result<Vec<String>, StoreError> {
+        let id = sequence_id.to_string();
+        self.r(move |tx| {
+            Ok(tx
+                .query("SELECT lead_id FROM enrolments WHERE sequence_id = $1", &p![id])?
+                .iter()
+                .map(|r| r.text(0))
+                .collect())
+        })
+    }
+
+    fn due_enrolments(&self, now: i64, limit: usize) -> Result<Vec<EnrolmentRow>, StoreError> {
+        let limit = limit as i64;
+        self.r(move |tx| {
+            Ok(tx
+                .query(
+                    &format!("SELECT {ENROLMENT_COLS} FROM enrolments WHERE status = 'active' AND next_run_at <= $1 ORDER BY next_run_at, id LIMIT $2"),
+                    &p![now, limit],
+                )?
+                .iter()
+                .map(enrolment_of)
+                .collect())
+        })
+    }
+
+    fn advance_enrolment(&self, e: EnrolmentRow, emails: Vec<EmailRow>) -> Result<(), StoreError> {
+        self.w(move |tx| {
+            let n = tx.exec(
+                "UPDATE enrolments SET status = $2, step = $3, resumed = $4, next_run_at = $5, stop_reason = $6, updated_at = $7 WHERE id = $1 AND status = 'active'",
+                &p![e.id.clone(), e.status, e.step, e.resumed, e.next_run_at, e.stop_reason, e.updated_at],
+            )?;
+            if n == 0 {
+                return Err(StoreError::Conflict(format!(
+                    "enrolment {} is no longer active",
+                    e.id
+                )));
+            }
+            insert_emails(tx, &emails)
+        })
+    }
+
+    fn stop_enrolments(
+        &self,
+        lead_id: &str,
+        sequence_ids: Option<&[String]>,
+        reason: &str,
+        at: i64,
+    ) -> Result<Vec<EnrolmentRow>, StoreError> {
+        let lead_id = lead_id.to_string();
+        let only: Option<Vec<String>> = sequence_ids.map(|s| s.to_vec());
+        let reason = reason.to_string();
+        self.w(move |tx| {
+            let rows: Vec<EnrolmentRow> = tx
+                .query(
+                    &format!("SELECT {ENROLMENT_COLS} FROM enrolments WHERE lead_id = $1 AND status = 'active' ORDER BY id"),
+                    &p![lead_id],
+                )?
+                .iter()
+                .map(enrolment_of)
+                .filter(|e| only.as_ref().is_none_or(|o| o.contains(&e.sequence_id)))
+                .collect();
+            let mut stopped = Vec::with_capacity(rows.len());
+            for mut e in rows {
+                tx.exec(
+                    "UPDATE enrolments SET status = 'stopped', stop_reason = $2, next_run_at = NULL, updated_at = $3 WHERE id = $1",
+                    &p![e.id.clone(), reason.clone(), at],
+                )?;
+                tx.exec(
+                    "UPDATE emails SET status = 'cancelled', last_error = $2 WHERE enrolment_id = $1 AND status = 'queued'",
+                    &p![e.id.clone(), format!("enrolment stopped: {reason}")],
+                )?;
+                e.status = "stopped".into();
+                e.stop_reason = Some(reason.clone());
+                e.next_run_at = None;
+                e.updated_at = at;
+                stopped.push(e);
+            }
+            Ok(stopped)
+        })
+    }
+
+    fn queue_emails(&self, emails: Vec<EmailRow>) -> Result<(), StoreError> {
+        self.w(move |tx| insert_emails(tx, &emails))
+    }
+
+    fn due_emails(&self, now: i64, limit: usize) -> Result<Vec<EmailRow>, StoreError> {
+        let limit = limit as i64;
+        self.r(move |tx| {
+            Ok(tx
+                .query(
+                    &format!("SELECT {EMAIL_COLS} FROM emails WHERE status = 'queued' AND next_attempt_at <= $1 ORDER BY next_attempt_at, created_at, id LIMIT $2"),
+                    &p![now, limit],
+                )?
+                .iter()
+                .map(email_of)
+                .collect())
+        })
+    }
+
+    fn update_email(&self, m: &EmailRow) -> Result<(), StoreError> {
+        let m = m.clone();
+        self.w(move |tx| {
+            tx.exec(
+                "UPDATE emails SET status = $2, attempts = $3, next_attempt_at = $4, last_error = $5, message_id = $6, sent_at = $7, opened_at = $8, clicked_at = $9, replied_at = $10, bounced_at = $11 WHERE id = $1",
+                &p![m.id, m.status, m.attempts, m.next_attempt_at, m.last_error, m.message_id, m.sent_at, m.opened_at, m.clicked_at, m.replied_at, m.bounced_at],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn email(&self, id: &str) -> Result<Option<EmailRow>, StoreError> {
+        let id = id.to_string();
+        self.r(move |tx| {
+            Ok(tx
+                .query_one(&format!("SELECT {EMAIL_COLS} FROM emails WHERE id = $1"), &p![id])?
+                .map(|r| email_of(&r)))
+        })
+    }
+
+    fn email_by_message_id(&self, message_id: &str) -> Result<Option<EmailRow>, StoreError> {
+        let id = message_id.to_string();
+        self.r(move |tx| {
+            Ok(tx
+                .query_one(
+                    &format!("SELECT {EMAIL_COLS} FROM emails WHERE message_id = $1"),
+                    &p![id],
+                )?
+                .map(|r| email_of(&r)))
+        })
+    }
+
+    fn emails_of(&self, lead_id: &str) -> Result<Vec<EmailRow>, StoreError> {
+        let id = lead_id.to_string();
+        self.r(move |tx| {
+            Ok(tx
+                .query(
+                    &format!("SELECT {EMAIL_COLS} FROM emails WHERE lead_id = $1 ORDER BY created_at DESC, id DESC"),
+                    &p![id],
+                )?
+                .iter()
+                .map(email_of)
+                .collect())
+        })
+    }
+
+    fn emails_of_enrolment(&self, enrolment_id: &str) -> Result<Vec<EmailRow>, StoreError> {
+        let id = enrolment_id.to_string();
+        self.r(move |tx| {
+            Ok(tx
+                .query(
+                    &format!("SELECT {EMAIL_COLS} FROM emails WHERE enrolment_id = $1 ORDER BY created_at, id"),
+                    &p![id],
+                )?
+                .iter()
+                .map(email_of)
+                .collect())
+        })
+    }
+}
+
+const TEMPLATE_COLS: &str =
+    "id, name, subject, body, purpose, created_at, updated_at, updated_by";
+
+fn template_of(r: &Row) -> TemplateRow {
+    TemplateRow {
+        id: r.text(0),
+        name: r.text(1),
+        subject: r.text(2),
+        body: r.text(3),
+        purpose: r.text(4),
+        created_at: r.int(5),
+        updated_at: r.int(6),
+        updated_by: r.text(7),
+    }
+}
+
+const SEQUENCE_COLS: &str = "id, name, definition, active, created_at, updated_at";
+
+fn sequence_of(r: &Row) -> SequenceRow {
+    SequenceRow {
+        id: r.text(0),
+        name: r.text(1),
+        definition: r.text(2),
+        active: r.bool(3),
+        created_at: r.int(4),
+        updated_at: r.int(5),
+    }
+}
+
+const ENROLMENT_COLS: &str = "id, sequence_id, lead_id, status, step, resumed, next_run_at, stage_at_enrol, stop_reason, enrolled_by, enrolled_at, updated_at";
+
+fn enrolment_of(r: &Row) -> EnrolmentRow {
+    EnrolmentRow {
+        id: r.text(0),
+        sequence_id: r.text(1),
+        lead_id: r.text(2),
+        status: r.text(3),
+        step: r.int(4),
+        resumed: r.bool(5),
+        next_run_at: r.opt_int(6),
+        stage_at_enrol: r.text(7),
+        stop_reason: r.opt_text(8),
+        enrolled_by: r.text(9),
+        enrolled_at: r.int(10),
+        updated_at: r.int(11),
+    }
+}
+
+fn enrolment_values(e: &EnrolmentRow) -> Vec<SqlValue> {
+    Vec::from(p![
+        e.id.clone(),
+        e.sequence_id.clone(),
+        e.lead_id.clone(),
+        e.status.clone(),
+        e.step,
+        e.resumed,
+        e.next_run_at,
+        e.stage_at_enrol.clone(),
+        e.stop_reason.clone(),
+        e.enrolled_by.clone(),
+        e.enrolled_at,
+        e.updated_at,
+    ])
+}
+
+const EMAIL_COLS: &str = "id, lead_id, enrolment_id, step, template_id, to_addr, subject, body, purpose, status, attempts, next_attempt_at, last_error, message_id, created_at, sent_at, opened_at, clicked_at, replied_at, bounced_at";
+
+fn email_of(r: &Row) -> EmailRow {
+    EmailRow {
+        id: r.text(0),
+        lead_id: r.text(1),
+        enrolment_id: r.opt_text(2),
+        step: r.opt_int(3),
+        template_id: r.opt_text(4),
+        to_addr: r.text(5),
+        subject: r.text(6),
+        body: r.text(7),
+        purpose: r.text(8),
+        status: r.text(9),
+        attempts: r.int(10),
+        next_attempt_at: r.int(11),
+        last_error: r.opt_text(12),
+        message_id: r.opt_text(13),
+        created_at: r.int(14),
+        sent_at: r.opt_int(15),
+        opened_at: r.opt_int(16),
+        clicked_at: r.opt_int(17),
+        replied_at: r.opt_int(18),
+        bounced_at: r.opt_int(19),
+    }
+}
+
+fn insert_emails(tx: &mut dyn Tx, emails: &[EmailRow]) -> Result<(), StoreError> {
+    for m in emails {
+        tx.exec(
+            &format!("INSERT INTO emails ({EMAIL_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"),
+            &p![m.id.clone(), m.lead_id.clone(), m.enrolment_id.clone(), m.step, m.template_id.clone(), m.to_addr.clone(), m.subject.clone(), m.body.clone(), m.purpose.clone(), m.status.clone(), m.attempts, m.next_attempt_at, m.last_error.clone(), m.message_id.clone(), m.created_at, m.sent_at, m.opened_at, m.clicked_at, m.replied_at, m.bounced_at],
+        )?;
+    }
+    Ok(())
 }
 
 fn webhook_of(r: &Row) -> WebhookRow {
