@@ -34,7 +34,7 @@ use utoipa_axum::routes;
 // ---------------------------------------------------------------- plumbing
 
 /// Runs store work off the async threads.
-async fn run<T: Send + 'static>(
+pub(crate) async fn run<T: Send + 'static>(
     state: &AppState,
     f: impl FnOnce(&AppState) -> ApiResult<T> + Send + 'static,
 ) -> ApiResult<T> {
@@ -2521,7 +2521,7 @@ impl utoipa::Modify for BearerAuth {
 
 /// The API routes with their OpenAPI document.
 pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let router = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(create_lead, list_leads))
         .routes(routes!(bulk_leads))
         .routes(routes!(get_lead, update_lead, delete_lead))
@@ -2569,8 +2569,8 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(get_consent, put_consent))
         .routes(routes!(privacy_export))
         .routes(routes!(privacy_erase))
-        .routes(routes!(privacy_erasures))
-        .split_for_parts()
+        .routes(routes!(privacy_erasures));
+    crate::nurture::api::routes(router).split_for_parts()
 }
 
 /// The OpenAPI 3.1 document of the API.
@@ -2602,6 +2602,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .nest("/ui", crate::web::router())
+        .merge(crate::nurture::api::public_router())
         .route("/", get(|| async { axum::response::Redirect::to("/ui") }))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

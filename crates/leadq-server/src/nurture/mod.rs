@@ -9,6 +9,7 @@
 //! stage change stops them at their next step. Nothing is sent to a person
 //! whose consent does not allow it ([`leadq_core::privacy::may_contact`]).
 
+pub mod api;
 pub mod links;
 pub mod mailer;
 pub mod template;
