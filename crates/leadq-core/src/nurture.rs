@@ -312,7 +312,8 @@ impl Condition {
         let mut resolver = FactsResolver {
             frameworks: frameworks.clone(),
         };
-        let program = Program::compile(source, Ty::Bool, &mut resolver).map_err(|e| e.to_string())?;
+        let program =
+            Program::compile(source, Ty::Bool, &mut resolver).map_err(|e| e.to_string())?;
         Ok(Condition {
             program,
             frameworks,
@@ -370,7 +371,10 @@ pub struct Sequence {
 /// What running an enrolment asks the caller to do, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    SendEmail { step: usize, template: String },
+    SendEmail {
+        step: usize,
+        template: String,
+    },
     CreateTask {
         step: usize,
         title: String,
@@ -426,26 +430,27 @@ impl Sequence {
                 ids.push((id, i));
             }
         }
-        let resolve = |i: usize, field: &str, t: &Option<String>| -> Result<Target, SequenceError> {
-            match t.as_deref() {
-                None => Ok(if i + 1 < def.steps.len() {
-                    Target::Step(i + 1)
-                } else {
-                    Target::End
-                }),
-                Some("end") => Ok(Target::End),
-                Some(name) => ids
-                    .iter()
-                    .find(|(n, _)| *n == name)
-                    .map(|(_, at)| Target::Step(*at))
-                    .ok_or_else(|| {
-                        invalid(
-                            format!("steps[{i}].{field}"),
-                            format!("no step has the id '{name}'"),
-                        )
+        let resolve =
+            |i: usize, field: &str, t: &Option<String>| -> Result<Target, SequenceError> {
+                match t.as_deref() {
+                    None => Ok(if i + 1 < def.steps.len() {
+                        Target::Step(i + 1)
+                    } else {
+                        Target::End
                     }),
-            }
-        };
+                    Some("end") => Ok(Target::End),
+                    Some(name) => ids
+                        .iter()
+                        .find(|(n, _)| *n == name)
+                        .map(|(_, at)| Target::Step(*at))
+                        .ok_or_else(|| {
+                            invalid(
+                                format!("steps[{i}].{field}"),
+                                format!("no step has the id '{name}'"),
+                            )
+                        }),
+                }
+            };
         let mut steps = Vec::with_capacity(def.steps.len());
         for (i, s) in def.steps.iter().enumerate() {
             steps.push(match s {
@@ -520,10 +525,7 @@ impl Sequence {
             {
                 for (field, t) in [("then", then), ("otherwise", otherwise)] {
                     if let Target::Step(to) = *t {
-                        if to <= i
-                            && !steps[to..=i]
-                                .iter()
-                                .any(|s| matches!(s, Step::Wait { .. }))
+                        if to <= i && !steps[to..=i].iter().any(|s| matches!(s, Step::Wait { .. }))
                         {
                             return Err(invalid(
                                 format!("steps[{i}].{field}"),
@@ -670,7 +672,14 @@ mod tests {
             ..Default::default()
         };
         let (actions, next) = s.advance(1, true, &opened);
-        assert!(matches!(&actions[..], [Action::CreateTask { step: 5, due_business_minutes: 120, .. }]));
+        assert!(matches!(
+            &actions[..],
+            [Action::CreateTask {
+                step: 5,
+                due_business_minutes: 120,
+                ..
+            }]
+        ));
         assert_eq!(next, Next::Completed);
         let (actions, next) = s.advance(1, true, &LeadFacts::default());
         assert!(matches!(&actions[..], [Action::SendEmail { step: 3, .. }]));
@@ -700,7 +709,8 @@ mod tests {
 
     #[test]
     fn an_unknown_template_is_refused_with_its_path() {
-        let e = compile(r#"{"name":"x","steps":[{"type":"email","template":"nope"}]}"#).unwrap_err();
+        let e =
+            compile(r#"{"name":"x","steps":[{"type":"email","template":"nope"}]}"#).unwrap_err();
         assert_eq!(e.path(), "steps[0].template");
     }
 
@@ -735,7 +745,10 @@ mod tests {
     #[test]
     fn stop_signals_come_from_event_kinds() {
         assert_eq!(StopSignal::of_event("email_reply"), Some(StopSignal::Reply));
-        assert_eq!(StopSignal::of_event("meeting_booked"), Some(StopSignal::MeetingBooked));
+        assert_eq!(
+            StopSignal::of_event("meeting_booked"),
+            Some(StopSignal::MeetingBooked)
+        );
         assert_eq!(StopSignal::of_event("page_view"), None);
         let s = compile(NURTURE).unwrap();
         assert!(s.stops_on(StopSignal::StageChange));

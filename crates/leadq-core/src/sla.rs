@@ -216,7 +216,10 @@ impl WorkingHours {
                 Ok(d) => d,
                 Err(_) => return Timestamp(max_second()),
             };
-            if self.window(date.weekday().to_monday_zero_offset() as usize).is_some() {
+            if self
+                .window(date.weekday().to_monday_zero_offset() as usize)
+                .is_some()
+            {
                 left -= 1;
             }
         }

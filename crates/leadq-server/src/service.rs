@@ -1028,7 +1028,10 @@ impl<'a> Service<'a> {
             .into_iter()
             .map(|f| {
                 let values = engine::framework_values(&f, &answers);
-                (f.column_prefix(), f.evaluate(&values).status.as_str().to_string())
+                (
+                    f.column_prefix(),
+                    f.evaluate(&values).status.as_str().to_string(),
+                )
             })
             .collect())
     }

@@ -908,8 +908,8 @@ pub fn spawn_all(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle
         handles.push(tokio::spawn(async move {
             let mut last_enrol: Option<tokio::time::Instant> = None;
             loop {
-                let enrol_now = last_enrol
-                    .is_none_or(|t| t.elapsed() >= state.config.enrol_interval);
+                let enrol_now =
+                    last_enrol.is_none_or(|t| t.elapsed() >= state.config.enrol_interval);
                 if enrol_now {
                     last_enrol = Some(tokio::time::Instant::now());
                 }

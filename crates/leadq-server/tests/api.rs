@@ -24,6 +24,8 @@ mod lifecycle;
 mod metrics;
 #[path = "api/models.rs"]
 mod models;
+#[path = "api/nurture.rs"]
+mod nurture;
 #[path = "api/predictive.rs"]
 mod predictive;
 #[path = "api/privacy.rs"]

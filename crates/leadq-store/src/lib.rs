@@ -303,8 +303,11 @@ pub trait Store: Send + Sync {
     fn enrolment(&self, id: &str) -> Result<Option<EnrolmentRow>, StoreError>;
     fn enrolments_of(&self, lead_id: &str) -> Result<Vec<EnrolmentRow>, StoreError>;
     /// Enrolments of a sequence, newest first.
-    fn enrolments_in(&self, sequence_id: &str, limit: usize)
-        -> Result<Vec<EnrolmentRow>, StoreError>;
+    fn enrolments_in(
+        &self,
+        sequence_id: &str,
+        limit: usize,
+    ) -> Result<Vec<EnrolmentRow>, StoreError>;
     /// Lead ids ever enrolled in the sequence.
     fn enrolled_leads(&self, sequence_id: &str) -> Result<Vec<String>, StoreError>;
     /// Active enrolments due at `now`, oldest due first.

@@ -2004,7 +2004,10 @@ impl<B: Backend> Store for SqlStore<B> {
     fn sequences(&self) -> Result<Vec<SequenceRow>, StoreError> {
         self.r(|tx| {
             Ok(tx
-                .query(&format!("SELECT {SEQUENCE_COLS} FROM sequences ORDER BY id"), &[])?
+                .query(
+                    &format!("SELECT {SEQUENCE_COLS} FROM sequences ORDER BY id"),
+                    &[],
+                )?
                 .iter()
                 .map(sequence_of)
                 .collect())
@@ -2070,7 +2073,10 @@ impl<B: Backend> Store for SqlStore<B> {
         let id = sequence_id.to_string();
         self.r(move |tx| {
             Ok(tx
-                .query("SELECT lead_id FROM enrolments WHERE sequence_id = $1", &p![id])?
+                .query(
+                    "SELECT lead_id FROM enrolments WHERE sequence_id = $1",
+                    &p![id],
+                )?
                 .iter()
                 .map(|r| r.text(0))
                 .collect())
@@ -2180,7 +2186,10 @@ impl<B: Backend> Store for SqlStore<B> {
         let id = id.to_string();
         self.r(move |tx| {
             Ok(tx
-                .query_one(&format!("SELECT {EMAIL_COLS} FROM emails WHERE id = $1"), &p![id])?
+                .query_one(
+                    &format!("SELECT {EMAIL_COLS} FROM emails WHERE id = $1"),
+                    &p![id],
+                )?
                 .map(|r| email_of(&r)))
         })
     }
@@ -2226,8 +2235,7 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 }
 
-const TEMPLATE_COLS: &str =
-    "id, name, subject, body, purpose, created_at, updated_at, updated_by";
+const TEMPLATE_COLS: &str = "id, name, subject, body, purpose, created_at, updated_at, updated_by";
 
 fn template_of(r: &Row) -> TemplateRow {
     TemplateRow {

@@ -27,6 +27,12 @@ struct ConfigFile {
     /// Retrain the predictive model when the newest is this many days old
     /// (0 = never).
     retrain_days: Option<u64>,
+    /// SMTP server URL (the password is better given in LEADQ_SMTP_URL).
+    smtp_url: Option<String>,
+    mail_from: Option<String>,
+    public_url: Option<String>,
+    /// Nurture emails per minute to one recipient domain.
+    mail_per_domain_per_minute: Option<u32>,
 }
 
 fn config_file(args: &StoreArgs) -> Result<ConfigFile> {
@@ -289,6 +295,26 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         })?,
         Err(_) => r.file.retrain_days.unwrap_or(0),
     };
+    if let Some(url) = args.smtp_url.clone().or_else(|| r.file.smtp_url.clone()) {
+        let from = args
+            .mail_from
+            .clone()
+            .or_else(|| r.file.mail_from.clone())
+            .ok_or_else(|| {
+                UsageError("an SMTP server needs a sender: --mail-from or LEADQ_MAIL_FROM".into())
+            })?;
+        let public_url = args
+            .public_url
+            .clone()
+            .or_else(|| r.file.public_url.clone())
+            .unwrap_or_else(|| format!("http://{bind}"));
+        let mut mail = leadq_server::nurture::MailConfig::from_url(&url, &from, &public_url)
+            .map_err(|e| UsageError(format!("SMTP settings: {e}")))?;
+        if let Some(n) = r.file.mail_per_domain_per_minute {
+            mail.per_domain_per_minute = n.max(1);
+        }
+        config.mail = Some(mail);
+    }
     let (store, applied) = open(&r)?;
     if !applied.is_empty() {
         eprintln!("{}: applied {}", describe(&r), applied.join(", "));

@@ -82,8 +82,9 @@ fn checked_template(
     }
     let problems = super::template::check(&t.subject, &t.body);
     if let Some(first) = problems.first() {
-        return Err(ApiError::invalid(first.field, first.message.clone())
-            .with_details(json!({ "problems": problems })));
+        let mut e = ApiError::invalid(first.field, first.message.clone());
+        e.details["problems"] = json!(problems);
+        return Err(e);
     }
     let now = state.clock.now_ms();
     Ok(TemplateRow {
@@ -135,10 +136,15 @@ async fn create_template(
 #[utoipa::path(get, path = "/templates", tag = "nurture",
     responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn list_templates(State(state): State<AppState>, who: Principal) -> ApiResult<JsonBody<Json>> {
+async fn list_templates(
+    State(state): State<AppState>,
+    who: Principal,
+) -> ApiResult<JsonBody<Json>> {
     who.require(&[Role::Marketing, Role::Manager, Role::Rep])?;
     let rows = run(&state, |s| Ok(s.store.templates()?)).await?;
-    Ok(JsonBody(json!({ "templates": rows.iter().map(template_view).collect::<Vec<_>>() })))
+    Ok(JsonBody(
+        json!({ "templates": rows.iter().map(template_view).collect::<Vec<_>>() }),
+    ))
 }
 
 /// One email template.
@@ -250,13 +256,8 @@ fn checked_sequence(
     q: SequenceIn,
     existing: Option<&SequenceRow>,
 ) -> ApiResult<SequenceRow> {
-    let seq = super::compile(state, q.definition).map_err(|mut e| {
-        // Paths point into the request body.
-        if let Some(field) = e.details.get("field").and_then(|f| f.as_str()) {
-            e.details["field"] = json!(format!("definition.{field}"));
-        }
-        e
-    })?;
+    // Paths point into the request body.
+    let seq = super::compile_at(state, q.definition, "definition.")?;
     let now = state.clock.now_ms();
     Ok(SequenceRow {
         id,
@@ -306,10 +307,15 @@ async fn create_sequence(
 #[utoipa::path(get, path = "/sequences", tag = "nurture",
     responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn list_sequences(State(state): State<AppState>, who: Principal) -> ApiResult<JsonBody<Json>> {
+async fn list_sequences(
+    State(state): State<AppState>,
+    who: Principal,
+) -> ApiResult<JsonBody<Json>> {
     who.require(&[Role::Marketing, Role::Manager, Role::Rep])?;
     let rows = run(&state, |s| Ok(s.store.sequences()?)).await?;
-    Ok(JsonBody(json!({ "sequences": rows.iter().map(sequence_view).collect::<Vec<_>>() })))
+    Ok(JsonBody(
+        json!({ "sequences": rows.iter().map(sequence_view).collect::<Vec<_>>() }),
+    ))
 }
 
 /// One sequence with its latest enrolments.
@@ -513,7 +519,9 @@ fn inbound(state: &AppState, b: InboundIn) -> ApiResult<Json> {
         ));
     }
     let Some(m) = find_email(state, b.message_id.as_deref(), b.email.as_deref())? else {
-        return Err(ApiError::not_found("a sent email matching message_id or email"));
+        return Err(ApiError::not_found(
+            "a sent email matching message_id or email",
+        ));
     };
     let lead_id = m.lead_id.clone();
     let email_id = m.id.clone();
@@ -630,7 +638,13 @@ fn page(title: &str, body: &str) -> Html<String> {
     ))
 }
 
-fn signed_email(state: &AppState, purpose: &str, id: &str, parts: &[&str], sig: &str) -> ApiResult<leadq_store::EmailRow> {
+fn signed_email(
+    state: &AppState,
+    purpose: &str,
+    id: &str,
+    parts: &[&str],
+    sig: &str,
+) -> ApiResult<leadq_store::EmailRow> {
     let secret = links::secret(state)?;
     links::verify(&secret, purpose, parts, sig)?;
     state
@@ -645,7 +659,10 @@ async fn unsubscribe_page(
     State(state): State<AppState>,
     Path((id, sig)): Path<(String, String)>,
 ) -> Response {
-    let check = run(&state, move |s| signed_email(s, "unsubscribe", &id, &[&id], &sig).map(|_| ())).await;
+    let check = run(&state, move |s| {
+        signed_email(s, "unsubscribe", &id, &[&id], &sig).map(|_| ())
+    })
+    .await;
     match check {
         Ok(()) => page(
             "Unsubscribe",
@@ -673,13 +690,20 @@ async fn unsubscribe(
             "<h1>You are unsubscribed</h1><p>You will not receive these emails any more.</p>",
         )
         .into_response(),
-        Err(e) => (e.status, page("Unsubscribe", "<h1>This link is not valid</h1>")).into_response(),
+        Err(e) => (
+            e.status,
+            page("Unsubscribe", "<h1>This link is not valid</h1>"),
+        )
+            .into_response(),
     }
 }
 
 /// The open pixel: always answers with the image; records an open only
 /// for a valid signature.
-async fn open_pixel(State(state): State<AppState>, Path((id, sig)): Path<(String, String)>) -> Response {
+async fn open_pixel(
+    State(state): State<AppState>,
+    Path((id, sig)): Path<(String, String)>,
+) -> Response {
     let _ = run(&state, move |s| {
         let m = signed_email(s, "open", &id, &[&id], &sig)?;
         email_signal(s, m, Signal::Open, json!({}))

@@ -23,7 +23,9 @@ pub fn secret(state: &AppState) -> ApiResult<Vec<u8>> {
     }
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    state.store.set_setting(SECRET_SETTING, &hex::encode(bytes))?;
+    state
+        .store
+        .set_setting(SECRET_SETTING, &hex::encode(bytes))?;
     // Another server may have raced us: use what is stored.
     let stored = state
         .store

@@ -62,8 +62,9 @@ impl MailConfig {
     /// `smtps://…` (TLS). Without `tls=`, `smtp://` requires STARTTLS
     /// unless the host is a loopback address.
     pub fn from_url(url: &str, from: &str, public_url: &str) -> Result<MailConfig, String> {
-        let parsed = reqwest::Url::parse(url)
-            .map_err(|e| format!("the SMTP URL is not a URL ({e}); expected smtp://user:password@host:port"))?;
+        let parsed = reqwest::Url::parse(url).map_err(|e| {
+            format!("the SMTP URL is not a URL ({e}); expected smtp://user:password@host:port")
+        })?;
         let host = parsed
             .host_str()
             .filter(|h| !h.is_empty())
@@ -75,14 +76,20 @@ impl MailConfig {
             "smtp" if loopback => TlsMode::None,
             "smtp" => TlsMode::StartTls,
             "smtps" => TlsMode::Tls,
-            other => return Err(format!("unsupported SMTP URL scheme '{other}': use smtp:// or smtps://")),
+            other => {
+                return Err(format!(
+                    "unsupported SMTP URL scheme '{other}': use smtp:// or smtps://"
+                ))
+            }
         };
         for (k, v) in parsed.query_pairs() {
             match (k.as_ref(), v.as_ref()) {
                 ("tls", "none") => tls = TlsMode::None,
                 ("tls", "starttls") => tls = TlsMode::StartTls,
                 ("tls", "tls") => tls = TlsMode::Tls,
-                ("tls", other) => return Err(format!("tls={other} is not one of none, starttls, tls")),
+                ("tls", other) => {
+                    return Err(format!("tls={other} is not one of none, starttls, tls"))
+                }
                 (other, _) => return Err(format!("unknown SMTP URL parameter '{other}'")),
             }
         }
@@ -92,7 +99,9 @@ impl MailConfig {
             TlsMode::None => 25,
         });
         let decode = |s: &str| {
-            percent_decode(s).ok_or_else(|| "the SMTP URL's credentials are not valid percent-encoding".to_string())
+            percent_decode(s).ok_or_else(|| {
+                "the SMTP URL's credentials are not valid percent-encoding".to_string()
+            })
         };
         let username = match parsed.username() {
             "" => None,
@@ -103,7 +112,9 @@ impl MailConfig {
             .map_err(|e| format!("the sender address '{from}' is not a valid mailbox: {e}"))?;
         let public_url = public_url.trim_end_matches('/').to_string();
         if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
-            return Err(format!("the public URL '{public_url}' must start with http:// or https://"));
+            return Err(format!(
+                "the public URL '{public_url}' must start with http:// or https://"
+            ));
         }
         Ok(MailConfig {
             host,
@@ -138,10 +149,14 @@ impl MailConfig {
     fn transport(&self) -> Result<SmtpTransport, SendError> {
         let builder = match self.tls {
             TlsMode::None => SmtpTransport::builder_dangerous(&self.host),
-            TlsMode::StartTls => SmtpTransport::starttls_relay(&self.host).map_err(SendError::transient)?,
+            TlsMode::StartTls => {
+                SmtpTransport::starttls_relay(&self.host).map_err(SendError::transient)?
+            }
             TlsMode::Tls => SmtpTransport::relay(&self.host).map_err(SendError::transient)?,
         };
-        let mut builder = builder.port(self.port).timeout(Some(Duration::from_secs(30)));
+        let mut builder = builder
+            .port(self.port)
+            .timeout(Some(Duration::from_secs(30)));
         if let (Some(u), Some(p)) = (&self.username, &self.password) {
             builder = builder.credentials(Credentials::new(u.clone(), p.clone()));
         }
@@ -218,10 +233,9 @@ impl Mailer {
 
     pub fn send(&self, m: &Outgoing<'_>) -> Result<(), SendError> {
         let from: Mailbox = self.config.from.parse().map_err(SendError::permanent)?;
-        let to: Mailbox = m
-            .to
-            .parse()
-            .map_err(|e| SendError::permanent(format!("the address '{}' is not valid: {e}", m.to)))?;
+        let to: Mailbox = m.to.parse().map_err(|e| {
+            SendError::permanent(format!("the address '{}' is not valid: {e}", m.to))
+        })?;
         let mut builder = Message::builder()
             .from(from)
             .to(to)
@@ -301,14 +315,22 @@ mod tests {
             "https://leadq.acme.example/",
         )
         .unwrap();
-        assert_eq!((c.host.as_str(), c.port, c.tls), ("mail.example.com", 2525, TlsMode::StartTls));
+        assert_eq!(
+            (c.host.as_str(), c.port, c.tls),
+            ("mail.example.com", 2525, TlsMode::StartTls)
+        );
         assert_eq!(c.username.as_deref(), Some("mailer"));
         assert_eq!(c.password.as_deref(), Some("p@ss"));
         assert_eq!(c.public_url, "https://leadq.acme.example");
-        assert!(!format!("{c:?}").contains("p@ss"), "the password is never printed");
-        let tls = MailConfig::from_url("smtps://mail.example.com", "a@b.example", "http://x").unwrap();
+        assert!(
+            !format!("{c:?}").contains("p@ss"),
+            "the password is never printed"
+        );
+        let tls =
+            MailConfig::from_url("smtps://mail.example.com", "a@b.example", "http://x").unwrap();
         assert_eq!((tls.port, tls.tls), (465, TlsMode::Tls));
-        let local = MailConfig::from_url("smtp://127.0.0.1:1025", "a@b.example", "http://x").unwrap();
+        let local =
+            MailConfig::from_url("smtp://127.0.0.1:1025", "a@b.example", "http://x").unwrap();
         assert_eq!(local.tls, TlsMode::None);
         assert!(MailConfig::from_url("smtp://h?tls=maybe", "a@b.example", "http://x").is_err());
         assert!(MailConfig::from_url("smtp://h", "not a mailbox", "http://x").is_err());
@@ -321,7 +343,10 @@ mod tests {
         assert!(l.take("ACME.example", 0).is_ok());
         let wait = l.take("acme.example", 0).unwrap_err();
         assert_eq!(wait, 30_000);
-        assert!(l.take("other.example", 0).is_ok(), "domains are limited separately");
+        assert!(
+            l.take("other.example", 0).is_ok(),
+            "domains are limited separately"
+        );
         assert!(l.take("acme.example", 30_000).is_ok());
     }
 }

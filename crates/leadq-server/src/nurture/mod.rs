@@ -28,9 +28,19 @@ pub use mailer::{MailConfig, Mailer};
 
 /// Compiles a stored sequence against the stored templates.
 pub fn compile(state: &AppState, def: SequenceDef) -> ApiResult<Sequence> {
+    compile_at(state, def, "")
+}
+
+/// [`compile`], with error paths under `prefix` (where the definition
+/// sits in a request body).
+pub fn compile_at(state: &AppState, def: SequenceDef, prefix: &str) -> ApiResult<Sequence> {
     let templates: Vec<String> = state.store.templates()?.into_iter().map(|t| t.id).collect();
     Sequence::compile(def, &|id| templates.iter().any(|t| t == id)).map_err(|e| {
-        ApiError::invalid(e.path(), e.to_string())
+        let message = match &e {
+            leadq_core::nurture::SequenceError::Invalid { message, .. } => message.clone(),
+            other => other.to_string(),
+        };
+        ApiError::invalid(&format!("{prefix}{}", e.path()), message)
     })
 }
 
@@ -272,7 +282,16 @@ fn run_enrolment(state: &AppState, seq: &Sequence, mut e: EnrolmentRow) -> ApiRe
                 due_business_minutes,
                 step,
             } => {
-                create_task(state, &lead, &seq.def.name, &e.id, step, &title, &kind, due_business_minutes)?;
+                create_task(
+                    state,
+                    &lead,
+                    &seq.def.name,
+                    &e.id,
+                    step,
+                    &title,
+                    &kind,
+                    due_business_minutes,
+                )?;
             }
         }
     }
@@ -281,7 +300,8 @@ fn run_enrolment(state: &AppState, seq: &Sequence, mut e: EnrolmentRow) -> ApiRe
             step,
             business_days,
         } => {
-            let due = hours_for(state, &lead).add_business_days(Timestamp(now / 1000), business_days);
+            let due =
+                hours_for(state, &lead).add_business_days(Timestamp(now / 1000), business_days);
             e.step = step as i64;
             e.resumed = true;
             e.next_run_at = Some(due.0 * 1000);
@@ -307,7 +327,16 @@ fn create_task(
     kind: &str,
     due_business_minutes: i64,
 ) -> ApiResult<()> {
-    let _ = (state, lead, sequence, enrolment, step, title, kind, due_business_minutes);
+    let _ = (
+        state,
+        lead,
+        sequence,
+        enrolment,
+        step,
+        title,
+        kind,
+        due_business_minutes,
+    );
     Ok(())
 }
 
@@ -329,14 +358,20 @@ pub fn prepare_email(
     if let Err(refusal) = consent_allows(state, lead, &t) {
         return Ok(Err(refusal));
     }
-    let rep = lead.owner.as_deref().and_then(|o| state.store.rep(o).ok().flatten());
+    let rep = lead
+        .owner
+        .as_deref()
+        .and_then(|o| state.store.rep(o).ok().flatten());
     let sender = state
         .mailer()
         .map(|m| m.config.sender())
         .unwrap_or_else(|| (String::new(), String::new()));
     let ctx = template::context(lead, rep.as_ref(), (&sender.0, &sender.1));
     let (subject, body) = template::render(&t.subject, &t.body, &ctx).map_err(|e| {
-        ApiError::invalid("template", format!("template {template_id} did not render: {e}"))
+        ApiError::invalid(
+            "template",
+            format!("template {template_id} did not render: {e}"),
+        )
     })?;
     let now = state.clock.now_ms();
     Ok(Ok(EmailRow {
@@ -364,7 +399,10 @@ pub fn prepare_email(
 }
 
 fn consent_allows(state: &AppState, lead: &LeadRow, t: &TemplateRow) -> Result<(), String> {
-    let rows = state.store.consents_of(&lead.id).map_err(|e| e.to_string())?;
+    let rows = state
+        .store
+        .consents_of(&lead.id)
+        .map_err(|e| e.to_string())?;
     let consent = crate::privacy::lead_consent(&lead.id, &rows);
     let purpose = if t.purpose == "transactional" {
         Purpose::Transactional
@@ -395,7 +433,8 @@ fn escape_html(s: &str) -> String {
 pub fn compose(m: &EmailRow, links: &links::Links<'_>) -> (String, String) {
     let marketing = m.purpose != "transactional";
     let mut text = String::new();
-    let mut html = String::from("<!doctype html><html><body><div style=\"font-family:sans-serif\">");
+    let mut html =
+        String::from("<!doctype html><html><body><div style=\"font-family:sans-serif\">");
     let mut at = 0;
     for (a, b) in links::find_urls(&m.body) {
         let url = &m.body[a..b];
@@ -454,7 +493,11 @@ pub fn mail_pass(state: &AppState) -> ApiResult<usize> {
             (Some(l), None) => {
                 let rows = state.store.consents_of(&l.id)?;
                 let consent = crate::privacy::lead_consent(&l.id, &rows);
-                let purpose = if m.purpose == "transactional" { Purpose::Transactional } else { Purpose::Marketing };
+                let purpose = if m.purpose == "transactional" {
+                    Purpose::Transactional
+                } else {
+                    Purpose::Marketing
+                };
                 may_contact(&consent, Channel::Email, purpose)
                     .err()
                     .map(|r| format!("{}: {r}", r.as_str()))
@@ -489,7 +532,12 @@ pub fn mail_pass(state: &AppState) -> ApiResult<usize> {
                 m.message_id = Some(message_id);
                 m.last_error = None;
                 state.store.update_email(&m)?;
-                record(state, &m, "email_sent", json!({ "subject": m.subject, "template": m.template_id }))?;
+                record(
+                    state,
+                    &m,
+                    "email_sent",
+                    json!({ "subject": m.subject, "template": m.template_id }),
+                )?;
                 sent += 1;
             }
             Err(err) => {
@@ -497,7 +545,10 @@ pub fn mail_pass(state: &AppState) -> ApiResult<usize> {
                 if err.permanent || m.attempts >= mailer.config.max_attempts {
                     m.status = "failed".into();
                 } else {
-                    let backoff = mailer.config.backoff_ms.saturating_mul(1 << (m.attempts - 1).min(20));
+                    let backoff = mailer
+                        .config
+                        .backoff_ms
+                        .saturating_mul(1 << (m.attempts - 1).min(20));
                     m.next_attempt_at = state.clock.now_ms() + backoff;
                 }
                 tracing::warn!(email = %m.id, attempts = m.attempts, permanent = err.permanent, error = %err.message, "sending an email failed");
@@ -544,7 +595,12 @@ pub enum Signal {
 /// Records a signal on an email: the email's own record, an event on the
 /// lead (which stops enrolments where the signal says so), and for an
 /// unsubscribe a recorded opt-out of email marketing.
-pub fn email_signal(state: &AppState, mut m: EmailRow, signal: Signal, props: Json) -> ApiResult<()> {
+pub fn email_signal(
+    state: &AppState,
+    mut m: EmailRow,
+    signal: Signal,
+    props: Json,
+) -> ApiResult<()> {
     let now = state.clock.now_ms();
     let (kind, slot) = match signal {
         Signal::Open => ("email_open", &mut m.opened_at),
@@ -584,7 +640,10 @@ pub fn email_signal(state: &AppState, mut m: EmailRow, signal: Signal, props: Js
 /// Stops the lead's enrolments whose sequences stop on one of the
 /// signals that `kinds` (event kinds just recorded) carry.
 pub fn on_signals(state: &AppState, lead_id: &str, kinds: &[&str]) -> ApiResult<()> {
-    let signals: Vec<StopSignal> = kinds.iter().filter_map(|k| StopSignal::of_event(k)).collect();
+    let signals: Vec<StopSignal> = kinds
+        .iter()
+        .filter_map(|k| StopSignal::of_event(k))
+        .collect();
     if signals.is_empty() {
         return Ok(());
     }

@@ -68,7 +68,9 @@ pub fn check(subject: &str, body: &str) -> Vec<TemplateProblem> {
                     field,
                     message: format!(
                         "template syntax error{}: {}",
-                        e.line().map(|l| format!(" on line {l}")).unwrap_or_default(),
+                        e.line()
+                            .map(|l| format!(" on line {l}"))
+                            .unwrap_or_default(),
                         e.detail().unwrap_or("invalid syntax")
                     ),
                 });
