@@ -321,6 +321,8 @@ pub fn export_person(state: &AppState, email: &str) -> ApiResult<Json> {
                 "current": state.store.consents_of(id)?,
                 "history": state.store.consent_history_of(id)?,
             },
+            "emails": state.store.emails_of(id)?,
+            "sequence_enrolments": state.store.enrolments_of(id)?,
         }));
     }
     let deliveries: Vec<Json> = state

@@ -202,6 +202,50 @@ const ROUTES: &[(&str, &str, Access, Option<&str>)] = &[
     ),
     ("get", "/privacy/erasures", Admin, None),
     ("put", "/settings", Admin, Some(r#"{}"#)),
+    (
+        "post",
+        "/templates",
+        Roles(&[MK, MG]),
+        Some(r#"{"name":"m","subject":"s","body":"b"}"#),
+    ),
+    ("get", "/templates", Roles(&[MK, MG, REP]), None),
+    ("get", "/templates/{id}", Roles(&[MK, MG, REP]), None),
+    (
+        "put",
+        "/templates/{id}",
+        Roles(&[MK, MG]),
+        Some(r#"{"name":"m","subject":"s","body":"b"}"#),
+    ),
+    ("delete", "/templates/{id}", Roles(&[MK, MG]), None),
+    (
+        "post",
+        "/sequences",
+        Roles(&[MK, MG]),
+        Some(r#"{"definition":{"name":"m","steps":[{"type":"wait","business_days":1}]}}"#),
+    ),
+    ("get", "/sequences", Roles(&[MK, MG, REP]), None),
+    ("get", "/sequences/{id}", Roles(&[MK, MG]), None),
+    (
+        "put",
+        "/sequences/{id}",
+        Roles(&[MK, MG]),
+        Some(r#"{"definition":{"name":"m","steps":[{"type":"wait","business_days":1}]}}"#),
+    ),
+    (
+        "post",
+        "/sequences/{id}/enrolments",
+        Roles(&[MK, MG, REP]),
+        Some(r#"{"lead_id":"placeholder"}"#),
+    ),
+    ("post", "/enrolments/{id}/stop", Roles(&[MK, MG, REP]), None),
+    ("get", "/leads/{id}/emails", Roles(&[MK, MG, REP]), None),
+    (
+        "post",
+        "/inbound/email",
+        Roles(&[MK]),
+        Some(r#"{"type":"reply","email":"nobody@example.com"}"#),
+    ),
+    ("post", "/inbound/postmark", Roles(&[MK]), Some(r#"{}"#)),
 ];
 
 const ALL_ROLES: [Role; 4] = [Role::Admin, Role::Marketing, Role::Manager, Role::Rep];

@@ -402,6 +402,31 @@ async fn erasing_a_person_leaves_no_byte_of_their_email_or_phone_in_the_database
         .await
         .unwrap();
 
+    // A nurture email to each (queued, with the address in its text).
+    ctx.post(
+        "/api/v1/templates",
+        &ctx.marketing,
+        json!({ "id": "hello", "name": "Hello", "subject": "Hi", "body": "We have {{ lead.email }} and {{ lead.phone }} on file." }),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    ctx.post(
+        "/api/v1/sequences",
+        &ctx.marketing,
+        json!({ "id": "hello", "definition": { "name": "Hello", "steps": [{"type": "email", "template": "hello"}] } }),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    for id in &ids {
+        ctx.post(
+            "/api/v1/sequences/hello/enrolments",
+            &ctx.marketing,
+            json!({ "lead_id": id }),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    }
+
     // The export shows all of it first.
     let export = ctx
         .get(
@@ -423,6 +448,12 @@ async fn erasing_a_person_leaves_no_byte_of_their_email_or_phone_in_the_database
         format!("confirmed by {email} on {phone}")
     );
     assert!(person["consent"]["history"].as_array().unwrap().len() >= 2);
+    assert_eq!(person["emails"][0]["to_addr"], email, "{export}");
+    assert!(person["emails"][0]["body"]
+        .as_str()
+        .unwrap()
+        .contains(phone));
+    assert_eq!(person["sequence_enrolments"][0]["sequence_id"], "hello");
     assert!(!export["webhook_deliveries"].as_array().unwrap().is_empty());
     assert_eq!(
         export["import_rejects"][0]["rejects"]
@@ -458,6 +489,8 @@ async fn erasing_a_person_leaves_no_byte_of_their_email_or_phone_in_the_database
     assert_eq!(audit["removed"]["events"], 1);
     assert_eq!(audit["removed"]["answers"], 1);
     assert_eq!(audit["removed"]["import_rejects"], 1);
+    assert_eq!(audit["removed"]["emails"], 1);
+    assert_eq!(audit["removed"]["enrolments"], 1);
     assert!(audit["removed"]["deliveries"].as_u64().unwrap() >= 2);
     assert!(!audit.to_string().contains(&ids[0]));
 
