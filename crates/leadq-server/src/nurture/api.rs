@@ -396,6 +396,32 @@ async fn enrol_lead(
     Ok((StatusCode::CREATED, JsonBody(out)))
 }
 
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnrolInSequence {
+    pub sequence_id: String,
+}
+
+/// Enrol this lead in a sequence (the same as `POST /sequences/{id}/enrolments`, from the lead's side).
+#[utoipa::path(post, path = "/leads/{id}/enrolments", tag = "nurture", params(("id" = String, Path)), request_body = EnrolInSequence,
+    responses((status = 201, body = Object), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn enrol_from_lead(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    Body(b): Body<EnrolInSequence>,
+) -> ApiResult<(StatusCode, JsonBody<Json>)> {
+    who.require(&[Role::Marketing, Role::Manager, Role::Rep])?;
+    let out = run(&state, move |s| {
+        let lead = Service::new(s).lead_for(&who, &id)?;
+        let e = super::enrol(s, &b.sequence_id, &lead, &who.actor())?;
+        Ok(enrolment_view(&e))
+    })
+    .await?;
+    Ok((StatusCode::CREATED, JsonBody(out)))
+}
+
 /// Stop an enrolment by hand; its queued emails are cancelled.
 #[utoipa::path(post, path = "/enrolments/{id}/stop", tag = "nurture", params(("id" = String, Path)),
     responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
@@ -617,6 +643,7 @@ pub fn routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(create_sequence, list_sequences))
         .routes(routes!(get_sequence, put_sequence))
         .routes(routes!(enrol_lead))
+        .routes(routes!(enrol_from_lead))
         .routes(routes!(stop_enrolment))
         .routes(routes!(lead_emails))
         .routes(routes!(inbound_email))

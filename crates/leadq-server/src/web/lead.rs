@@ -49,6 +49,7 @@ struct LeadData {
     gate_short: Vec<String>,
     /// The stored predictive probability of the lead, if a model is trained.
     prediction: Option<leadq_store::PredictionRow>,
+    nurture: super::nurture::NurtureData,
 }
 
 pub async fn page(
@@ -117,6 +118,7 @@ pub async fn page(
             answers,
             reps: s.store.list_reps()?,
             prediction: s.store.prediction_of(&lead.id)?,
+            nurture: super::nurture::load(s, &lead.id)?,
             gate: svc.framework_gate(&lead.id)?,
             frameworks,
             chosen,
@@ -144,6 +146,7 @@ pub async fn page(
         }
         section aria-labelledby="reasons-h" { h2 #reasons-h { "Why it scored this way" } (reasons(&d.lead)) }
         section aria-labelledby="framework-h" { h2 #framework-h { "Qualification checklist" } (checklist(&d)) }
+        section aria-labelledby="nurture-h" { h2 #nurture-h { "Email and sequences" } (super::nurture::section(&d.nurture, &d.lead.id)) }
         section aria-labelledby="timeline-h" { h2 #timeline-h { "Timeline" } (timeline(&d)) }
     };
     Ok(layout(&v, &title, "queue", body))

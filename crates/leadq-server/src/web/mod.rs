@@ -12,6 +12,7 @@ pub mod dashboard;
 pub mod import;
 pub mod lead;
 pub mod models;
+mod nurture;
 pub mod predictive;
 pub mod queue;
 

@@ -237,6 +237,12 @@ const ROUTES: &[(&str, &str, Access, Option<&str>)] = &[
         Roles(&[MK, MG, REP]),
         Some(r#"{"lead_id":"placeholder"}"#),
     ),
+    (
+        "post",
+        "/leads/{id}/enrolments",
+        Roles(&[MK, MG, REP]),
+        Some(r#"{"sequence_id":"placeholder"}"#),
+    ),
     ("post", "/enrolments/{id}/stop", Roles(&[MK, MG, REP]), None),
     ("get", "/leads/{id}/emails", Roles(&[MK, MG, REP]), None),
     (

@@ -588,3 +588,57 @@ async fn the_predictive_panel_shows_the_champion_with_its_factors_and_the_challe
     assert!(html.contains(&shadow), "{shadow} in {html}");
     assert!(html.contains("(model v1)"), "{html}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_lead_page_lists_sequences_and_emails_and_enrols_through_the_session() {
+    let ctx = Ctx::new();
+    ctx.publish(DEFAULT_MODEL).await;
+    ctx.rep("rep-1", 10).await;
+    let mut doc = good_lead("nina@acme.example");
+    doc["opt_in"] = json!("yes");
+    let id = ctx.create_lead(doc).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ctx.post(
+        "/api/v1/templates",
+        &ctx.marketing,
+        json!({ "id": "hello", "name": "Hello", "subject": "Hello {{ lead.company }}", "body": "Hi" }),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    ctx.post(
+        "/api/v1/sequences",
+        &ctx.marketing,
+        json!({ "id": "welcome", "definition": { "name": "Welcome series", "steps": [{"type": "email", "template": "hello"}, {"type": "wait", "business_days": 2}] } }),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+
+    let mut manager = ctx.browser("mona", "manager", None).await;
+    let page = manager.get(&format!("/ui/leads/{id}")).await.ok();
+    let section = from_id(&page, "nurture-h");
+    assert!(section.contains("Not in any sequence."), "{section}");
+    assert!(section.contains("<option value=\"welcome\">Welcome series</option>"));
+
+    let r = manager
+        .api(
+            Method::POST,
+            &format!("/api/v1/leads/{id}/enrolments"),
+            Some(json!({ "sequence_id": "welcome" })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let page = manager.get(&format!("/ui/leads/{id}")).await.ok();
+    let enrolments = from_id(&page, "enrolments");
+    assert!(enrolments.contains("Welcome series") && enrolments.contains("active"));
+    let emails = from_id(&page, "emails");
+    assert!(
+        emails.contains("Hello Acme Corp") && emails.contains("queued"),
+        "{emails}"
+    );
+    assert!(
+        !from_id(&page, "nurture-h").contains("<option value=\"welcome\">"),
+        "a lead is not offered a sequence it is already in"
+    );
+}
