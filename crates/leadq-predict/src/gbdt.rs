@@ -366,6 +366,11 @@ struct Workspace {
     goes_left: Vec<[bool; 256]>,
     /// Per node: feature, left, right (`usize::MAX` feature for a leaf).
     links: Vec<(usize, usize, usize)>,
+    /// Per leaf: its rows `rows[start..end]` and its value, so sampled
+    /// rows move by their leaf without walking the tree again.
+    leaves: Vec<(usize, usize, f64)>,
+    /// Whether each row was drawn for the current tree.
+    sampled: Vec<bool>,
 }
 
 struct Grower<'a> {
@@ -480,10 +485,12 @@ impl Grower<'_> {
         self.nodes.len() - 1
     }
 
-    fn leaf(&mut self, total: [f64; 3], hist: Hist) -> usize {
+    fn leaf(&mut self, start: usize, end: usize, total: [f64; 3], hist: Hist) -> usize {
         self.ws.free_hists.push(hist);
+        let value = -total[0] / (total[1] + self.p.lambda) * self.p.learning_rate;
+        self.ws.leaves.push((start, end, value));
         self.push_node(Node::Leaf {
-            value: -total[0] / (total[1] + self.p.lambda) * self.p.learning_rate,
+            value,
             cover: total[1],
         })
     }
@@ -497,10 +504,10 @@ impl Grower<'_> {
             .iter()
             .fold([0.0; 3], |a, &s| add(a, s));
         if depth >= self.p.max_depth || total[2] < 2.0 * self.p.min_rows_leaf as f64 {
-            return self.leaf(total, hist);
+            return self.leaf(start, end, total, hist);
         }
         let Some(split) = self.best_split(&hist, total) else {
-            return self.leaf(total, hist);
+            return self.leaf(start, end, total, hist);
         };
         let f = split.feature;
         let nb = self.data.n_bins[f];
@@ -651,6 +658,7 @@ impl Gbdt {
             }
             ws.links.clear();
             ws.goes_left.clear();
+            ws.leaves.clear();
             let mut grower = Grower {
                 data: &data,
                 g: &g,
@@ -663,10 +671,31 @@ impl Gbdt {
             let mut hist = grower.new_hist();
             build_hist(&data, &grower.feats, &g, &h, &grower.ws.rows, &mut hist);
             grower.grow(0, grower.ws.rows.len(), hist, 0);
-            // Every row, sampled or not, moves by its leaf's value; on bins
-            // this is the same walk as `Tree::predict` on the raw values.
-            for (r, m) in margin.iter_mut().enumerate() {
-                *m += grower.predict_binned(data.row(r));
+            // Every row, sampled or not, moves by its leaf's value. The
+            // sampled rows sit in their leaves' ranges of `rows`; the others
+            // walk the tree on bins, the same walk as `Tree::predict` on the
+            // raw values.
+            let sampled_all = grower.ws.rows.len() == n;
+            if !sampled_all {
+                grower.ws.sampled.clear();
+                grower.ws.sampled.resize(n, false);
+            }
+            for li in 0..grower.ws.leaves.len() {
+                let (a, b, value) = grower.ws.leaves[li];
+                for i in a..b {
+                    let r = grower.ws.rows[i] as usize;
+                    margin[r] += value;
+                    if !sampled_all {
+                        grower.ws.sampled[r] = true;
+                    }
+                }
+            }
+            if !sampled_all {
+                for (r, m) in margin.iter_mut().enumerate() {
+                    if !grower.ws.sampled[r] {
+                        *m += grower.predict_binned(data.row(r));
+                    }
+                }
             }
             trees.push(Tree {
                 nodes: grower.nodes,

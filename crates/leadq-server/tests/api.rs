@@ -3,6 +3,8 @@
 
 #[path = "api/common.rs"]
 mod common;
+#[path = "support/smtp.rs"]
+mod smtp;
 
 #[path = "api/auth.rs"]
 mod auth;

@@ -4,9 +4,13 @@
 
 #[path = "workers/common.rs"]
 mod common;
+#[path = "support/smtp.rs"]
+mod smtp;
 
 #[path = "workers/imports.rs"]
 mod imports;
+#[path = "workers/nurture.rs"]
+mod nurture;
 #[path = "workers/publish.rs"]
 mod publish;
 #[path = "workers/retention.rs"]

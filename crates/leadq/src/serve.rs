@@ -584,8 +584,64 @@ fn seed_demo(state: &AppState, people: usize) -> Result<(String, Option<String>)
     state.store.set_setting("sql_framework", "BANT")?;
     eprintln!("demo: {won} won and {lost} lost leads");
     train_demo_champion(state);
+    seed_demo_nurture(state, now).map_err(err)?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok((token, Some(password)))
+}
+
+/// Two email templates and a nurture sequence for poor fits, enrolled by
+/// rule. Without `--smtp-url` its email waits in the outbox, which the lead
+/// pages show.
+fn seed_demo_nurture(state: &AppState, now: i64) -> Result<(), leadq_server::error::ApiError> {
+    for (id, name, subject, body) in [
+        (
+            "nurture-intro",
+            "Nurture: introduction",
+            "{{ lead.company | default('Your team') }} and faster lead follow-up",
+            "Hi {{ lead.first_name | default('there') }},\n\nteams like {{ lead.company | default('yours') }} use us to answer every lead within minutes. A two-minute overview: https://example.com/overview\n\n{{ sender.name }}",
+        ),
+        (
+            "nurture-case-study",
+            "Nurture: case study",
+            "How a team like yours doubled its qualified pipeline",
+            "Hi {{ lead.first_name | default('there') }},\n\nthe case study: https://example.com/customers/case-study\n\n{{ sender.name }}",
+        ),
+    ] {
+        state.store.put_template(leadq_store::TemplateRow {
+            id: id.into(),
+            name: name.into(),
+            subject: subject.into(),
+            body: body.into(),
+            purpose: "marketing".into(),
+            created_at: now,
+            updated_at: now,
+            updated_by: "demo".into(),
+        })?;
+    }
+    let definition: leadq_core::nurture::SequenceDef = serde_json::from_value(serde_json::json!({
+        "name": "Nurture C and D fits",
+        "enrol_when": "grade in [\"C\", \"D\"] && !(stage in [\"won\", \"lost\", \"disqualified\"])",
+        "steps": [
+            {"type": "email", "template": "nurture-intro"},
+            {"type": "wait", "business_days": 3},
+            {"type": "branch", "when": "emails_opened > 0", "then": "end", "otherwise": "case"},
+            {"type": "email", "id": "case", "template": "nurture-case-study"}
+        ]
+    }))
+    .map_err(|e| leadq_server::error::ApiError::internal(e.to_string()))?;
+    let seq = leadq_server::nurture::compile(state, definition)?;
+    state.store.put_sequence(leadq_store::SequenceRow {
+        id: "nurture".into(),
+        name: seq.def.name.clone(),
+        definition: serde_json::to_string(&seq.def)
+            .map_err(|e| leadq_server::error::ApiError::internal(e.to_string()))?,
+        active: true,
+        created_at: now,
+        updated_at: now,
+    })?;
+    let enrolled = leadq_server::nurture::enrol_pass(state)?;
+    eprintln!("demo: nurture sequence with {enrolled} leads enrolled");
+    Ok(())
 }
 
 /// Learns the demo's first predictive model (the champion) from the
