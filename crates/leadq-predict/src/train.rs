@@ -3,7 +3,7 @@
 //! repeats the whole of `fit` inside each fold, so the reported metrics
 //! (calibration included) are those of rows the model never saw.
 
-use crate::calibrate::{CalibrationMethod, Calibrator};
+use crate::calibrate::{sigmoid, CalibrationMethod, Calibrator};
 use crate::features::{FeatureSet, Matrix};
 use crate::gbdt::{Gbdt, GbdtParams};
 use crate::logistic::{Logistic, LogisticParams};
@@ -123,7 +123,18 @@ pub fn fit(
         },
     );
     let calibrator = Calibrator::fit(opts.calibration, &oof, y);
-    Ok(Model {
+    Ok(assemble(fs, y, opts, learner, calibrator))
+}
+
+fn assemble(
+    fs: &FeatureSet,
+    y: &[bool],
+    opts: &TrainOptions,
+    learner: Learner,
+    calibrator: Option<Calibrator>,
+) -> Model {
+    let positives = y.iter().filter(|&&t| t).count();
+    Model {
         format: FORMAT.to_string(),
         version: VERSION,
         algorithm: opts.algorithm,
@@ -134,7 +145,7 @@ pub fn fit(
         features: fs.clone(),
         learner,
         calibrator,
-    })
+    }
 }
 
 /// Probabilities of a fitted model for every row of `x`.
@@ -151,6 +162,30 @@ pub struct CvReport {
     pub oof: Vec<f64>,
 }
 
+/// Cross-validates `fit` and fits the final model on every row, at once.
+///
+/// The final model's calibrator is fitted on the cross-validation's
+/// out-of-fold margins (each row scored by the fold model that did not see
+/// it) instead of on margins from separate inner folds: the same kind of
+/// held-out scores, from `k` folds rather than `calibration_folds`, without
+/// fitting those inner models again. The final learner is fitted while the
+/// folds run.
+pub fn cross_validate_and_fit(
+    fs: &FeatureSet,
+    x: &Matrix,
+    y: &[bool],
+    k: usize,
+    opts: &TrainOptions,
+) -> Result<(CvReport, Model), PredictError> {
+    let (cv, learner) = rayon::join(
+        || cross_validate_margins(fs, x, y, k, opts),
+        || fit_learner(fs, x, y, opts),
+    );
+    let (report, oof_margins) = cv?;
+    let calibrator = Calibrator::fit(opts.calibration, &oof_margins, y);
+    Ok((report, assemble(fs, y, opts, learner, calibrator)))
+}
+
 /// Stratified `k`-fold cross-validation of `fit` (same seed, same folds).
 pub fn cross_validate(
     fs: &FeatureSet,
@@ -159,6 +194,18 @@ pub fn cross_validate(
     k: usize,
     opts: &TrainOptions,
 ) -> Result<CvReport, PredictError> {
+    cross_validate_margins(fs, x, y, k, opts).map(|(r, _)| r)
+}
+
+/// [`cross_validate`], also returning each row's uncalibrated margin from
+/// the fold model that held it out.
+fn cross_validate_margins(
+    fs: &FeatureSet,
+    x: &Matrix,
+    y: &[bool],
+    k: usize,
+    opts: &TrainOptions,
+) -> Result<(CvReport, Vec<f64>), PredictError> {
     if k < 2 {
         return Err(PredictError::InvalidParameter(format!(
             "cross-validation needs at least 2 folds, not {k}"
@@ -170,24 +217,34 @@ pub fn cross_validate(
         .map(|f| {
             let (tr, te) = fold_indices(&folds, f);
             let model = fit(fs, &x.take(&tr), &take(y, &tr), opts)?;
-            let p = predict_matrix(&model, &x.take(&te));
+            let xt = x.take(&te);
+            let raw = model.margins(&xt);
+            let p: Vec<f64> = match &model.calibrator {
+                Some(c) => raw.iter().map(|&z| c.apply(z)).collect(),
+                None => raw.iter().map(|&z| sigmoid(z)).collect(),
+            };
             let m = Metrics::compute(&p, &take(y, &te))?;
-            Ok((te, p, m))
+            Ok((te, p, raw, m))
         })
         .collect::<Result<Vec<_>, PredictError>>()?;
     let mut oof = vec![0.0; y.len()];
+    let mut oof_margins = vec![0.0; y.len()];
     let mut metrics = Vec::new();
-    for (te, p, m) in parts {
-        for (i, v) in te.into_iter().zip(p) {
+    for (te, p, raw, m) in parts {
+        for ((i, v), z) in te.into_iter().zip(p).zip(raw) {
             oof[i] = v;
+            oof_margins[i] = z;
         }
         metrics.push(m);
     }
     let (mean, std) = Metrics::mean_std(&metrics);
-    Ok(CvReport {
-        folds: metrics,
-        mean,
-        std,
-        oof,
-    })
+    Ok((
+        CvReport {
+            folds: metrics,
+            mean,
+            std,
+            oof,
+        },
+        oof_margins,
+    ))
 }

@@ -284,12 +284,13 @@ pub fn train_model(
         ..TrainOptions::default()
     };
     let fs = &guarded.features;
-    let CvReport { mean, std, .. } =
-        train::cross_validate(fs, &guarded.x, &o.y, req.folds, &opts).map_err(learn_error)?;
-    progress.done.fetch_add(req.folds as i64, Ordering::Relaxed);
-    let mut model = train::fit(fs, &guarded.x, &o.y, &opts).map_err(learn_error)?;
+    let (CvReport { mean, std, .. }, mut model) =
+        train::cross_validate_and_fit(fs, &guarded.x, &o.y, req.folds, &opts)
+            .map_err(learn_error)?;
     model.label = "converted".into();
-    progress.done.fetch_add(1, Ordering::Relaxed);
+    progress
+        .done
+        .fetch_add(req.folds as i64 + 1, Ordering::Relaxed);
     let algorithm = match req.algorithm {
         Algorithm::Gbdt => "gbdt",
         Algorithm::Logistic => "logistic",

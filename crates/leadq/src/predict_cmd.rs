@@ -136,8 +136,8 @@ pub fn train(args: TrainArgs) -> Result<()> {
         )
     } else {
         let k = args.cv.unwrap_or(5);
-        let CvReport { mean, std, oof, .. } = train::cross_validate(&fs, &x, &y, k, &opts)?;
-        let model = train::fit(&fs, &x, &y, &opts)?;
+        let (CvReport { mean, std, oof, .. }, model) =
+            train::cross_validate_and_fit(&fs, &x, &y, k, &opts)?;
         (
             mean,
             Some(std),
