@@ -2590,3 +2590,144 @@ fn inactive_leads_are_those_without_updates_stage_changes_or_events_since_the_cu
 on_every_backend!(
     inactive_leads_are_those_without_updates_stage_changes_or_events_since_the_cutoff
 );
+
+// --- email: templates, sequences, enrolments, outbox ----------------------------------
+
+fn enrolment(id: &str, sequence: &str, lead: &str, next_run_at: i64) -> EnrolmentRow {
+    EnrolmentRow {
+        id: id.into(),
+        sequence_id: sequence.into(),
+        lead_id: lead.into(),
+        status: "active".into(),
+        step: 0,
+        resumed: false,
+        next_run_at: Some(next_run_at),
+        stage_at_enrol: "new".into(),
+        stop_reason: None,
+        enrolled_by: "test".into(),
+        enrolled_at: next_run_at,
+        updated_at: next_run_at,
+    }
+}
+
+fn email(id: &str, lead: &str, enrolment: Option<&str>, next_attempt_at: i64) -> EmailRow {
+    EmailRow {
+        id: id.into(),
+        lead_id: lead.into(),
+        enrolment_id: enrolment.map(str::to_string),
+        step: Some(0),
+        template_id: Some("t".into()),
+        to_addr: format!("{lead}@example.com"),
+        subject: "Hello".into(),
+        body: "Hi".into(),
+        purpose: "marketing".into(),
+        status: "queued".into(),
+        attempts: 0,
+        next_attempt_at,
+        last_error: None,
+        message_id: None,
+        created_at: next_attempt_at,
+        sent_at: None,
+        opened_at: None,
+        clicked_at: None,
+        replied_at: None,
+        bounced_at: None,
+    }
+}
+
+fn a_lead_is_enrolled_in_a_sequence_once_and_due_enrolments_come_oldest_first(store: &dyn Store) {
+    store
+        .put_sequence(SequenceRow {
+            id: "s".into(),
+            name: "S".into(),
+            definition: "{}".into(),
+            active: true,
+            created_at: 1,
+            updated_at: 1,
+        })
+        .unwrap();
+    assert!(store.enrol(enrolment("e1", "s", "a", 20)).unwrap());
+    assert!(store.enrol(enrolment("e2", "s", "b", 10)).unwrap());
+    assert!(
+        !store.enrol(enrolment("e3", "s", "a", 5)).unwrap(),
+        "a second enrolment of the same lead is refused"
+    );
+    assert_eq!(store.enrolled_leads("s").unwrap().len(), 2);
+    let due: Vec<String> = store
+        .due_enrolments(20, 10)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(due, strs(&["e2", "e1"]));
+    assert!(store.due_enrolments(9, 10).unwrap().is_empty());
+    let mut e1 = store.enrolment("e1").unwrap().unwrap();
+    e1.step = 2;
+    e1.resumed = true;
+    e1.next_run_at = Some(100);
+    store
+        .advance_enrolment(e1.clone(), vec![email("m1", "a", Some("e1"), 20)])
+        .unwrap();
+    assert_eq!(store.enrolment("e1").unwrap().unwrap(), e1);
+    assert_eq!(store.emails_of_enrolment("e1").unwrap()[0].id, "m1");
+}
+on_every_backend!(a_lead_is_enrolled_in_a_sequence_once_and_due_enrolments_come_oldest_first);
+
+fn stopping_an_enrolment_cancels_its_queued_email_and_refuses_a_late_advance(store: &dyn Store) {
+    store.enrol(enrolment("e1", "s", "a", 10)).unwrap();
+    store.enrol(enrolment("e2", "other", "a", 10)).unwrap();
+    store
+        .queue_emails(vec![
+            email("m1", "a", Some("e1"), 10),
+            email("m2", "a", Some("e2"), 10),
+        ])
+        .unwrap();
+    let stopped = store
+        .stop_enrolments("a", Some(&strs(&["s"])), "reply", 50)
+        .unwrap();
+    assert_eq!(stopped.len(), 1);
+    assert_eq!(stopped[0].stop_reason.as_deref(), Some("reply"));
+    let due: Vec<String> = store
+        .due_emails(100, 10)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(
+        due,
+        strs(&["m2"]),
+        "the stopped enrolment's email is cancelled"
+    );
+    assert_eq!(store.email("m1").unwrap().unwrap().status, "cancelled");
+    let late = store.enrolment("e1").unwrap().unwrap();
+    assert!(matches!(
+        store.advance_enrolment(late, vec![email("m3", "a", Some("e1"), 60)]),
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(
+        store.email("m3").unwrap().is_none(),
+        "nothing of a refused advance is written"
+    );
+    assert_eq!(store.enrolments_of("a").unwrap().len(), 2);
+}
+on_every_backend!(stopping_an_enrolment_cancels_its_queued_email_and_refuses_a_late_advance);
+
+fn an_email_is_found_by_its_message_id_and_updates_round_trip(store: &dyn Store) {
+    store
+        .queue_emails(vec![email("m1", "a", None, 10)])
+        .unwrap();
+    let mut m = store.email("m1").unwrap().unwrap();
+    m.status = "sent".into();
+    m.attempts = 1;
+    m.message_id = Some("<m1@acme.example>".into());
+    m.sent_at = Some(11);
+    m.opened_at = Some(12);
+    store.update_email(&m).unwrap();
+    assert_eq!(
+        store.email_by_message_id("<m1@acme.example>").unwrap(),
+        Some(m.clone())
+    );
+    assert_eq!(store.emails_of("a").unwrap(), vec![m]);
+    assert!(store.due_emails(100, 10).unwrap().is_empty());
+}
+on_every_backend!(an_email_is_found_by_its_message_id_and_updates_round_trip);
