@@ -20,6 +20,7 @@ pub mod privacy;
 pub mod routing;
 pub mod scoring;
 pub mod sla;
+pub mod tasks;
 pub mod time;
 pub mod value;
 

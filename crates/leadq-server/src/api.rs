@@ -2570,7 +2570,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(privacy_export))
         .routes(routes!(privacy_erase))
         .routes(routes!(privacy_erasures));
-    crate::nurture::api::routes(router).split_for_parts()
+    crate::tasks::routes(crate::nurture::api::routes(router)).split_for_parts()
 }
 
 /// The OpenAPI 3.1 document of the API.

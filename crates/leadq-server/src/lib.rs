@@ -17,6 +17,7 @@ pub mod nurture;
 pub mod predictive;
 pub mod privacy;
 pub mod service;
+pub mod tasks;
 pub mod web;
 pub mod workers;
 
@@ -100,6 +101,7 @@ pub struct Shared {
     rescore_queue: std::sync::Mutex<std::collections::BTreeSet<String>>,
     pub rescore_ready: Notify,
     mailer: Option<nurture::Mailer>,
+    task_rules: RwLock<Arc<Vec<leadq_core::tasks::TaskRule>>>,
 }
 
 /// Cheap to clone; handed to every handler.
@@ -137,11 +139,29 @@ impl AppState {
             rescore_queue: Default::default(),
             rescore_ready: Notify::new(),
             mailer,
+            task_rules: RwLock::new(Arc::new(Vec::new())),
         }));
         state.reload_model()?;
         state.reload_predictors()?;
         state.reload_webhooks()?;
+        state.reload_task_rules()?;
         Ok(state)
+    }
+
+    /// The task rules, read once per change of them.
+    pub fn task_rules(&self) -> Arc<Vec<leadq_core::tasks::TaskRule>> {
+        self.task_rules
+            .read()
+            .map(|r| r.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn reload_task_rules(&self) -> Result<(), StoreError> {
+        let rules = tasks::load_rules(self).map_err(|e| StoreError::Database(e.message))?;
+        if let Ok(mut r) = self.task_rules.write() {
+            *r = Arc::new(rules);
+        }
+        Ok(())
     }
 
     /// The SMTP sender, when one is configured.

@@ -102,6 +102,16 @@ pub fn prometheus(state: &AppState) -> String {
             c.load(Ordering::Relaxed)
         );
     }
+    if let Ok(t) = state
+        .store
+        .task_counts(i64::MIN, i64::MAX, state.clock.now_ms())
+    {
+        let _ = writeln!(
+            out,
+            "# HELP leadq_tasks_open Open tasks.\n# TYPE leadq_tasks_open gauge\nleadq_tasks_open {}\n# HELP leadq_tasks_overdue Open tasks past due.\n# TYPE leadq_tasks_overdue gauge\nleadq_tasks_overdue {}",
+            t.open, t.overdue
+        );
+    }
     if let Ok(n) = state.store.count_leads() {
         let _ = writeln!(
             out,
@@ -268,6 +278,14 @@ pub fn business_metrics(
         out["groups"] = Json::Array(list);
     }
     out["sla_breaches"] = json!(state.store.list_breaches(from, to)?.len());
+    let t = state.store.task_counts(from, to, state.clock.now_ms())?;
+    out["tasks"] = json!({
+        "open": t.open,
+        "overdue": t.overdue,
+        "done": t.done,
+        "done_on_time": t.done_on_time,
+        "on_time_rate": (t.done > 0).then(|| t.done_on_time as f64 / t.done as f64),
+    });
     Ok(out)
 }
 

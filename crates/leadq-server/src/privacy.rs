@@ -323,6 +323,11 @@ pub fn export_person(state: &AppState, email: &str) -> ApiResult<Json> {
             },
             "emails": state.store.emails_of(id)?,
             "sequence_enrolments": state.store.enrolments_of(id)?,
+            "tasks": state.store.list_tasks(&leadq_store::TaskFilter {
+                lead_id: Some(id.clone()),
+                limit: 10_000,
+                ..Default::default()
+            })?,
         }));
     }
     let deliveries: Vec<Json> = state

@@ -28,6 +28,7 @@ pub const WEBHOOK_EVENTS: &[&str] = &[
     EVENT_STAGE_CHANGED,
     EVENT_ASSIGNED,
     EVENT_SLA_BREACHED,
+    crate::tasks::EVENT_OVERDUE,
 ];
 
 /// A lead document as submitted, split into what the service owns and the
@@ -216,6 +217,17 @@ pub struct Service<'a> {
 impl<'a> Service<'a> {
     pub fn new(state: &'a AppState) -> Service<'a> {
         Service { state }
+    }
+
+    /// Applies lead changes with the tasks their moves fire.
+    fn apply(
+        &self,
+        mut changes: Vec<LeadChange>,
+    ) -> Result<Vec<Result<LeadRow, StoreError>>, StoreError> {
+        for c in &mut changes {
+            crate::tasks::attach(self.state, c);
+        }
+        self.state.store.apply(changes)
     }
 
     fn now(&self) -> i64 {
@@ -521,7 +533,7 @@ impl<'a> Service<'a> {
             let positions: Vec<usize> = drafts.iter().map(|(i, _, _)| *i).collect();
             let created: Vec<bool> = drafts.iter().map(|(_, _, c)| *c).collect();
             let changes: Vec<LeadChange> = drafts.into_iter().map(|(_, d, _)| d.finish()).collect();
-            let applied = self.state.store.apply(changes)?;
+            let applied = self.apply(changes)?;
             // A concurrent writer created or changed the lead meanwhile:
             // prepare just those again, from what is stored now.
             let mut retry = Vec::new();
@@ -785,7 +797,7 @@ impl<'a> Service<'a> {
     /// changed meanwhile (stale).
     pub fn apply_rescore(&self, changes: Vec<LeadChange>) -> ApiResult<(usize, Vec<String>)> {
         let ids: Vec<String> = changes.iter().map(|c| c.lead.id.clone()).collect();
-        let applied = self.state.store.apply(changes)?;
+        let applied = self.apply(changes)?;
         let mut ok = 0;
         let mut stale = Vec::new();
         for (id, r) in ids.into_iter().zip(applied) {
@@ -957,7 +969,7 @@ impl<'a> Service<'a> {
                 draft.row.first_response_at = first_response;
             }
             draft.row.updated_at = self.now();
-            match self.state.store.apply(vec![draft.finish()])?.pop() {
+            match self.apply(vec![draft.finish()])?.pop() {
                 Some(Ok(row)) => {
                     self.state.after_write();
                     return Ok(row);
@@ -1103,7 +1115,7 @@ impl<'a> Service<'a> {
                 ));
             }
             draft.row.updated_at = self.now();
-            match self.state.store.apply(vec![draft.finish()])?.pop() {
+            match self.apply(vec![draft.finish()])?.pop() {
                 Some(Ok(row)) => {
                     self.state.after_write();
                     return Ok(row);
@@ -1128,7 +1140,7 @@ impl<'a> Service<'a> {
             }
             let mut draft = Draft::new(row, false);
             draft.row.first_response_at = Some(self.now());
-            match self.state.store.apply(vec![draft.finish()])?.pop() {
+            match self.apply(vec![draft.finish()])?.pop() {
                 Some(Ok(row)) => return Ok(row),
                 Some(Err(StoreError::StaleVersion { .. })) => continue,
                 Some(Err(e)) => return Err(e.into()),

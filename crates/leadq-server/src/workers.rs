@@ -822,7 +822,12 @@ pub fn spawn_all(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle
         handles.push(tokio::spawn(async move {
             loop {
                 let s = state.clone();
-                match tokio::task::spawn_blocking(move || sla_pass(&s)).await {
+                match tokio::task::spawn_blocking(move || {
+                    crate::tasks::overdue_pass(&s)?;
+                    sla_pass(&s)
+                })
+                .await
+                {
                     Ok(Err(e)) => tracing::warn!(error = %e.message, "SLA pass failed"),
                     Err(e) => tracing::warn!(error = %e, "SLA pass panicked"),
                     _ => {}

@@ -34,3 +34,5 @@ mod predictive;
 mod privacy;
 #[path = "api/routing.rs"]
 mod routing;
+#[path = "api/tasks.rs"]
+mod tasks;

@@ -276,7 +276,7 @@ pub trait Store: Send + Sync {
     /// ledger, transitions, assignments, answers, prediction, consent and
     /// SLA breaches; webhook payloads that mention them are replaced (and
     /// pending ones not sent); import reject entries that mention them are
-    /// removed; the person's emails and sequence enrolments are deleted.
+    /// removed; the person's emails, sequence enrolments and tasks are deleted.
     /// Records and returns the audit entry, which keeps no
     /// identifier of the person.
     fn erase(&self, erasure: Erasure) -> Result<ErasureRow, StoreError>;
@@ -339,4 +339,16 @@ pub trait Store: Send + Sync {
     fn emails_of(&self, lead_id: &str) -> Result<Vec<EmailRow>, StoreError>;
     /// Emails of an enrolment, oldest first.
     fn emails_of_enrolment(&self, enrolment_id: &str) -> Result<Vec<EmailRow>, StoreError>;
+
+    // --- tasks ---------------------------------------------------------------------------
+    fn insert_task(&self, task: TaskRow) -> Result<(), StoreError>;
+    fn task(&self, id: &str) -> Result<Option<TaskRow>, StoreError>;
+    /// Saves a task's changeable fields; NotFound when it is gone.
+    fn update_task(&self, task: &TaskRow) -> Result<(), StoreError>;
+    /// Tasks matching the filter, soonest due first.
+    fn list_tasks(&self, filter: &TaskFilter) -> Result<Vec<TaskRow>, StoreError>;
+    /// Open tasks past due at `now` whose overdue notice has not gone out.
+    fn overdue_unnotified(&self, now: i64, limit: usize) -> Result<Vec<TaskRow>, StoreError>;
+    /// Counts over the tasks created in `[from, to)`; overdue as of `now`.
+    fn task_counts(&self, from: i64, to: i64, now: i64) -> Result<TaskCounts, StoreError>;
 }

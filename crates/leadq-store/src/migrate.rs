@@ -34,6 +34,11 @@ const SQLITE: &[Migration] = &[
         sql: include_str!("../migrations/sqlite/0005_privacy.sql"),
     },
     Migration {
+        version: 6,
+        name: "0006_tasks",
+        sql: include_str!("../migrations/sqlite/0006_tasks.sql"),
+    },
+    Migration {
         version: 7,
         name: "0007_email",
         sql: include_str!("../migrations/sqlite/0007_email.sql"),
@@ -65,6 +70,11 @@ const POSTGRES: &[Migration] = &[
         version: 5,
         name: "0005_privacy",
         sql: include_str!("../migrations/postgres/0005_privacy.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "0006_tasks",
+        sql: include_str!("../migrations/postgres/0006_tasks.sql"),
     },
     Migration {
         version: 7,

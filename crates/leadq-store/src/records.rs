@@ -117,6 +117,11 @@ pub struct LeadChange {
     pub deliveries: Vec<DeliveryRow>,
     /// Consent statements to record with the lead (current and history).
     pub consents: Vec<ConsentRow>,
+    /// Tasks its task rules created; one whose lead already has an open
+    /// task of the same origin is skipped.
+    pub tasks: Vec<TaskRow>,
+    /// Cancel the lead's open tasks (it was closed).
+    pub cancel_open_tasks: bool,
 }
 
 impl LeadChange {
@@ -129,6 +134,8 @@ impl LeadChange {
             assignments: Vec::new(),
             deliveries: Vec::new(),
             consents: Vec::new(),
+            tasks: Vec::new(),
+            cancel_open_tasks: false,
         }
     }
     pub fn update(lead: LeadRow) -> LeadChange {
@@ -522,4 +529,52 @@ pub struct EmailRow {
     pub clicked_at: Option<i64>,
     pub replied_at: Option<i64>,
     pub bounced_at: Option<i64>,
+}
+
+/// A task for a rep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskRow {
+    pub id: String,
+    pub lead_id: String,
+    /// The rep it is for.
+    pub owner: Option<String>,
+    /// `call`, `email`, `proposal`, `meeting` or `todo`.
+    pub kind: String,
+    pub title: String,
+    pub notes: Option<String>,
+    pub due_at: i64,
+    /// `open`, `done` or `cancelled`.
+    pub status: String,
+    /// `rule:<id>`, `manual:<who>` or `sequence:<id>:<step>`.
+    pub origin: String,
+    pub created_at: i64,
+    pub created_by: String,
+    pub completed_at: Option<i64>,
+    pub completed_by: Option<String>,
+    /// How often it was snoozed.
+    pub snoozed: i64,
+    pub overdue_notified_at: Option<i64>,
+}
+
+/// Which tasks to list.
+#[derive(Debug, Clone, Default)]
+pub struct TaskFilter {
+    pub owner: Option<String>,
+    pub lead_id: Option<String>,
+    pub status: Option<String>,
+    /// Due strictly before this instant.
+    pub due_before: Option<i64>,
+    pub limit: usize,
+}
+
+/// Counts of tasks for the metrics.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TaskCounts {
+    pub open: i64,
+    /// Open and past due at the instant asked about.
+    pub overdue: i64,
+    /// Completed (created in the period).
+    pub done: i64,
+    /// Of those, completed by their due time.
+    pub done_on_time: i64,
 }

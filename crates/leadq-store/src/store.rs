@@ -280,7 +280,55 @@ fn write_related(tx: &mut dyn Tx, c: &LeadChange) -> Result<(), StoreError> {
         )?;
     }
     insert_deliveries(tx, &c.deliveries)?;
-    insert_consents(tx, &c.consents)
+    insert_consents(tx, &c.consents)?;
+    if c.cancel_open_tasks {
+        tx.exec(
+            "UPDATE tasks SET status = 'cancelled', completed_at = $2, completed_by = 'system:closed' WHERE lead_id = $1 AND status = 'open'",
+            &p![c.lead.id.clone(), c.lead.updated_at],
+        )?;
+    }
+    for t in &c.tasks {
+        // One open task per lead and origin: a rule firing again while its
+        // task is still open adds nothing.
+        let open = tx.query_one(
+            "SELECT 1 FROM tasks WHERE lead_id = $1 AND origin = $2 AND status = 'open'",
+            &p![t.lead_id.clone(), t.origin.clone()],
+        )?;
+        if open.is_none() {
+            insert_task(tx, t)?;
+        }
+    }
+    Ok(())
+}
+
+const TASK_COLS: &str = "id, lead_id, owner, kind, title, notes, due_at, status, origin, created_at, created_by, completed_at, completed_by, snoozed, overdue_notified_at";
+
+fn insert_task(tx: &mut dyn Tx, t: &TaskRow) -> Result<(), StoreError> {
+    tx.exec(
+        &format!("INSERT INTO tasks ({TASK_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"),
+        &p![t.id.clone(), t.lead_id.clone(), t.owner.clone(), t.kind.clone(), t.title.clone(), t.notes.clone(), t.due_at, t.status.clone(), t.origin.clone(), t.created_at, t.created_by.clone(), t.completed_at, t.completed_by.clone(), t.snoozed, t.overdue_notified_at],
+    )?;
+    Ok(())
+}
+
+fn task_of(r: &Row) -> TaskRow {
+    TaskRow {
+        id: r.text(0),
+        lead_id: r.text(1),
+        owner: r.opt_text(2),
+        kind: r.text(3),
+        title: r.text(4),
+        notes: r.opt_text(5),
+        due_at: r.int(6),
+        status: r.text(7),
+        origin: r.text(8),
+        created_at: r.int(9),
+        created_by: r.text(10),
+        completed_at: r.opt_int(11),
+        completed_by: r.opt_text(12),
+        snoozed: r.int(13),
+        overdue_notified_at: r.opt_int(14),
+    }
 }
 
 fn insert_consents(tx: &mut dyn Tx, cs: &[ConsentRow]) -> Result<(), StoreError> {
@@ -853,6 +901,9 @@ impl<B: Backend> Store for SqlStore<B> {
                 "lead_predictions",
                 "consents",
                 "consent_history",
+                "tasks",
+                "emails",
+                "enrolments",
             ] {
                 tx.exec(
                     &format!("DELETE FROM {t} WHERE lead_id = $1"),
@@ -1830,6 +1881,7 @@ impl<B: Backend> Store for SqlStore<B> {
                     ("sla_breaches", "breaches"),
                     ("emails", "emails"),
                     ("enrolments", "enrolments"),
+                    ("tasks", "tasks"),
                 ] {
                     let n = tx.exec(
                         &format!("DELETE FROM {table} WHERE lead_id = $1"),
@@ -2231,6 +2283,107 @@ impl<B: Backend> Store for SqlStore<B> {
                 .iter()
                 .map(email_of)
                 .collect())
+        })
+    }
+
+    fn insert_task(&self, t: TaskRow) -> Result<(), StoreError> {
+        self.w(move |tx| insert_task(tx, &t))
+    }
+
+    fn task(&self, id: &str) -> Result<Option<TaskRow>, StoreError> {
+        let id = id.to_string();
+        self.r(move |tx| {
+            Ok(tx
+                .query_one(
+                    &format!("SELECT {TASK_COLS} FROM tasks WHERE id = $1"),
+                    &p![id],
+                )?
+                .map(|r| task_of(&r)))
+        })
+    }
+
+    fn update_task(&self, t: &TaskRow) -> Result<(), StoreError> {
+        let t = t.clone();
+        self.w(move |tx| {
+            let n = tx.exec(
+                "UPDATE tasks SET owner = $2, title = $3, notes = $4, due_at = $5, status = $6, completed_at = $7, completed_by = $8, snoozed = $9, overdue_notified_at = $10 WHERE id = $1",
+                &p![t.id.clone(), t.owner, t.title, t.notes, t.due_at, t.status, t.completed_at, t.completed_by, t.snoozed, t.overdue_notified_at],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("task {}", t.id)));
+            }
+            Ok(())
+        })
+    }
+
+    fn list_tasks(&self, f: &TaskFilter) -> Result<Vec<TaskRow>, StoreError> {
+        let f = f.clone();
+        self.r(move |tx| {
+            let mut conds = Vec::new();
+            let mut params: Vec<SqlValue> = Vec::new();
+            let mut add = |cond: &str, v: SqlValue| {
+                params.push(v);
+                conds.push(cond.replace('?', &format!("${}", params.len())));
+            };
+            if let Some(o) = f.owner {
+                add("owner = ?", o.into());
+            }
+            if let Some(l) = f.lead_id {
+                add("lead_id = ?", l.into());
+            }
+            if let Some(s) = f.status {
+                add("status = ?", s.into());
+            }
+            if let Some(d) = f.due_before {
+                add("due_at < ?", d.into());
+            }
+            let limit = f.limit.clamp(1, 10_000);
+            let wh = if conds.is_empty() {
+                String::new()
+            } else {
+                format!("WHERE {}", conds.join(" AND "))
+            };
+            Ok(tx
+                .query(
+                    &format!(
+                        "SELECT {TASK_COLS} FROM tasks {wh} ORDER BY due_at, id LIMIT {limit}"
+                    ),
+                    &params,
+                )?
+                .iter()
+                .map(task_of)
+                .collect())
+        })
+    }
+
+    fn overdue_unnotified(&self, now: i64, limit: usize) -> Result<Vec<TaskRow>, StoreError> {
+        let limit = limit as i64;
+        self.r(move |tx| {
+            Ok(tx
+                .query(
+                    &format!("SELECT {TASK_COLS} FROM tasks WHERE status = 'open' AND due_at < $1 AND overdue_notified_at IS NULL ORDER BY due_at, id LIMIT $2"),
+                    &p![now, limit],
+                )?
+                .iter()
+                .map(task_of)
+                .collect())
+        })
+    }
+
+    fn task_counts(&self, from: i64, to: i64, now: i64) -> Result<TaskCounts, StoreError> {
+        self.r(move |tx| {
+            let r = tx
+                .query_one(
+                    "SELECT COALESCE(SUM(CASE WHEN status = 'open' THEN 1 ELSE 0 END), 0), COALESCE(SUM(CASE WHEN status = 'open' AND due_at < $3 THEN 1 ELSE 0 END), 0), COALESCE(SUM(CASE WHEN status = 'done' THEN 1 ELSE 0 END), 0), COALESCE(SUM(CASE WHEN status = 'done' AND completed_at <= due_at THEN 1 ELSE 0 END), 0) FROM tasks WHERE created_at >= $1 AND created_at < $2",
+                    &p![from, to, now],
+                )?
+                .ok_or_else(|| StoreError::Database("no task counts returned".into()))?;
+            Ok(TaskCounts {
+                open: r.int(0),
+                overdue: r.int(1),
+                done: r.int(2),
+                done_on_time: r.int(3),
+            })
         })
     }
 }

@@ -480,6 +480,8 @@ fn one_failing_change_does_not_stop_the_others_in_its_batch(store: &dyn Store) {
         assignments: vec![assignment(&l.id, 5_000, "rep-x", None)],
         deliveries: vec![delivery("wh-batch", "pending", 0, 5_000)],
         consents: Vec::new(),
+        tasks: Vec::new(),
+        cancel_open_tasks: false,
         expected_version,
         lead: l,
     };
@@ -2321,6 +2323,8 @@ fn consent_is_current_per_channel_and_every_statement_is_kept_in_order(store: &d
     l.updated_at = 2_000;
     let change = LeadChange {
         consents: vec![consent("c-1", "email", Some(true), 2_000)],
+        tasks: Vec::new(),
+        cancel_open_tasks: false,
         ..LeadChange::update(l)
     };
     store.apply(vec![change]).unwrap().remove(0).unwrap();
@@ -2383,6 +2387,8 @@ fn erasing_a_person_removes_their_rows_everywhere_and_keeps_an_anonymous_audit_e
                 assignments: vec![assignment(id, 1, "rep-1", None)],
                 deliveries: vec![d],
                 consents: vec![consent(id, "email", Some(true), 1)],
+                tasks: Vec::new(),
+                cancel_open_tasks: false,
                 ..LeadChange::insert(l)
             }])
             .unwrap()

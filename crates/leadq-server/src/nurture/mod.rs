@@ -285,7 +285,7 @@ fn run_enrolment(state: &AppState, seq: &Sequence, mut e: EnrolmentRow) -> ApiRe
                 create_task(
                     state,
                     &lead,
-                    &seq.def.name,
+                    &e.sequence_id,
                     &e.id,
                     step,
                     &title,
@@ -320,23 +320,26 @@ fn run_enrolment(state: &AppState, seq: &Sequence, mut e: EnrolmentRow) -> ApiRe
 fn create_task(
     state: &AppState,
     lead: &LeadRow,
-    sequence: &str,
+    sequence_id: &str,
     enrolment: &str,
     step: usize,
     title: &str,
     kind: &str,
     due_business_minutes: i64,
 ) -> ApiResult<()> {
-    let _ = (
+    crate::tasks::create_task(
         state,
-        lead,
-        sequence,
-        enrolment,
-        step,
-        title,
-        kind,
-        due_business_minutes,
-    );
+        crate::tasks::NewTask {
+            lead_id: lead.id.clone(),
+            kind: kind.to_string(),
+            title: title.to_string(),
+            notes: None,
+            due_business_minutes: Some(due_business_minutes),
+            due_at: None,
+            origin: format!("sequence:{sequence_id}:{step}"),
+            created_by: format!("system:sequence:{enrolment}"),
+        },
+    )?;
     Ok(())
 }
 

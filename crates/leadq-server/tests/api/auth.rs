@@ -252,6 +252,24 @@ const ROUTES: &[(&str, &str, Access, Option<&str>)] = &[
         Some(r#"{"type":"reply","email":"nobody@example.com"}"#),
     ),
     ("post", "/inbound/postmark", Roles(&[MK]), Some(r#"{}"#)),
+    (
+        "post",
+        "/leads/{id}/tasks",
+        Roles(&[MK, MG, REP]),
+        Some(r#"{"title":"t"}"#),
+    ),
+    ("get", "/tasks", Roles(&[MK, MG, REP]), None),
+    ("get", "/tasks/{id}", Roles(&[MK, MG, REP]), None),
+    ("post", "/tasks/{id}/complete", Roles(&[MK, MG, REP]), None),
+    ("post", "/tasks/{id}/cancel", Roles(&[MK, MG, REP]), None),
+    (
+        "post",
+        "/tasks/{id}/snooze",
+        Roles(&[MK, MG, REP]),
+        Some(r#"{"business_minutes":60}"#),
+    ),
+    ("get", "/task-rules", Roles(&[MG]), None),
+    ("put", "/task-rules", Roles(&[MG]), Some(r#"{"rules":[]}"#)),
 ];
 
 const ALL_ROLES: [Role; 4] = [Role::Admin, Role::Marketing, Role::Manager, Role::Rep];

@@ -417,7 +417,14 @@ async fn erasing_a_person_leaves_no_byte_of_their_email_or_phone_in_the_database
     )
     .await
     .expect(StatusCode::CREATED);
-    for id in &ids {
+    for (id, (e, p)) in ids.iter().zip([(email, phone), (kept_email, kept_phone)]) {
+        ctx.post(
+            &format!("/api/v1/leads/{id}/tasks"),
+            &ctx.manager,
+            json!({ "title": format!("Call {p}"), "notes": format!("asked to be reached at {e}") }),
+        )
+        .await
+        .expect(StatusCode::CREATED);
         ctx.post(
             "/api/v1/sequences/hello/enrolments",
             &ctx.marketing,
@@ -454,6 +461,7 @@ async fn erasing_a_person_leaves_no_byte_of_their_email_or_phone_in_the_database
         .unwrap()
         .contains(phone));
     assert_eq!(person["sequence_enrolments"][0]["sequence_id"], "hello");
+    assert_eq!(person["tasks"][0]["title"], format!("Call {phone}"));
     assert!(!export["webhook_deliveries"].as_array().unwrap().is_empty());
     assert_eq!(
         export["import_rejects"][0]["rejects"]
@@ -491,6 +499,7 @@ async fn erasing_a_person_leaves_no_byte_of_their_email_or_phone_in_the_database
     assert_eq!(audit["removed"]["import_rejects"], 1);
     assert_eq!(audit["removed"]["emails"], 1);
     assert_eq!(audit["removed"]["enrolments"], 1);
+    assert_eq!(audit["removed"]["tasks"], 1);
     assert!(audit["removed"]["deliveries"].as_u64().unwrap() >= 2);
     assert!(!audit.to_string().contains(&ids[0]));
 
