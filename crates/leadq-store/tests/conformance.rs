@@ -2737,3 +2737,140 @@ fn an_email_is_found_by_its_message_id_and_updates_round_trip(store: &dyn Store)
     assert!(store.due_emails(100, 10).unwrap().is_empty());
 }
 on_every_backend!(an_email_is_found_by_its_message_id_and_updates_round_trip);
+
+// --- tasks -------------------------------------------------------------------------------
+
+fn task(id: &str, lead: &str, owner: Option<&str>, origin: &str, due_at: i64) -> TaskRow {
+    TaskRow {
+        id: id.into(),
+        lead_id: lead.into(),
+        owner: owner.map(str::to_string),
+        kind: "call".into(),
+        title: format!("Task {id}"),
+        notes: None,
+        due_at,
+        status: "open".into(),
+        origin: origin.into(),
+        created_at: 1,
+        created_by: "test".into(),
+        completed_at: None,
+        completed_by: None,
+        snoozed: 0,
+        overdue_notified_at: None,
+    }
+}
+
+fn a_rule_task_is_written_with_its_lead_change_once_while_open_and_closing_cancels_it(
+    store: &dyn Store,
+) {
+    let first = LeadChange {
+        tasks: vec![task("t1", "tl", Some("rep-1"), "rule:call", 100)],
+        ..LeadChange::insert(lead("tl"))
+    };
+    let v1 = store.apply(vec![first]).unwrap().remove(0).unwrap();
+    let again = LeadChange {
+        tasks: vec![task("t2", "tl", Some("rep-1"), "rule:call", 200)],
+        ..LeadChange::update(v1.clone())
+    };
+    let v2 = store.apply(vec![again]).unwrap().remove(0).unwrap();
+    let open = |s: &dyn Store| {
+        s.list_tasks(&TaskFilter {
+            lead_id: Some("tl".into()),
+            status: Some("open".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    assert_eq!(
+        ids_of(&open(store)),
+        strs(&["t1"]),
+        "one open task per rule"
+    );
+    let mut closed = v2.clone();
+    closed.stage = "lost".into();
+    closed.updated_at = 500;
+    let close = LeadChange {
+        cancel_open_tasks: true,
+        ..LeadChange::update(closed)
+    };
+    store.apply(vec![close]).unwrap().remove(0).unwrap();
+    assert!(open(store).is_empty());
+    let t1 = store.task("t1").unwrap().unwrap();
+    assert_eq!(
+        (t1.status.as_str(), t1.completed_at),
+        ("cancelled", Some(500))
+    );
+}
+on_every_backend!(
+    a_rule_task_is_written_with_its_lead_change_once_while_open_and_closing_cancels_it
+);
+
+fn ids_of(tasks: &[TaskRow]) -> Vec<String> {
+    tasks.iter().map(|t| t.id.clone()).collect()
+}
+
+fn tasks_filter_by_owner_and_due_and_count_overdue_and_on_time(store: &dyn Store) {
+    store
+        .insert_task(task("a", "l1", Some("r1"), "manual:x", 300))
+        .unwrap();
+    store
+        .insert_task(task("b", "l2", Some("r2"), "manual:x", 100))
+        .unwrap();
+    store
+        .insert_task(task("c", "l3", Some("r1"), "manual:x", 200))
+        .unwrap();
+    let by = |f: TaskFilter| ids_of(&store.list_tasks(&TaskFilter { limit: 10, ..f }).unwrap());
+    assert_eq!(
+        by(TaskFilter::default()),
+        strs(&["b", "c", "a"]),
+        "soonest due first"
+    );
+    assert_eq!(
+        by(TaskFilter {
+            owner: Some("r1".into()),
+            ..Default::default()
+        }),
+        strs(&["c", "a"])
+    );
+    assert_eq!(
+        by(TaskFilter {
+            due_before: Some(250),
+            ..Default::default()
+        }),
+        strs(&["b", "c"])
+    );
+    let mut c = store.task("c").unwrap().unwrap();
+    c.status = "done".into();
+    c.completed_at = Some(150);
+    store.update_task(&c).unwrap();
+    let mut a = store.task("a").unwrap().unwrap();
+    a.status = "done".into();
+    a.completed_at = Some(400);
+    store.update_task(&a).unwrap();
+    let counts = store.task_counts(0, 10, 250).unwrap();
+    assert_eq!(
+        counts,
+        TaskCounts {
+            open: 1,
+            overdue: 1,
+            done: 2,
+            done_on_time: 1
+        }
+    );
+    assert_eq!(
+        ids_of(&store.overdue_unnotified(250, 10).unwrap()),
+        strs(&["b"])
+    );
+    let mut b = store.task("b").unwrap().unwrap();
+    b.overdue_notified_at = Some(250);
+    store.update_task(&b).unwrap();
+    assert!(store.overdue_unnotified(250, 10).unwrap().is_empty());
+    let mut gone = task("zz", "l9", None, "manual:x", 1);
+    gone.status = "done".into();
+    assert!(matches!(
+        store.update_task(&gone),
+        Err(StoreError::NotFound(_))
+    ));
+}
+on_every_backend!(tasks_filter_by_owner_and_due_and_count_overdue_and_on_time);

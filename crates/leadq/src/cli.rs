@@ -35,6 +35,8 @@ pub enum Command {
     Admin(AdminArgs),
     /// Export or erase everything stored about a person
     Privacy(PrivacyArgs),
+    /// Reps' tasks: list, add, complete, snooze
+    Tasks(TasksArgs),
     /// Learn a calibrated conversion probability from leads with known outcomes
     Train(TrainArgs),
     /// Score leads with a trained model: probability and top factors
@@ -268,6 +270,63 @@ pub struct ServeArgs {
     /// tracking links [default: http://BIND]
     #[arg(long, env = "LEADQ_PUBLIC_URL")]
     pub public_url: Option<String>,
+}
+
+#[derive(Args)]
+pub struct TasksArgs {
+    #[command(subcommand)]
+    pub command: TasksCommand,
+}
+
+#[derive(Subcommand)]
+pub enum TasksCommand {
+    /// Open tasks, soonest due first
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Only this rep's
+        #[arg(long)]
+        owner: Option<String>,
+        /// Only those past due
+        #[arg(long)]
+        overdue: bool,
+        /// One JSON document instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a task for a lead's owner
+    Add {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long)]
+        lead: String,
+        #[arg(long)]
+        title: String,
+        /// call, email, proposal, meeting or todo
+        #[arg(long, default_value = "todo")]
+        kind: String,
+        /// Due this many business hours from now in the owner's working hours
+        #[arg(long, default_value_t = 8.0)]
+        due_hours: f64,
+    },
+    /// Mark a task done
+    Complete {
+        #[command(flatten)]
+        store: StoreArgs,
+        id: String,
+    },
+    /// Move a task's due time later
+    Snooze {
+        #[command(flatten)]
+        store: StoreArgs,
+        id: String,
+        /// The new due instant (RFC 3339)
+        #[arg(long, conflicts_with = "hours", required_unless_present = "hours")]
+        until: Option<String>,
+        /// Business hours from now in the owner's working hours
+        #[arg(long)]
+        hours: Option<f64>,
+    },
 }
 
 #[derive(Args)]

@@ -60,6 +60,7 @@ fn main() -> ExitCode {
         cli::Command::Migrate(args) => serve::migrate(args),
         cli::Command::Admin(args) => serve::admin(args),
         cli::Command::Privacy(args) => serve::privacy(args),
+        cli::Command::Tasks(args) => serve::tasks(args),
         cli::Command::Train(args) => predict_cmd::train(args),
         cli::Command::Predict(args) => predict_cmd::predict(args),
         cli::Command::Evaluate(args) => predict_cmd::evaluate(args),

@@ -1,7 +1,8 @@
 //! `leadq serve`, `leadq migrate` and `leadq admin`: the service commands.
 
 use crate::cli::{
-    AdminArgs, AdminCommand, PrivacyArgs, PrivacyCommand, ServeArgs, StoreArgs, UsageError,
+    AdminArgs, AdminCommand, PrivacyArgs, PrivacyCommand, ServeArgs, StoreArgs, TasksArgs,
+    TasksCommand, UsageError,
 };
 use anyhow::{Context, Result};
 use leadq_server::auth::Role;
@@ -110,6 +111,146 @@ pub fn migrate(args: StoreArgs) -> Result<()> {
 
 /// `leadq privacy export|erase`: the same use cases as the API, on the
 /// store `leadq serve` would open.
+/// `leadq tasks …`: the same store flags as `leadq admin`.
+pub fn tasks(args: TasksArgs) -> Result<()> {
+    let api_error = |e: leadq_server::error::ApiError| match e.status.as_u16() {
+        400 | 404 | 409 | 422 => anyhow::Error::new(UsageError(e.message)),
+        _ => anyhow::anyhow!(e.message),
+    };
+    let state_of = |store: &StoreArgs| -> Result<AppState> {
+        let r = resolve(store)?;
+        let (store, _) = open(&r)?;
+        Ok(AppState::new(
+            store,
+            Arc::new(SystemClock),
+            ServerConfig::default(),
+        )?)
+    };
+    let actor = format!("cli:{}", whoami());
+    let print = |t: &leadq_store::TaskRow| {
+        println!(
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            t.id,
+            leadq_server::clock::rfc3339(t.due_at),
+            t.status,
+            t.owner.as_deref().unwrap_or("-"),
+            t.kind,
+            t.lead_id,
+            t.title
+        )
+    };
+    let open_task = |state: &AppState, id: &str| -> Result<leadq_store::TaskRow> {
+        let t = state
+            .store
+            .task(id)?
+            .ok_or_else(|| UsageError(format!("no task {id}")))?;
+        if t.status != "open" {
+            return Err(UsageError(format!("task {id} is already {}", t.status)).into());
+        }
+        Ok(t)
+    };
+    match args.command {
+        TasksCommand::List {
+            store,
+            owner,
+            overdue,
+            json,
+        } => {
+            let state = state_of(&store)?;
+            let now = jiff::Timestamp::now().as_millisecond();
+            let rows = state.store.list_tasks(&leadq_store::TaskFilter {
+                owner,
+                status: Some("open".into()),
+                due_before: overdue.then_some(now),
+                limit: 10_000,
+                ..Default::default()
+            })?;
+            if json {
+                let list: Vec<serde_json::Value> =
+                    rows.iter().map(leadq_server::tasks::task_view).collect();
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({ "tasks": list }))?
+                );
+            } else {
+                println!("id\tdue\tstatus\towner\tkind\tlead\ttitle");
+                rows.iter().for_each(print);
+            }
+            Ok(())
+        }
+        TasksCommand::Add {
+            store,
+            lead,
+            title,
+            kind,
+            due_hours,
+        } => {
+            if !(due_hours.is_finite() && due_hours >= 0.0) {
+                return Err(UsageError("--due-hours must be 0 or more".into()).into());
+            }
+            let state = state_of(&store)?;
+            let t = leadq_server::tasks::create_task(
+                &state,
+                leadq_server::tasks::NewTask {
+                    lead_id: lead,
+                    kind,
+                    title,
+                    notes: None,
+                    due_business_minutes: Some((due_hours * 60.0).round() as i64),
+                    due_at: None,
+                    origin: format!("manual:{actor}"),
+                    created_by: actor.clone(),
+                },
+            )
+            .map_err(api_error)?;
+            print(&t);
+            Ok(())
+        }
+        TasksCommand::Complete { store, id } => {
+            let state = state_of(&store)?;
+            let mut t = open_task(&state, &id)?;
+            t.status = "done".into();
+            t.completed_at = Some(jiff::Timestamp::now().as_millisecond());
+            t.completed_by = Some(actor);
+            state.store.update_task(&t)?;
+            print(&t);
+            Ok(())
+        }
+        TasksCommand::Snooze {
+            store,
+            id,
+            until,
+            hours,
+        } => {
+            let state = state_of(&store)?;
+            let mut t = open_task(&state, &id)?;
+            let now = jiff::Timestamp::now().as_millisecond();
+            let due = match (until, hours) {
+                (Some(u), _) => u
+                    .parse::<jiff::Timestamp>()
+                    .map_err(|e| UsageError(format!("--until is not an RFC 3339 instant: {e}")))?
+                    .as_millisecond(),
+                (None, Some(h)) if h.is_finite() && h > 0.0 => leadq_server::tasks::due_after(
+                    &state,
+                    t.owner.as_deref(),
+                    now,
+                    (h * 60.0).round() as i64,
+                ),
+                _ => return Err(UsageError("give --until or --hours (more than 0)".into()).into()),
+            };
+            if due <= now {
+                return Err(UsageError("the new due time must be in the future".into()).into());
+            }
+            t.due_at = due;
+            t.snoozed += 1;
+            t.overdue_notified_at = None;
+            state.store.update_task(&t)?;
+            print(&t);
+            Ok(())
+        }
+    }
+}
+
 pub fn privacy(args: PrivacyArgs) -> Result<()> {
     let api_error = |e: leadq_server::error::ApiError| match e.status.as_u16() {
         400 | 422 => anyhow::Error::new(UsageError(e.message)),
@@ -441,6 +582,17 @@ fn seed_demo(state: &AppState, people: usize) -> Result<(String, Option<String>)
         })
         .collect();
     state.store.set_routing_rules(rules)?;
+    // Follow-up tasks: a call for every MQL a rep is given, a proposal for
+    // every SQL.
+    state.store.set_setting(
+        leadq_server::tasks::SETTING,
+        &serde_json::json!([
+            { "id": "call-new-mql", "on": "assigned", "stages": ["mql"], "kind": "call", "title": "Call the new MQL", "due_business_minutes": 120 },
+            { "id": "send-proposal", "on": "stage", "stage": "sql", "kind": "proposal", "title": "Send a proposal", "due_business_minutes": 480 }
+        ])
+        .to_string(),
+    )?;
+    state.reload_task_rules()?;
     for (name, role, rep_id) in [
         ("admin", Role::Admin, None),
         ("manager", Role::Manager, None),

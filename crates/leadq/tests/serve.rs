@@ -342,3 +342,80 @@ fn privacy_export_prints_a_person_and_privacy_erase_removes_them_from_the_store(
     assert_eq!(bad.status.code(), Some(2), "a usage mistake");
     assert!(String::from_utf8_lossy(&bad.stderr).contains("email"));
 }
+
+fn tasks(args: &[&str], data: &Path) -> std::process::Output {
+    leadq()
+        .arg("tasks")
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .output()
+        .expect("runs")
+}
+
+#[test]
+fn tasks_are_added_listed_snoozed_and_completed_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token = admin_token(dir.path());
+    let (mut child, url) = start(dir.path());
+    let r = client()
+        .post(format!("{url}/api/v1/leads"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "email": "tess@example.com" }))
+        .send()
+        .expect("post");
+    assert_eq!(r.status(), 201);
+    let lead: serde_json::Value = r.json().expect("JSON");
+    let lead = lead["id"].as_str().unwrap().to_string();
+    stop(&mut child);
+
+    let added = tasks(
+        &[
+            "add",
+            "--lead",
+            &lead,
+            "--title",
+            "Call Tess",
+            "--kind",
+            "call",
+            "--due-hours",
+            "2",
+        ],
+        dir.path(),
+    );
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let listed = json_stdout(&tasks(&["list", "--json"], dir.path()));
+    let list = listed["tasks"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{listed}");
+    assert_eq!(list[0]["title"], "Call Tess");
+    assert_eq!(list[0]["lead_id"], lead.as_str());
+    let id = list[0]["id"].as_str().unwrap().to_string();
+    let due = list[0]["due_at"].as_str().unwrap().to_string();
+
+    assert!(tasks(&["snooze", &id, "--hours", "4"], dir.path())
+        .status
+        .success());
+    let listed = json_stdout(&tasks(&["list", "--json"], dir.path()));
+    assert!(listed["tasks"][0]["due_at"].as_str().unwrap() > due.as_str());
+    assert_eq!(listed["tasks"][0]["snoozed"], 1);
+
+    assert!(tasks(&["complete", &id], dir.path()).status.success());
+    let again = tasks(&["complete", &id], dir.path());
+    assert_eq!(
+        again.status.code(),
+        Some(2),
+        "completing twice is a usage mistake"
+    );
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already done"));
+    let listed = json_stdout(&tasks(&["list", "--json"], dir.path()));
+    assert_eq!(listed["tasks"], serde_json::json!([]));
+    let bad = tasks(
+        &["add", "--lead", &lead, "--title", "x", "--kind", "fax"],
+        dir.path(),
+    );
+    assert_eq!(bad.status.code(), Some(2));
+}

@@ -50,6 +50,8 @@ struct LeadData {
     /// The stored predictive probability of the lead, if a model is trained.
     prediction: Option<leadq_store::PredictionRow>,
     nurture: super::nurture::NurtureData,
+    tasks: Vec<leadq_store::TaskRow>,
+    now: i64,
 }
 
 pub async fn page(
@@ -119,6 +121,8 @@ pub async fn page(
             reps: s.store.list_reps()?,
             prediction: s.store.prediction_of(&lead.id)?,
             nurture: super::nurture::load(s, &lead.id)?,
+            tasks: super::tasks::load(s, &lead.id)?,
+            now: s.clock.now_ms(),
             gate: svc.framework_gate(&lead.id)?,
             frameworks,
             chosen,
@@ -146,6 +150,7 @@ pub async fn page(
         }
         section aria-labelledby="reasons-h" { h2 #reasons-h { "Why it scored this way" } (reasons(&d.lead)) }
         section aria-labelledby="framework-h" { h2 #framework-h { "Qualification checklist" } (checklist(&d)) }
+        section aria-labelledby="tasks-h" { h2 #tasks-h { "Tasks" } (super::tasks::section(&d.tasks, &d.lead.id, d.now)) }
         section aria-labelledby="nurture-h" { h2 #nurture-h { "Email and sequences" } (super::nurture::section(&d.nurture, &d.lead.id)) }
         section aria-labelledby="timeline-h" { h2 #timeline-h { "Timeline" } (timeline(&d)) }
     };

@@ -15,6 +15,7 @@ pub mod models;
 mod nurture;
 pub mod predictive;
 pub mod queue;
+mod tasks;
 
 use crate::auth::{self, Principal, Role, SESSION_COOKIE, SESSION_TTL_MS};
 use crate::error::{ApiError, ApiResult};

@@ -642,3 +642,43 @@ async fn the_lead_page_lists_sequences_and_emails_and_enrols_through_the_session
         "a lead is not offered a sequence it is already in"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_lead_page_lists_its_tasks_marks_the_overdue_one_and_completes_it_through_the_session()
+{
+    let ctx = Ctx::new();
+    ctx.publish(DEFAULT_MODEL).await;
+    ctx.rep("rep-1", 10).await;
+    let id = owned_lead(&ctx, "tia@acme.example", "rep-1").await;
+    let t = ctx
+        .post(
+            &format!("/api/v1/leads/{id}/tasks"),
+            &ctx.manager,
+            json!({ "kind": "call", "title": "Call Tia", "due_at": rfc(t0() + 3_600_000) }),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let task = t["id"].as_str().unwrap().to_string();
+    ctx.clock.advance(2 * 3_600_000);
+    let mut rep = ctx.browser("rita", "rep", Some("rep-1")).await;
+    let page = rep.get(&format!("/ui/leads/{id}")).await.ok();
+    let tasks = from_id(&page, "tasks");
+    assert!(tasks.contains("call: Call Tia"), "{tasks}");
+    assert!(tasks.contains("overdue"));
+    assert!(tasks.contains(&format!("/api/v1/tasks/{task}/complete")));
+    let r = rep
+        .api(
+            Method::POST,
+            &format!("/api/v1/tasks/{task}/complete"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let page = rep.get(&format!("/ui/leads/{id}")).await.ok();
+    let tasks = from_id(&page, "tasks");
+    assert!(tasks.contains("data-status=\"done\""));
+    assert!(
+        !tasks.contains(&format!("/api/v1/tasks/{task}/complete")),
+        "no button on a done task"
+    );
+}

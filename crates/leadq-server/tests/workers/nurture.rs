@@ -60,6 +60,7 @@ async fn the_worker_enrols_by_rule_and_delivers_the_first_email() {
         w.await.unwrap();
     }
     assert_eq!(got.len(), 1, "one email, sent once");
+    assert_eq!(sink.envelope(1)["rcpt_tos"][0], "ann@acme-corp.com");
     assert_eq!(
         header_of(&got[0], "Subject").as_deref(),
         Some("Welcome to Acme, Acme Corp")
