@@ -672,3 +672,63 @@ async fn a_postmark_bounce_stops_the_sequence() {
         .await
         .contains(&"email_bounce".to_string()));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_booked_meeting_stops_the_sequence_at_once_and_a_stage_change_before_its_next_step() {
+    let ctx = Ctx::new();
+    ctx.publish(DEFAULT_MODEL).await;
+    three_step_sequence(&ctx).await;
+    let met = consenting_lead(&ctx, "meg@acme-corp.com").await;
+    let moved = consenting_lead(&ctx, "mo@acme-corp.com").await;
+    for lead in [&met, &moved] {
+        ctx.post(
+            "/api/v1/sequences/welcome/enrolments",
+            &ctx.marketing,
+            json!({ "lead_id": lead }),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    }
+    ctx.post(
+        "/api/v1/events",
+        &ctx.marketing,
+        json!({ "lead_id": met, "type": "meeting_booked" }),
+    )
+    .await
+    .expect(StatusCode::ACCEPTED);
+    assert_eq!(
+        emails(&ctx, &met).await["enrolments"][0]["stop_reason"],
+        "meeting_booked"
+    );
+
+    let stage = ctx.lead(&moved).await["stage"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let to = if stage == "working" {
+        "nurture"
+    } else {
+        "working"
+    };
+    ctx.transition(&moved, &ctx.manager, to, None).await;
+    assert_eq!(
+        emails(&ctx, &moved).await["enrolments"][0]["status"],
+        "active",
+        "until its next step"
+    );
+    ctx.clock.advance(7 * 86_400_000);
+    blocking(&ctx.state, |s| nurture::sequence_pass(s).unwrap()).await;
+    let e = emails(&ctx, &moved).await;
+    assert!(
+        e["enrolments"][0]["stop_reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("stage_change"),
+        "{e}"
+    );
+    assert_eq!(
+        e["emails"].as_array().unwrap().len(),
+        1,
+        "only the first email was queued"
+    );
+}
