@@ -403,6 +403,13 @@ pub enum AdminCommand {
     },
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+pub enum CalibrationArg {
+    Isotonic,
+    Platt,
+    None,
+}
+
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
 pub enum AlgorithmArg {
     Gbdt,
@@ -425,6 +432,10 @@ pub struct TrainArgs {
     pub exclude: Vec<String>,
     #[arg(long, value_enum, default_value = "gbdt")]
     pub algorithm: AlgorithmArg,
+    /// How raw scores become probabilities, fitted on held-out folds:
+    /// isotonic, platt, or none (the learner's own sigmoid)
+    #[arg(long, value_enum, default_value = "isotonic")]
+    pub calibration: CalibrationArg,
     /// Stratified K-fold cross-validation, then a final model on all rows [default: 5]
     #[arg(long, value_name = "K", conflicts_with = "holdout")]
     pub cv: Option<usize>,

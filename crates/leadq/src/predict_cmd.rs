@@ -6,6 +6,7 @@ use crate::cli::{AlgorithmArg, EvaluateArgs, PredictArgs, TrainArgs, UsageError}
 use crate::output::emit;
 use crate::pipeline::read_file;
 use anyhow::{Context, Result};
+use leadq_predict::calibrate::CalibrationMethod;
 use leadq_predict::features::parse_label;
 use leadq_predict::metrics::Metrics;
 use leadq_predict::train::{self, CvReport};
@@ -117,6 +118,11 @@ pub fn train(args: TrainArgs) -> Result<()> {
             AlgorithmArg::Logistic => Algorithm::Logistic,
         },
         seed: args.seed,
+        calibration: match args.calibration {
+            crate::cli::CalibrationArg::Isotonic => CalibrationMethod::Isotonic,
+            crate::cli::CalibrationArg::Platt => CalibrationMethod::Platt,
+            crate::cli::CalibrationArg::None => CalibrationMethod::None,
+        },
         ..TrainOptions::default()
     };
     let take = |idx: &[usize]| idx.iter().map(|&i| y[i]).collect::<Vec<bool>>();

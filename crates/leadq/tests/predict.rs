@@ -199,3 +199,53 @@ fn usage_mistakes_exit_with_code_two() {
         .assert()
         .code(1);
 }
+
+#[test]
+fn the_calibration_method_is_chosen_on_the_command_line_and_kept_in_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("leads.csv");
+    write_leads(&data, 400, false);
+    let mut methods = Vec::new();
+    for method in ["isotonic", "platt", "none"] {
+        let model = dir.path().join(format!("{method}.json"));
+        let out = leadq()
+            .args(["train", "--data"])
+            .arg(&data)
+            .args([
+                "--label",
+                "outcome",
+                "--exclude",
+                "id",
+                "--cv",
+                "3",
+                "--calibration",
+                method,
+                "--out",
+            ])
+            .arg(&model)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let m: serde_json::Value = serde_json::from_slice(&std::fs::read(&model).unwrap()).unwrap();
+        methods.push(m["calibrator"]["method"].clone());
+    }
+    assert_eq!(
+        methods,
+        vec![
+            serde_json::json!("isotonic"),
+            serde_json::json!("platt"),
+            serde_json::Value::Null
+        ]
+    );
+    let bad = leadq()
+        .args(["train", "--data"])
+        .arg(&data)
+        .args(["--label", "outcome", "--calibration", "magic"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}
