@@ -321,3 +321,28 @@ test("a marketer trains a challenger on the Predictive page, follows its progres
   ).json();
   assert.equal(prediction.champion_version, 2);
 });
+
+test("a rep adds a task on a lead page, sees it listed and marks it done", async () => {
+  const page = await pageAs("nora");
+  await page.goto(`${server.url}${await firstLeadHref(page)}`);
+  const tasks = page.locator("section", { has: page.locator("#tasks-h") });
+  await tasks.getByLabel("Task", { exact: true }).fill("Call back about pricing");
+  await tasks.getByLabel("Kind").selectOption("call");
+  await tasks.getByLabel("Due in business hours").fill("2");
+  await tasks.getByRole("button", { name: "Add task" }).click();
+  await page.waitForLoadState("load");
+  const row = page.locator("#tasks tbody tr", { hasText: "Call back about pricing" });
+  await row.waitFor();
+  assert.equal(await row.getAttribute("data-status"), "open");
+  assert.match(await row.innerText(), /call: Call back about pricing/);
+  await shot(page, "17-lead-task-added");
+  await row.getByRole("button", { name: "Done" }).click();
+  await page.waitForLoadState("load");
+  await page.locator('#tasks tbody tr[data-status="done"]', { hasText: "Call back about pricing" }).waitFor();
+  // The API agrees: the rep's task is done and it was created for her.
+  const resp = await page.request.get(`${server.url}/api/v1/tasks?status=done`);
+  const done = (await resp.json()).tasks.filter((t) => t.title === "Call back about pricing");
+  assert.equal(done.length, 1);
+  assert.equal(done[0].owner, "rep-na");
+  assert.equal(done[0].kind, "call");
+});
