@@ -9,13 +9,21 @@ use leadq_store::{EmailRow, EnrolmentRow, SequenceRow};
 use maud::{html, Markup};
 
 pub struct NurtureData {
+    /// The recorded email consent and whether it allows marketing email.
+    consent: leadq_core::privacy::ChannelConsent,
+    marketing: Result<(), leadq_core::privacy::Refusal>,
     enrolments: Vec<EnrolmentRow>,
     emails: Vec<EmailRow>,
     sequences: Vec<SequenceRow>,
 }
 
 pub fn load(state: &AppState, lead_id: &str) -> ApiResult<NurtureData> {
+    use leadq_core::privacy::{may_contact, Channel, Purpose};
+    let rows = state.store.consents_of(lead_id)?;
+    let consent = crate::privacy::lead_consent(lead_id, &rows);
     Ok(NurtureData {
+        marketing: may_contact(&consent, Channel::Email, Purpose::Marketing),
+        consent: consent.get(Channel::Email).clone(),
         enrolments: state.store.enrolments_of(lead_id)?,
         emails: state.store.emails_of(lead_id)?,
         sequences: state.store.sequences()?,
@@ -49,7 +57,23 @@ pub fn section(d: &NurtureData, lead_id: &str) -> Markup {
         .iter()
         .filter(|q| q.active && !d.enrolments.iter().any(|e| e.sequence_id == q.id))
         .collect();
+    let c = &d.consent;
     html! {
+        p #email-consent {
+            "Email consent: "
+            @match c.opt_in {
+                Some(true) => "opted in",
+                Some(false) => "opted out",
+                None => "never asked",
+            }
+            @if let Some(b) = c.lawful_basis { " · basis " (b.as_str()) }
+            @if c.do_not_contact { " · " strong { "do not contact" } }
+            " — marketing email "
+            @match d.marketing {
+                Ok(()) => strong { "allowed" },
+                Err(r) => { strong { "not allowed" } " (" (r) ")" },
+            }
+        }
         @if d.enrolments.is_empty() {
             p.muted { "Not in any sequence." }
         } @else {

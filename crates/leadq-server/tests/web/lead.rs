@@ -619,6 +619,11 @@ async fn the_lead_page_lists_sequences_and_emails_and_enrols_through_the_session
     let page = manager.get(&format!("/ui/leads/{id}")).await.ok();
     let section = from_id(&page, "nurture-h");
     assert!(section.contains("Not in any sequence."), "{section}");
+    assert!(
+        from_id(&page, "email-consent").contains("opted in"),
+        "the recorded statement, not the submitted field"
+    );
+    assert!(from_id(&page, "email-consent").contains("<strong>allowed</strong>"));
     assert!(section.contains("<option value=\"welcome\">Welcome series</option>"));
 
     let r = manager
