@@ -1031,23 +1031,6 @@ impl<'a> Service<'a> {
             not_met,
         }))
     }
-
-    /// The status of every built-in framework for a lead's answers, by
-    /// column prefix (`bant` → `qualified`), for nurture conditions.
-    pub fn framework_statuses(&self, lead_id: &str) -> ApiResult<Vec<(String, String)>> {
-        let answers = self.state.store.answers_of(lead_id)?;
-        Ok(leadq_core::framework::built_in()
-            .into_iter()
-            .map(|f| {
-                let values = engine::framework_values(&f, &answers);
-                (
-                    f.column_prefix(),
-                    f.evaluate(&values).status.as_str().to_string(),
-                )
-            })
-            .collect())
-    }
-
     /// Reads a lead the caller may see (reps: only their own, unless the
     /// `reps_see_all` setting is on).
     pub fn lead_for(&self, who: &Principal, id: &str) -> ApiResult<LeadRow> {
@@ -1164,6 +1147,21 @@ pub struct SqlGate {
     pub unknown: Vec<String>,
     /// Criteria answered in a way that does not qualify (or disqualifies).
     pub not_met: Vec<String>,
+}
+
+/// The status of every built-in framework for one lead's answers, by
+/// column prefix.
+pub fn framework_statuses_of(answers: &[AnswerRow]) -> Vec<(String, String)> {
+    leadq_core::framework::built_in()
+        .into_iter()
+        .map(|f| {
+            let values = engine::framework_values(&f, answers);
+            (
+                f.column_prefix(),
+                f.evaluate(&values).status.as_str().to_string(),
+            )
+        })
+        .collect()
 }
 
 pub fn apply_lead_columns(row: &mut LeadRow, lead: &Lead) {

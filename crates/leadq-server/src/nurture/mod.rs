@@ -52,6 +52,17 @@ fn load(state: &AppState, row: &SequenceRow) -> ApiResult<Sequence> {
 
 /// The facts conditions read, for a lead within an enrolment.
 pub fn facts(state: &AppState, lead: &LeadRow, enrolment: Option<&str>) -> ApiResult<LeadFacts> {
+    let answers = state.store.answers_of(&lead.id)?;
+    facts_with(state, lead, &answers, enrolment)
+}
+
+/// [`facts`] with the lead's framework answers already read.
+fn facts_with(
+    state: &AppState,
+    lead: &LeadRow,
+    answers: &[leadq_store::AnswerRow],
+    enrolment: Option<&str>,
+) -> ApiResult<LeadFacts> {
     let mut f = LeadFacts {
         stage: lead.stage.clone(),
         source: lead.source.clone(),
@@ -69,9 +80,7 @@ pub fn facts(state: &AppState, lead: &LeadRow, enrolment: Option<&str>) -> ApiRe
         f.score = Some(s.score);
         f.mql = s.mql;
     }
-    if let Ok(gate) = Service::new(state).framework_statuses(&lead.id) {
-        f.frameworks = gate;
-    }
+    f.frameworks = crate::service::framework_statuses_of(answers);
     if let Some(e) = enrolment {
         for m in state.store.emails_of_enrolment(e)? {
             if m.sent_at.is_some() {
@@ -158,6 +167,13 @@ pub fn enrol_pass(state: &AppState) -> ApiResult<usize> {
         let page = state.store.scan_leads(after, 1000)?;
         let Some(last) = page.last() else { break };
         after = last.seq;
+        // One read of the page's framework answers, not one per lead.
+        let ids: Vec<String> = page.iter().map(|l| l.id.clone()).collect();
+        let mut answers: std::collections::HashMap<String, Vec<leadq_store::AnswerRow>> =
+            std::collections::HashMap::new();
+        for a in state.store.answers_of_many(&ids)? {
+            answers.entry(a.lead_id.clone()).or_default().push(a);
+        }
         for lead in &page {
             if leadq_core::lifecycle::Stage::parse(&lead.stage).is_some_and(|s| s.is_closed()) {
                 continue;
@@ -168,7 +184,9 @@ pub fn enrol_pass(state: &AppState) -> ApiResult<usize> {
                     continue;
                 }
                 if lead_facts.is_none() {
-                    lead_facts = Some(facts(state, lead, None)?);
+                    let none = Vec::new();
+                    let a = answers.get(&lead.id).unwrap_or(&none);
+                    lead_facts = Some(facts_with(state, lead, a, None)?);
                 }
                 if seq.wants(lead_facts.as_ref().expect("set above")) {
                     match enrol(state, &row.id, lead, "system:nurture") {
