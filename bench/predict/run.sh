@@ -166,7 +166,7 @@ def peer_rows(doc, folds):
                      "ece": p["ece"], "ece_std": p["ece_std"],
                      "seconds": p["protocol_seconds"] if same_work else p["cv_seconds"],
                      "seconds_what": ("leadq's protocol: 5-fold CV, each fit = 3 inner fits for isotonic "
-                                      "calibration + 1 fit, plus the final model the same way; data in memory"
+                                      "calibration + 1 fit, plus one final fit; data in memory"
                                       if same_work else "5-fold CV (5 fits + predict_proba), data in memory"),
                      "final_fit_seconds": p["final_fit_seconds"]})
     return rows

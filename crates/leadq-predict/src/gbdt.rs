@@ -641,17 +641,19 @@ impl Gbdt {
         let n_feats = ((params.colsample * nf as f64).round() as usize).clamp(1, nf.max(1));
         let mut ws = Workspace::default();
         for _ in 0..params.n_trees {
-            for i in 0..n {
-                let p = sigmoid(margin[i]);
-                g[i] = p - f64::from(u8::from(y[i]));
-                h[i] = (p * (1.0 - p)).max(1e-16);
-            }
             ws.rows.clear();
             if params.subsample < 1.0 {
                 ws.rows
                     .extend((0..n as u32).filter(|_| rng.random::<f64>() < params.subsample));
             } else {
                 ws.rows.extend(0..n as u32);
+            }
+            // Only the drawn rows' gradients are read by this tree.
+            for &r in &ws.rows {
+                let i = r as usize;
+                let p = sigmoid(margin[i]);
+                g[i] = p - f64::from(u8::from(y[i]));
+                h[i] = (p * (1.0 - p)).max(1e-16);
             }
             let mut feats: Vec<usize> = (0..nf).collect();
             feats.shuffle(&mut rng);
