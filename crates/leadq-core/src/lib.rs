@@ -20,6 +20,7 @@ pub mod routing;
 pub mod scoring;
 pub mod sla;
 pub mod time;
+pub mod tracking;
 pub mod value;
 
 pub use contact::{CountryCode, Domain, Email, PhoneNumber};

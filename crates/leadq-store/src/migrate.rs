@@ -33,6 +33,13 @@ const SQLITE: &[Migration] = &[
         name: "0005_privacy",
         sql: include_str!("../migrations/sqlite/0005_privacy.sql"),
     },
+    // Applied by version number (each one not yet recorded), so a gap in
+    // the numbering is harmless.
+    Migration {
+        version: 8,
+        name: "0008_tracking",
+        sql: include_str!("../migrations/sqlite/0008_tracking.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -60,6 +67,13 @@ const POSTGRES: &[Migration] = &[
         version: 5,
         name: "0005_privacy",
         sql: include_str!("../migrations/postgres/0005_privacy.sql"),
+    },
+    // Applied by version number (each one not yet recorded), so a gap in
+    // the numbering is harmless.
+    Migration {
+        version: 8,
+        name: "0008_tracking",
+        sql: include_str!("../migrations/postgres/0008_tracking.sql"),
     },
 ];
 
