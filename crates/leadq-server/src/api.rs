@@ -2105,6 +2105,9 @@ pub struct SettingsIn {
     /// Erase leads with no event, update or stage change for this many months (0 = never,
     /// at most 1200).
     pub retention_months: Option<u32>,
+    /// Site origins (`https://www.example.com`) whose pages may send website tracking and
+    /// form submissions to `/t/collect` and `/t/form`; the list replaces the previous one.
+    pub tracking_origins: Option<Vec<String>>,
 }
 
 /// Service settings.
@@ -2119,6 +2122,7 @@ async fn get_settings(State(state): State<AppState>, who: Principal) -> ApiResul
             "tracking_requires_consent": crate::privacy::tracking_requires_consent(s)?,
             "tracked_event_types": crate::privacy::tracked_kinds(),
             "retention_months": crate::privacy::retention_months(s)?,
+            "tracking_origins": crate::tracking::origins(s)?,
         }))
     })
     .await?;
@@ -2151,7 +2155,18 @@ async fn put_settings(
             "at most 1200 (100 years); 0 turns retention off",
         ));
     }
+    let origins = match &b.tracking_origins {
+        Some(o) => Some(crate::tracking::parse_origins(o)?),
+        None => None,
+    };
     let rescore = run(&state, move |s| {
+        if let Some(o) = origins {
+            s.store.set_setting(
+                crate::tracking::SETTING_ORIGINS,
+                &serde_json::to_string(&o).unwrap_or_else(|_| "[]".into()),
+            )?;
+            s.tracker.invalidate();
+        }
         if let Some(v) = b.reps_see_all {
             s.store
                 .set_setting("reps_see_all", if v { "true" } else { "false" })?;
@@ -2570,6 +2585,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(privacy_export))
         .routes(routes!(privacy_erase))
         .routes(routes!(privacy_erasures))
+        .routes(routes!(crate::tracking::get_visitor))
         .split_for_parts()
 }
 
@@ -2606,6 +2622,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(prometheus))
+        .merge(crate::tracking::router())
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn(track))
         .layer(axum::Extension(state.clone()))

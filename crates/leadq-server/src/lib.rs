@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod predictive;
 pub mod privacy;
 pub mod service;
+pub mod tracking;
 pub mod web;
 pub mod workers;
 
@@ -48,6 +49,8 @@ pub struct ServerConfig {
     /// How often the retention worker looks for inactive leads to erase
     /// (when the `retention_months` setting is on).
     pub retention_check: std::time::Duration,
+    /// Rate limits of the public website-tracking endpoints.
+    pub tracking_limits: tracking::TrackingLimits,
 }
 
 impl Default for ServerConfig {
@@ -60,6 +63,7 @@ impl Default for ServerConfig {
             retrain_days: 0,
             retrain_check: std::time::Duration::from_secs(3600),
             retention_check: std::time::Duration::from_secs(3600),
+            tracking_limits: tracking::TrackingLimits::default(),
         }
     }
 }
@@ -88,6 +92,8 @@ pub struct Shared {
     /// Leads whose events arrived without an immediate re-score.
     rescore_queue: std::sync::Mutex<std::collections::BTreeSet<String>>,
     pub rescore_ready: Notify,
+    /// Allowed site origins and rate-limit buckets of website tracking.
+    pub tracker: tracking::Tracker,
 }
 
 /// Cheap to clone; handed to every handler.
@@ -123,6 +129,7 @@ impl AppState {
             jobs: jobs::Jobs::default(),
             rescore_queue: Default::default(),
             rescore_ready: Notify::new(),
+            tracker: tracking::Tracker::default(),
         }));
         state.reload_model()?;
         state.reload_predictors()?;
@@ -241,6 +248,8 @@ pub async fn serve(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let workers = workers::spawn_all(state.clone(), stop_rx);
     let app = app(state);
+    // The peer address feeds the tracking endpoints' per-client rate limit.
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;

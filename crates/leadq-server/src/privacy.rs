@@ -321,6 +321,7 @@ pub fn export_person(state: &AppState, email: &str) -> ApiResult<Json> {
                 "current": state.store.consents_of(id)?,
                 "history": state.store.consent_history_of(id)?,
             },
+            "website_visitors": crate::tracking::visitors_export(state, id)?,
         }));
     }
     let deliveries: Vec<Json> = state

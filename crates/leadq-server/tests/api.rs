@@ -30,3 +30,5 @@ mod predictive;
 mod privacy;
 #[path = "api/routing.rs"]
 mod routing;
+#[path = "api/tracking.rs"]
+mod tracking;

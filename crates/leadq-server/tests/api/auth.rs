@@ -202,6 +202,7 @@ const ROUTES: &[(&str, &str, Access, Option<&str>)] = &[
     ),
     ("get", "/privacy/erasures", Admin, None),
     ("put", "/settings", Admin, Some(r#"{}"#)),
+    ("get", "/visitors/{id}", Roles(&[MK]), None),
 ];
 
 const ALL_ROLES: [Role; 4] = [Role::Admin, Role::Marketing, Role::Manager, Role::Rep];
