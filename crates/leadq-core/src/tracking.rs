@@ -202,7 +202,7 @@ pub fn normalize_origin(raw: &str) -> Result<String, String> {
 /// (exact match after normalisation; `null` and missing never match).
 pub fn origin_allowed(origin: Option<&str>, allowed: &[String]) -> bool {
     match origin.map(normalize_origin) {
-        Some(Ok(o)) => allowed.iter().any(|a| *a == o),
+        Some(Ok(o)) => allowed.contains(&o),
         _ => false,
     }
 }

@@ -211,7 +211,7 @@ fn too_many(seconds: u64) -> Response {
     r
 }
 
-fn header_str<'a>(h: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+fn header_str(h: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -250,16 +250,14 @@ async fn admit(state: &AppState, req: &axum::http::request::Parts) -> Result<Str
     Ok(origin)
 }
 
-fn limit_visitor(state: &AppState, vid: &str) -> Result<(), Response> {
+/// On refusal, the seconds until the visitor may send again.
+fn limit_visitor(state: &AppState, vid: &str) -> Result<(), u64> {
     let limits = state.config.tracking_limits;
-    state
-        .tracker
-        .take(
-            format!("vid:{vid}"),
-            limits.per_visitor,
-            state.clock.now_ms(),
-        )
-        .map_err(too_many)
+    state.tracker.take(
+        format!("vid:{vid}"),
+        limits.per_visitor,
+        state.clock.now_ms(),
+    )
 }
 
 async fn body_of(body: axum::body::Body, limit: usize) -> ApiResult<axum::body::Bytes> {
@@ -456,7 +454,7 @@ async fn collect_admitted(state: &AppState, req: axum::body::Body) -> Result<Res
         .map_err(IntoResponse::into_response)?;
     let body: CollectIn = parse_json(&bytes).map_err(IntoResponse::into_response)?;
     let visit = visit_of(body, state.clock.now_ms()).map_err(|e| invalid(e).into_response())?;
-    limit_visitor(state, &visit.visitor_id)?;
+    limit_visitor(state, &visit.visitor_id).map_err(too_many)?;
     let s = state.clone();
     let accepted = tokio::task::spawn_blocking(move || record(&s, visit))
         .await
@@ -653,7 +651,7 @@ async fn form_admitted(state: &AppState, req: axum::body::Body) -> Result<Respon
     let body: FormIn = parse_json(&bytes).map_err(IntoResponse::into_response)?;
     let sub = submission_of(body).map_err(|e| invalid(e).into_response())?;
     if let Some(vid) = &sub.vid {
-        limit_visitor(state, vid)?;
+        limit_visitor(state, vid).map_err(too_many)?;
     }
     let s = state.clone();
     let created = tokio::task::spawn_blocking(move || submit(&s, sub))
