@@ -2438,7 +2438,8 @@ pub struct EmailQuery {
 
 /// Everything stored about the person with this email as one document: their lead with its
 /// events, score ledger, stage changes, assignments, framework answers, prediction and consent
-/// history, the webhook deliveries and import reject rows that mention them.
+/// history, their website visitors with their events, the webhook deliveries and import reject
+/// rows that mention them.
 #[utoipa::path(get, path = "/privacy/export", tag = "privacy", params(EmailQuery),
     responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -2461,7 +2462,7 @@ pub struct EraseIn {
 }
 
 /// Erase the person with this email everywhere (lead, events, ledger, stage changes,
-/// assignments, answers, prediction, consent, SLA breaches; webhook payloads and import reject
+/// assignments, answers, prediction, consent, SLA breaches, website visitors; webhook payloads and import reject
 /// rows that mention them). Answers with the audit entry, which names nobody.
 #[utoipa::path(post, path = "/privacy/erase", tag = "privacy", request_body = EraseIn,
     responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
