@@ -22,6 +22,7 @@ pub mod scoring;
 pub mod sla;
 pub mod tasks;
 pub mod time;
+pub mod tracking;
 pub mod value;
 
 pub use contact::{CountryCode, Domain, Email, PhoneNumber};

@@ -2105,6 +2105,9 @@ pub struct SettingsIn {
     /// Erase leads with no event, update or stage change for this many months (0 = never,
     /// at most 1200).
     pub retention_months: Option<u32>,
+    /// Site origins (`https://www.example.com`) whose pages may send website tracking and
+    /// form submissions to `/t/collect` and `/t/form`; the list replaces the previous one.
+    pub tracking_origins: Option<Vec<String>>,
 }
 
 /// Service settings.
@@ -2119,6 +2122,7 @@ async fn get_settings(State(state): State<AppState>, who: Principal) -> ApiResul
             "tracking_requires_consent": crate::privacy::tracking_requires_consent(s)?,
             "tracked_event_types": crate::privacy::tracked_kinds(),
             "retention_months": crate::privacy::retention_months(s)?,
+            "tracking_origins": crate::tracking::origins(s)?,
         }))
     })
     .await?;
@@ -2151,7 +2155,18 @@ async fn put_settings(
             "at most 1200 (100 years); 0 turns retention off",
         ));
     }
+    let origins = match &b.tracking_origins {
+        Some(o) => Some(crate::tracking::parse_origins(o)?),
+        None => None,
+    };
     let rescore = run(&state, move |s| {
+        if let Some(o) = origins {
+            s.store.set_setting(
+                crate::tracking::SETTING_ORIGINS,
+                &serde_json::to_string(&o).unwrap_or_else(|_| "[]".into()),
+            )?;
+            s.tracker.invalidate();
+        }
         if let Some(v) = b.reps_see_all {
             s.store
                 .set_setting("reps_see_all", if v { "true" } else { "false" })?;
@@ -2423,7 +2438,8 @@ pub struct EmailQuery {
 
 /// Everything stored about the person with this email as one document: their lead with its
 /// events, score ledger, stage changes, assignments, framework answers, prediction and consent
-/// history, the webhook deliveries and import reject rows that mention them.
+/// history, their website visitors with their events, the webhook deliveries and import reject
+/// rows that mention them.
 #[utoipa::path(get, path = "/privacy/export", tag = "privacy", params(EmailQuery),
     responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -2446,7 +2462,7 @@ pub struct EraseIn {
 }
 
 /// Erase the person with this email everywhere (lead, events, ledger, stage changes,
-/// assignments, answers, prediction, consent, SLA breaches; webhook payloads and import reject
+/// assignments, answers, prediction, consent, SLA breaches, website visitors; webhook payloads and import reject
 /// rows that mention them). Answers with the audit entry, which names nobody.
 #[utoipa::path(post, path = "/privacy/erase", tag = "privacy", request_body = EraseIn,
     responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -2569,7 +2585,8 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(get_consent, put_consent))
         .routes(routes!(privacy_export))
         .routes(routes!(privacy_erase))
-        .routes(routes!(privacy_erasures));
+        .routes(routes!(privacy_erasures))
+        .routes(routes!(crate::tracking::get_visitor));
     crate::tasks::routes(crate::nurture::api::routes(router)).split_for_parts()
 }
 
@@ -2607,6 +2624,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(prometheus))
+        .merge(crate::tracking::router())
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn(track))
         .layer(axum::Extension(state.clone()))

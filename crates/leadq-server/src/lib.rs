@@ -18,6 +18,7 @@ pub mod predictive;
 pub mod privacy;
 pub mod service;
 pub mod tasks;
+pub mod tracking;
 pub mod web;
 pub mod workers;
 
@@ -57,6 +58,8 @@ pub struct ServerConfig {
     pub nurture_interval: std::time::Duration,
     /// How often sequences' `enrol_when` rules are checked against leads.
     pub enrol_interval: std::time::Duration,
+    /// Rate limits of the public website-tracking endpoints.
+    pub tracking_limits: tracking::TrackingLimits,
 }
 
 impl Default for ServerConfig {
@@ -72,6 +75,7 @@ impl Default for ServerConfig {
             mail: None,
             nurture_interval: std::time::Duration::from_secs(10),
             enrol_interval: std::time::Duration::from_secs(300),
+            tracking_limits: tracking::TrackingLimits::default(),
         }
     }
 }
@@ -102,6 +106,8 @@ pub struct Shared {
     pub rescore_ready: Notify,
     mailer: Option<nurture::Mailer>,
     task_rules: RwLock<Arc<Vec<leadq_core::tasks::TaskRule>>>,
+    /// Allowed site origins and rate-limit buckets of website tracking.
+    pub tracker: tracking::Tracker,
 }
 
 /// Cheap to clone; handed to every handler.
@@ -140,6 +146,7 @@ impl AppState {
             rescore_ready: Notify::new(),
             mailer,
             task_rules: RwLock::new(Arc::new(Vec::new())),
+            tracker: tracking::Tracker::default(),
         }));
         state.reload_model()?;
         state.reload_predictors()?;
@@ -280,6 +287,8 @@ pub async fn serve(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let workers = workers::spawn_all(state.clone(), stop_rx);
     let app = app(state);
+    // The peer address feeds the tracking endpoints' per-client rate limit.
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;

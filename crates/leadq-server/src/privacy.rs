@@ -328,6 +328,7 @@ pub fn export_person(state: &AppState, email: &str) -> ApiResult<Json> {
                 limit: 10_000,
                 ..Default::default()
             })?,
+            "website_visitors": crate::tracking::visitors_export(state, id)?,
         }));
     }
     let deliveries: Vec<Json> = state

@@ -36,3 +36,5 @@ mod privacy;
 mod routing;
 #[path = "api/tasks.rs"]
 mod tasks;
+#[path = "api/tracking.rs"]
+mod tracking;

@@ -273,8 +273,9 @@ pub trait Store: Send + Sync {
     /// Jobs whose result document contains any of `needles` (case-insensitive).
     fn jobs_mentioning(&self, needles: &[String]) -> Result<Vec<JobRow>, StoreError>;
     /// Erases a person in one transaction: the lead with its events, score
-    /// ledger, transitions, assignments, answers, prediction, consent and
-    /// SLA breaches; webhook payloads that mention them are replaced (and
+    /// ledger, transitions, assignments, answers, prediction, consent, SLA
+    /// breaches and the website visitors linked to it with their events;
+    /// webhook payloads that mention them are replaced (and
     /// pending ones not sent); import reject entries that mention them are
     /// removed; the person's emails, sequence enrolments and tasks are deleted.
     /// Records and returns the audit entry, which keeps no
@@ -351,4 +352,23 @@ pub trait Store: Send + Sync {
     fn overdue_unnotified(&self, now: i64, limit: usize) -> Result<Vec<TaskRow>, StoreError>;
     /// Counts over the tasks created in `[from, to)`; overdue as of `now`.
     fn task_counts(&self, from: i64, to: i64, now: i64) -> Result<TaskCounts, StoreError>;
+    // --- website tracking ----------------------------------------------------------------
+    /// Records a visit in one transaction: creates the visitor on first
+    /// sight (else moves `last_seen` and, when stated, the consent flag)
+    /// and stores the events, each once per (visitor, event id). Returns
+    /// the visitor as stored and, per event, whether it was new.
+    fn record_visit(&self, visit: Visit) -> Result<(VisitorRow, Vec<bool>), StoreError>;
+    fn visitor(&self, id: &str) -> Result<Option<VisitorRow>, StoreError>;
+    /// A visitor's events, oldest first.
+    fn visitor_events(&self, visitor_id: &str) -> Result<Vec<VisitorEventRow>, StoreError>;
+    /// Links a visitor to a lead (creating the visitor if it is unknown);
+    /// returns the visitor as stored.
+    fn link_visitor(
+        &self,
+        visitor_id: &str,
+        lead_id: &str,
+        at: i64,
+    ) -> Result<VisitorRow, StoreError>;
+    /// The visitors linked to a lead, first seen first.
+    fn visitors_of(&self, lead_id: &str) -> Result<Vec<VisitorRow>, StoreError>;
 }

@@ -43,6 +43,11 @@ const SQLITE: &[Migration] = &[
         name: "0007_email",
         sql: include_str!("../migrations/sqlite/0007_email.sql"),
     },
+    Migration {
+        version: 8,
+        name: "0008_tracking",
+        sql: include_str!("../migrations/sqlite/0008_tracking.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -80,6 +85,11 @@ const POSTGRES: &[Migration] = &[
         version: 7,
         name: "0007_email",
         sql: include_str!("../migrations/postgres/0007_email.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "0008_tracking",
+        sql: include_str!("../migrations/postgres/0008_tracking.sql"),
     },
 ];
 

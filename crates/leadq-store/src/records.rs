@@ -578,3 +578,42 @@ pub struct TaskCounts {
     /// Of those, completed by their due time.
     pub done_on_time: i64,
 }
+
+/// An anonymous website visitor, known by the random id of their
+/// first-party cookie, linked to a lead once they submit a form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VisitorRow {
+    pub id: String,
+    pub lead_id: Option<String>,
+    /// Tracking consent: `None` when the site does not ask for it, else
+    /// given (`true`) or withdrawn (`false`).
+    pub consent: Option<bool>,
+    pub first_seen: i64,
+    pub last_seen: i64,
+}
+
+/// One thing a visitor did on the website, as the tracking snippet reported it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VisitorEventRow {
+    pub seq: i64,
+    pub visitor_id: String,
+    /// The event's id within its visitor; a repeated one is stored once.
+    pub id: String,
+    pub kind: String,
+    /// The page path, when the event happened on a page.
+    pub url: Option<String>,
+    /// JSON object of properties.
+    pub props: String,
+    pub occurred_at: i64,
+    pub received_at: i64,
+}
+
+/// A visit to record: the visitor (created on first sight), their consent
+/// flag when the page states one, and new events.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Visit {
+    pub visitor_id: String,
+    pub consent: Option<bool>,
+    pub at: i64,
+    pub events: Vec<VisitorEventRow>,
+}

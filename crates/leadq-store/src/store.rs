@@ -910,6 +910,7 @@ impl<B: Backend> Store for SqlStore<B> {
                     &p![id.clone()],
                 )?;
             }
+            delete_visitors_of(tx, &id)?;
             Ok(tx.exec("DELETE FROM leads WHERE id = $1", &p![id])? > 0)
         })
     }
@@ -1889,6 +1890,9 @@ impl<B: Backend> Store for SqlStore<B> {
                     )?;
                     count(key, n);
                 }
+                let (visitors, visitor_events) = delete_visitors_of(tx, id)?;
+                count("visitors", visitors);
+                count("visitor_events", visitor_events);
                 let n = tx.exec("DELETE FROM leads WHERE id = $1", &p![id.clone()])?;
                 count("leads", n);
             } else {
@@ -2386,6 +2390,80 @@ impl<B: Backend> Store for SqlStore<B> {
             })
         })
     }
+
+    // --- website tracking ----------------------------------------------------------------
+
+    fn record_visit(&self, v: Visit) -> Result<(VisitorRow, Vec<bool>), StoreError> {
+        self.w(move |tx| {
+            touch_visitor(tx, &v.visitor_id, v.consent, v.at)?;
+            let mut fresh = Vec::with_capacity(v.events.len());
+            for e in v.events {
+                let n = tx.exec(
+                    "INSERT INTO visitor_events (visitor_id, id, kind, url, props, occurred_at, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (visitor_id, id) DO NOTHING",
+                    &p![v.visitor_id.clone(), e.id, e.kind, e.url, e.props, e.occurred_at, e.received_at],
+                )?;
+                fresh.push(n > 0);
+            }
+            Ok((load_visitor(tx, &v.visitor_id)?, fresh))
+        })
+    }
+
+    fn visitor(&self, id: &str) -> Result<Option<VisitorRow>, StoreError> {
+        let id = id.to_string();
+        self.r(move |tx| {
+            Ok(tx
+                .query_one(
+                    &format!("SELECT {VISITOR_COLS} FROM visitors WHERE id = $1"),
+                    &p![id],
+                )?
+                .map(|r| visitor_of(&r)))
+        })
+    }
+
+    fn visitor_events(&self, visitor_id: &str) -> Result<Vec<VisitorEventRow>, StoreError> {
+        let id = visitor_id.to_string();
+        self.r(move |tx| {
+            Ok(tx
+                .query(
+                    &format!("SELECT {VISITOR_EVENT_COLS} FROM visitor_events WHERE visitor_id = $1 ORDER BY occurred_at, seq"),
+                    &p![id],
+                )?
+                .iter()
+                .map(visitor_event_of)
+                .collect())
+        })
+    }
+
+    fn link_visitor(
+        &self,
+        visitor_id: &str,
+        lead_id: &str,
+        at: i64,
+    ) -> Result<VisitorRow, StoreError> {
+        let (vid, lid) = (visitor_id.to_string(), lead_id.to_string());
+        self.w(move |tx| {
+            touch_visitor(tx, &vid, None, at)?;
+            tx.exec(
+                "UPDATE visitors SET lead_id = $2 WHERE id = $1",
+                &p![vid.clone(), lid],
+            )?;
+            load_visitor(tx, &vid)
+        })
+    }
+
+    fn visitors_of(&self, lead_id: &str) -> Result<Vec<VisitorRow>, StoreError> {
+        let id = lead_id.to_string();
+        self.r(move |tx| {
+            Ok(tx
+                .query(
+                    &format!("SELECT {VISITOR_COLS} FROM visitors WHERE lead_id = $1 ORDER BY first_seen, id"),
+                    &p![id],
+                )?
+                .iter()
+                .map(visitor_of)
+                .collect())
+        })
+    }
 }
 
 const TEMPLATE_COLS: &str = "id, name, subject, body, purpose, created_at, updated_at, updated_by";
@@ -2487,6 +2565,68 @@ fn insert_emails(tx: &mut dyn Tx, emails: &[EmailRow]) -> Result<(), StoreError>
         )?;
     }
     Ok(())
+}
+
+/// Deletes the visitors linked to a lead and their events; returns how
+/// many of each went.
+fn delete_visitors_of(tx: &mut dyn Tx, lead_id: &str) -> Result<(u64, u64), StoreError> {
+    let events = tx.exec(
+        "DELETE FROM visitor_events WHERE visitor_id IN (SELECT id FROM visitors WHERE lead_id = $1)",
+        &p![lead_id],
+    )?;
+    let visitors = tx.exec("DELETE FROM visitors WHERE lead_id = $1", &p![lead_id])?;
+    Ok((visitors, events))
+}
+
+const VISITOR_COLS: &str = "id, lead_id, consent, first_seen, last_seen";
+fn visitor_of(r: &Row) -> VisitorRow {
+    VisitorRow {
+        id: r.text(0),
+        lead_id: r.opt_text(1),
+        consent: r.opt_bool(2),
+        first_seen: r.int(3),
+        last_seen: r.int(4),
+    }
+}
+
+const VISITOR_EVENT_COLS: &str = "seq, visitor_id, id, kind, url, props, occurred_at, received_at";
+fn visitor_event_of(r: &Row) -> VisitorEventRow {
+    VisitorEventRow {
+        seq: r.int(0),
+        visitor_id: r.text(1),
+        id: r.text(2),
+        kind: r.text(3),
+        url: r.opt_text(4),
+        props: r.text(5),
+        occurred_at: r.int(6),
+        received_at: r.int(7),
+    }
+}
+
+/// Creates the visitor on first sight, else moves `last_seen` (never back)
+/// and sets the consent flag when one is stated.
+fn touch_visitor(
+    tx: &mut dyn Tx,
+    id: &str,
+    consent: Option<bool>,
+    at: i64,
+) -> Result<(), StoreError> {
+    // Stored as an integer on both backends (0/1), like the consent table.
+    let consent = consent.map(i64::from);
+    tx.exec(
+        "INSERT INTO visitors (id, lead_id, consent, first_seen, last_seen) VALUES ($1, NULL, $2, $3, $3) ON CONFLICT (id) DO UPDATE SET last_seen = CASE WHEN excluded.last_seen > visitors.last_seen THEN excluded.last_seen ELSE visitors.last_seen END, consent = COALESCE(excluded.consent, visitors.consent)",
+        &p![id, consent, at],
+    )?;
+    Ok(())
+}
+
+fn load_visitor(tx: &mut dyn Tx, id: &str) -> Result<VisitorRow, StoreError> {
+    tx.query_one(
+        &format!("SELECT {VISITOR_COLS} FROM visitors WHERE id = $1"),
+        &p![id],
+    )?
+    .map(|r| visitor_of(&r))
+    .ok_or_else(|| StoreError::NotFound(format!("visitor '{id}'")))
 }
 
 fn webhook_of(r: &Row) -> WebhookRow {

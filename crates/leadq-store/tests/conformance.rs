@@ -2874,3 +2874,197 @@ fn tasks_filter_by_owner_and_due_and_count_overdue_and_on_time(store: &dyn Store
     ));
 }
 on_every_backend!(tasks_filter_by_owner_and_due_and_count_overdue_and_on_time);
+// --- website tracking ----------------------------------------------------------------
+
+fn visitor_event(id: &str, url: &str, at: i64) -> VisitorEventRow {
+    VisitorEventRow {
+        seq: 0,
+        visitor_id: String::new(),
+        id: id.into(),
+        kind: "page_view".into(),
+        url: Some(url.into()),
+        props: format!(r#"{{"url":"{url}"}}"#),
+        occurred_at: at,
+        received_at: at + 1,
+    }
+}
+
+fn visit(visitor: &str, consent: Option<bool>, at: i64, events: Vec<VisitorEventRow>) -> Visit {
+    Visit {
+        visitor_id: visitor.into(),
+        consent,
+        at,
+        events,
+    }
+}
+
+fn a_visit_creates_the_visitor_once_and_stores_each_event_once(store: &dyn Store) {
+    let (v, fresh) = store
+        .record_visit(visit(
+            "vis-1",
+            None,
+            100,
+            vec![
+                visitor_event("e1", "/", 100),
+                visitor_event("e2", "/pricing", 90),
+            ],
+        ))
+        .unwrap();
+    assert_eq!(fresh, vec![true, true]);
+    assert_eq!(
+        v,
+        VisitorRow {
+            id: "vis-1".into(),
+            lead_id: None,
+            consent: None,
+            first_seen: 100,
+            last_seen: 100,
+        }
+    );
+    // A repeated event id of the same visitor is not stored again; the
+    // same id of another visitor is a different event.
+    let (v, fresh) = store
+        .record_visit(visit(
+            "vis-1",
+            Some(true),
+            200,
+            vec![
+                visitor_event("e2", "/other", 200),
+                visitor_event("e3", "/docs", 200),
+            ],
+        ))
+        .unwrap();
+    assert_eq!(fresh, vec![false, true]);
+    assert_eq!(
+        (v.first_seen, v.last_seen, v.consent),
+        (100, 200, Some(true))
+    );
+    let (_, fresh) = store
+        .record_visit(visit(
+            "vis-2",
+            None,
+            150,
+            vec![visitor_event("e2", "/", 150)],
+        ))
+        .unwrap();
+    assert_eq!(fresh, vec![true]);
+    let events = store.visitor_events("vis-1").unwrap();
+    let seen: Vec<(&str, Option<&str>, i64)> = events
+        .iter()
+        .map(|e| (e.id.as_str(), e.url.as_deref(), e.occurred_at))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("e2", Some("/pricing"), 90),
+            ("e1", Some("/"), 100),
+            ("e3", Some("/docs"), 200)
+        ]
+    );
+    assert!(events.iter().all(|e| e.visitor_id == "vis-1"));
+    // An earlier visit arriving late does not move last_seen back, and a
+    // visit without a stated consent keeps the flag.
+    let (v, _) = store
+        .record_visit(visit("vis-1", None, 50, vec![]))
+        .unwrap();
+    assert_eq!((v.last_seen, v.consent), (200, Some(true)));
+    let (v, _) = store
+        .record_visit(visit("vis-1", Some(false), 300, vec![]))
+        .unwrap();
+    assert_eq!(v.consent, Some(false));
+    assert_eq!(store.visitor("vis-1").unwrap(), Some(v));
+    assert_eq!(store.visitor("nobody").unwrap(), None);
+    assert!(store.visitor_events("nobody").unwrap().is_empty());
+}
+on_every_backend!(a_visit_creates_the_visitor_once_and_stores_each_event_once);
+
+fn linking_a_visitor_attaches_it_to_a_lead_and_creates_unknown_ones(store: &dyn Store) {
+    insert(store, vec![lead("l-1"), lead("l-2")]);
+    store
+        .record_visit(visit(
+            "vis-a",
+            None,
+            100,
+            vec![visitor_event("e1", "/", 100)],
+        ))
+        .unwrap();
+    let v = store.link_visitor("vis-a", "l-1", 200).unwrap();
+    assert_eq!(
+        (v.lead_id.as_deref(), v.first_seen, v.last_seen),
+        (Some("l-1"), 100, 200)
+    );
+    let fresh = store.link_visitor("vis-b", "l-1", 300).unwrap();
+    assert_eq!(
+        (fresh.lead_id.as_deref(), fresh.first_seen),
+        (Some("l-1"), 300)
+    );
+    let of: Vec<String> = store
+        .visitors_of("l-1")
+        .unwrap()
+        .into_iter()
+        .map(|v| v.id)
+        .collect();
+    assert_eq!(of, strs(&["vis-a", "vis-b"]));
+    // Another person on the same browser: the visitor moves to their lead.
+    store.link_visitor("vis-a", "l-2", 400).unwrap();
+    assert_eq!(store.visitors_of("l-2").unwrap().len(), 1);
+    assert_eq!(store.visitors_of("l-1").unwrap().len(), 1);
+    // Later visits keep the link.
+    let (v, _) = store
+        .record_visit(visit("vis-a", None, 500, vec![]))
+        .unwrap();
+    assert_eq!(v.lead_id.as_deref(), Some("l-2"));
+}
+on_every_backend!(linking_a_visitor_attaches_it_to_a_lead_and_creates_unknown_ones);
+
+fn erasing_or_deleting_a_lead_removes_its_visitors_and_their_events(store: &dyn Store) {
+    insert(store, vec![lead("gone"), lead("deleted"), lead("kept")]);
+    for (vid, lead_id) in [("v-gone", "gone"), ("v-del", "deleted"), ("v-kept", "kept")] {
+        store
+            .record_visit(visit(
+                vid,
+                None,
+                100,
+                vec![
+                    visitor_event("e1", "/", 100),
+                    visitor_event("e2", "/pricing", 100),
+                ],
+            ))
+            .unwrap();
+        store.link_visitor(vid, lead_id, 100).unwrap();
+    }
+    store
+        .record_visit(visit(
+            "v-anon",
+            None,
+            100,
+            vec![visitor_event("e1", "/", 100)],
+        ))
+        .unwrap();
+    let audit = store
+        .erase(Erasure {
+            lead_id: Some("gone".into()),
+            needles: vec![],
+            actor: "admin:root".into(),
+            reason: "request".into(),
+            at: 1_000,
+        })
+        .unwrap();
+    let counts: serde_json::Value = serde_json::from_str(&audit.counts).unwrap();
+    assert_eq!(
+        (
+            counts["visitors"].as_u64(),
+            counts["visitor_events"].as_u64()
+        ),
+        (Some(1), Some(2))
+    );
+    assert_eq!(store.visitor("v-gone").unwrap(), None);
+    assert!(store.visitor_events("v-gone").unwrap().is_empty());
+    assert!(store.delete_lead("deleted").unwrap());
+    assert_eq!(store.visitor("v-del").unwrap(), None);
+    assert!(store.visitor_events("v-del").unwrap().is_empty());
+    // Other people's visitors and anonymous ones stay.
+    assert_eq!(store.visitor_events("v-kept").unwrap().len(), 2);
+    assert_eq!(store.visitor_events("v-anon").unwrap().len(), 1);
+}
+on_every_backend!(erasing_or_deleting_a_lead_removes_its_visitors_and_their_events);

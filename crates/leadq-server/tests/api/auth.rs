@@ -270,6 +270,7 @@ const ROUTES: &[(&str, &str, Access, Option<&str>)] = &[
     ),
     ("get", "/task-rules", Roles(&[MG]), None),
     ("put", "/task-rules", Roles(&[MG]), Some(r#"{"rules":[]}"#)),
+    ("get", "/visitors/{id}", Roles(&[MK]), None),
 ];
 
 const ALL_ROLES: [Role; 4] = [Role::Admin, Role::Marketing, Role::Manager, Role::Rep];
