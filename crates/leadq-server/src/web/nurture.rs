@@ -23,7 +23,7 @@ pub fn load(state: &AppState, lead_id: &str) -> ApiResult<NurtureData> {
     let consent = crate::privacy::lead_consent(lead_id, &rows);
     Ok(NurtureData {
         marketing: may_contact(&consent, Channel::Email, Purpose::Marketing),
-        consent: consent.get(Channel::Email).clone(),
+        consent: *consent.get(Channel::Email),
         enrolments: state.store.enrolments_of(lead_id)?,
         emails: state.store.emails_of(lead_id)?,
         sequences: state.store.sequences()?,
