@@ -501,7 +501,9 @@ pub fn retention_pass(state: &AppState) -> ApiResult<usize> {
             erased += 1;
         }
     }
-    if erased > 0 {
+    // Anonymous visitors who never became a lead are kept no longer.
+    let visitors = state.store.delete_stale_visitors(cutoff)?;
+    if erased > 0 || visitors > 0 {
         checkpoint_after_erasure(state);
     }
     Ok(erased)

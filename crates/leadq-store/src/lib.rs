@@ -371,4 +371,8 @@ pub trait Store: Send + Sync {
     ) -> Result<VisitorRow, StoreError>;
     /// The visitors linked to a lead, first seen first.
     fn visitors_of(&self, lead_id: &str) -> Result<Vec<VisitorRow>, StoreError>;
+    /// Deletes visitors never linked to a lead and not seen since `before`,
+    /// with their events (retention of anonymous tracking data). Returns
+    /// how many visitors went.
+    fn delete_stale_visitors(&self, before: i64) -> Result<u64, StoreError>;
 }

@@ -2464,6 +2464,19 @@ impl<B: Backend> Store for SqlStore<B> {
                 .collect())
         })
     }
+
+    fn delete_stale_visitors(&self, before: i64) -> Result<u64, StoreError> {
+        self.w(move |tx| {
+            tx.exec(
+                "DELETE FROM visitor_events WHERE visitor_id IN (SELECT id FROM visitors WHERE lead_id IS NULL AND last_seen < $1)",
+                &p![before],
+            )?;
+            tx.exec(
+                "DELETE FROM visitors WHERE lead_id IS NULL AND last_seen < $1",
+                &p![before],
+            )
+        })
+    }
 }
 
 const TEMPLATE_COLS: &str = "id, name, subject, body, purpose, created_at, updated_at, updated_by";

@@ -3068,3 +3068,37 @@ fn erasing_or_deleting_a_lead_removes_its_visitors_and_their_events(store: &dyn 
     assert_eq!(store.visitor_events("v-anon").unwrap().len(), 1);
 }
 on_every_backend!(erasing_or_deleting_a_lead_removes_its_visitors_and_their_events);
+
+fn stale_anonymous_visitors_are_deleted_and_linked_or_recent_ones_kept(store: &dyn Store) {
+    store
+        .record_visit(visit("old", None, 100, vec![visitor_event("e1", "/", 100)]))
+        .unwrap();
+    store
+        .record_visit(visit(
+            "linked",
+            None,
+            100,
+            vec![visitor_event("e1", "/", 100)],
+        ))
+        .unwrap();
+    insert(store, vec![lead("lead-v")]);
+    store.link_visitor("linked", "lead-v", 100).unwrap();
+    store
+        .record_visit(visit(
+            "recent",
+            None,
+            900,
+            vec![visitor_event("e1", "/", 900)],
+        ))
+        .unwrap();
+    assert_eq!(store.delete_stale_visitors(500).unwrap(), 1);
+    assert!(store.visitor("old").unwrap().is_none());
+    assert!(store.visitor_events("old").unwrap().is_empty());
+    assert!(
+        store.visitor("linked").unwrap().is_some(),
+        "a lead's visitor goes with the lead"
+    );
+    assert_eq!(store.visitor_events("recent").unwrap().len(), 1);
+    assert_eq!(store.delete_stale_visitors(500).unwrap(), 0);
+}
+on_every_backend!(stale_anonymous_visitors_are_deleted_and_linked_or_recent_ones_kept);

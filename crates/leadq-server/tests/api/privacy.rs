@@ -612,13 +612,50 @@ async fn retention_erases_leads_inactive_for_the_set_months_and_keeps_the_active
     .await
     .expect(StatusCode::OK);
 
+    // An anonymous website visitor seen once, at the start.
+    let state = ctx.state.clone();
+    let at = t0();
+    tokio::task::spawn_blocking(move || {
+        state
+            .store
+            .record_visit(leadq_store::Visit {
+                visitor_id: "v-anonymous".into(),
+                consent: None,
+                at,
+                events: vec![leadq_store::VisitorEventRow {
+                    seq: 0,
+                    visitor_id: String::new(),
+                    id: "e1".into(),
+                    kind: "page_view".into(),
+                    url: Some("/pricing".into()),
+                    props: r#"{"url":"/pricing"}"#.into(),
+                    occurred_at: at,
+                    received_at: at,
+                }],
+            })
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let visitor_exists = |ctx: &Ctx| {
+        let state = ctx.state.clone();
+        std::thread::spawn(move || state.store.visitor("v-anonymous").unwrap().is_some())
+            .join()
+            .unwrap()
+    };
+
     // Just under six months since creation: nothing is due yet.
     ctx.clock.set(ms("2027-05-02T09:00:00Z"));
     assert_eq!(retention(&ctx).await, 0);
     ctx.lead(&idle).await;
+    assert!(visitor_exists(&ctx));
 
     ctx.clock.set(ms("2027-05-02T11:00:00Z"));
     assert_eq!(retention(&ctx).await, 1);
+    assert!(
+        !visitor_exists(&ctx),
+        "anonymous tracking data is kept no longer either"
+    );
     ctx.get(&format!("/api/v1/leads/{idle}"), &ctx.admin)
         .await
         .expect_error(StatusCode::NOT_FOUND, "not_found");
