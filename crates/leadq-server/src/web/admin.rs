@@ -26,6 +26,7 @@ struct AdminOnly {
     webhooks: Vec<(WebhookRow, Vec<DeliveryRow>)>,
     reps_see_all: bool,
     sql_framework: String,
+    tracking_origins: Vec<String>,
 }
 
 struct Data {
@@ -69,6 +70,7 @@ pub async fn page(State(state): State<AppState>, v: Viewer) -> Page {
                     .store
                     .setting("sql_framework")?
                     .unwrap_or_else(|| "BANT".into()),
+                tracking_origins: crate::tracking::origins(s)?,
             })
         } else {
             None
@@ -583,6 +585,10 @@ fn settings_section(a: &AdminOnly) -> Markup {
             form.inline data-api="/api/v1/settings" data-method="PUT" aria-label="Service settings" {
                 label { "Reps see every lead" input name="reps_see_all" type="checkbox" checked[a.reps_see_all]; }
                 label { "Framework required for SQL (or none)" input name="sql_framework" required value=(a.sql_framework); }
+                label { "Websites allowed to send tracking (origins, comma separated)"
+                    input name="tracking_origins" data-type="list" data-keep-empty
+                        placeholder="https://www.example.com" value=(a.tracking_origins.join(", "));
+                }
                 button type="submit" { "Save settings" }
                 p role="alert" {}
             }

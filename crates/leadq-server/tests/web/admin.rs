@@ -226,3 +226,22 @@ async fn a_webhook_is_listed_with_its_latest_deliveries() {
         "the secret is not shown again"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_settings_form_shows_the_tracking_origins_and_saves_them_as_a_list() {
+    let ctx = Ctx::new();
+    ctx.put(
+        "/api/v1/settings",
+        &ctx.admin,
+        serde_json::json!({ "tracking_origins": ["https://www.acme.example", "https://shop.acme.example"] }),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let mut root = ctx.browser("root", "admin", None).await;
+    let html = root.get("/ui/admin").await.ok();
+    assert!(
+        html.contains("name=\"tracking_origins\" data-type=\"list\" data-keep-empty")
+            && html.contains("value=\"https://www.acme.example, https://shop.acme.example\""),
+        "the current origins fill the field"
+    );
+}
