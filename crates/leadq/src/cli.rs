@@ -263,6 +263,10 @@ pub struct ServeArgs {
     /// `?tls=none` for a local relay) or smtps://… (TLS)
     #[arg(long, env = "LEADQ_SMTP_URL", hide_env_values = true)]
     pub smtp_url: Option<String>,
+    /// A PEM certificate to trust for the SMTP server besides the public
+    /// roots (an internal CA or a self-signed relay)
+    #[arg(long, env = "LEADQ_SMTP_CA_FILE")]
+    pub smtp_ca_file: Option<PathBuf>,
     /// Sender of nurture email, e.g. "Acme Sales <sales@acme.example>"
     #[arg(long, env = "LEADQ_MAIL_FROM")]
     pub mail_from: Option<String>,

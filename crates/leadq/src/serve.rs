@@ -30,6 +30,7 @@ struct ConfigFile {
     retrain_days: Option<u64>,
     /// SMTP server URL (the password is better given in LEADQ_SMTP_URL).
     smtp_url: Option<String>,
+    smtp_ca_file: Option<PathBuf>,
     mail_from: Option<String>,
     public_url: Option<String>,
     /// Nurture emails per minute to one recipient domain.
@@ -451,6 +452,17 @@ pub fn serve(args: ServeArgs) -> Result<()> {
             .unwrap_or_else(|| format!("http://{bind}"));
         let mut mail = leadq_server::nurture::MailConfig::from_url(&url, &from, &public_url)
             .map_err(|e| UsageError(format!("SMTP settings: {e}")))?;
+        if let Some(ca) = args
+            .smtp_ca_file
+            .clone()
+            .or_else(|| r.file.smtp_ca_file.clone())
+        {
+            let pem = std::fs::read(&ca)
+                .with_context(|| format!("cannot read the SMTP CA file {}", ca.display()))?;
+            mail = mail
+                .with_ca_pem(pem)
+                .map_err(|e| UsageError(format!("{}: {e}", ca.display())))?;
+        }
         if let Some(n) = r.file.mail_per_domain_per_minute {
             mail.per_domain_per_minute = n.max(1);
         }

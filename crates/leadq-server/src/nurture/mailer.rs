@@ -5,6 +5,7 @@
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{Message, SmtpTransport, Transport};
 use std::collections::HashMap;
 use std::fmt;
@@ -40,6 +41,9 @@ pub struct MailConfig {
     pub max_attempts: i64,
     /// First retry delay; doubles per attempt.
     pub backoff_ms: i64,
+    /// A PEM certificate to trust besides the public roots (a relay with
+    /// an internal CA or a self-signed certificate).
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 // Credentials never reach a log line.
@@ -53,6 +57,7 @@ impl fmt::Debug for MailConfig {
             .field("password", &self.password.as_ref().map(|_| "***"))
             .field("from", &self.from)
             .field("public_url", &self.public_url)
+            .field("ca_pem", &self.ca_pem.as_ref().map(|p| p.len()))
             .finish()
     }
 }
@@ -127,6 +132,7 @@ impl MailConfig {
             per_domain_per_minute: 60,
             max_attempts: 6,
             backoff_ms: 60_000,
+            ca_pem: None,
         })
     }
 
@@ -146,13 +152,28 @@ impl MailConfig {
         }
     }
 
+    /// Trusts the PEM certificate(s) in `pem` besides the public roots.
+    pub fn with_ca_pem(mut self, pem: Vec<u8>) -> Result<MailConfig, String> {
+        Certificate::from_pem(&pem)
+            .map_err(|e| format!("the SMTP CA file is not a PEM certificate: {e}"))?;
+        self.ca_pem = Some(pem);
+        Ok(self)
+    }
+
+    fn tls_parameters(&self) -> Result<TlsParameters, SendError> {
+        let mut b = TlsParameters::builder(self.host.clone());
+        if let Some(pem) = &self.ca_pem {
+            b = b.add_root_certificate(Certificate::from_pem(pem).map_err(SendError::permanent)?);
+        }
+        b.build_rustls().map_err(SendError::permanent)
+    }
+
     fn transport(&self) -> Result<SmtpTransport, SendError> {
+        let builder = SmtpTransport::builder_dangerous(&self.host);
         let builder = match self.tls {
-            TlsMode::None => SmtpTransport::builder_dangerous(&self.host),
-            TlsMode::StartTls => {
-                SmtpTransport::starttls_relay(&self.host).map_err(SendError::transient)?
-            }
-            TlsMode::Tls => SmtpTransport::relay(&self.host).map_err(SendError::transient)?,
+            TlsMode::None => builder,
+            TlsMode::StartTls => builder.tls(Tls::Required(self.tls_parameters()?)),
+            TlsMode::Tls => builder.tls(Tls::Wrapper(self.tls_parameters()?)),
         };
         let mut builder = builder
             .port(self.port)

@@ -732,3 +732,73 @@ async fn a_booked_meeting_stops_the_sequence_at_once_and_a_stage_change_before_i
         "only the first email was queued"
     );
 }
+
+fn ctx_with(mail: MailConfig) -> Ctx {
+    Ctx::with_config(ServerConfig {
+        mail: Some(mail),
+        ..ServerConfig::default()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn starttls_with_a_login_delivers_and_a_wrong_password_fails_without_echoing_it() {
+    let sink = SmtpSink::start(&["--starttls", "--auth", "mailer:s3cret-pw"]);
+    let url = |password: &str| {
+        format!(
+            "smtp://mailer:{password}@127.0.0.1:{}?tls=starttls",
+            sink.port
+        )
+    };
+    let config = |password: &str| {
+        MailConfig::from_url(
+            &url(password),
+            "Acme <hello@acme.example>",
+            "http://leadq.test",
+        )
+        .unwrap()
+        .with_ca_pem(sink.file("ca.pem"))
+        .unwrap()
+    };
+
+    let ctx = ctx_with(config("s3cret-pw"));
+    let (lead, _) = one_queued_email(&ctx, "tls@acme-corp.com").await;
+    let sent = blocking(&ctx.state, |s| nurture::mail_pass(s).unwrap()).await;
+    assert_eq!(sent, 1, "{}", emails(&ctx, &lead).await);
+    assert_eq!(sink.messages().len(), 1);
+    let envelope = sink.envelope(1);
+    assert_eq!(envelope["tls"], true, "sent over STARTTLS: {envelope}");
+    assert_eq!(envelope["login"], "mailer");
+    assert_eq!(emails(&ctx, &lead).await["emails"][0]["status"], "sent");
+
+    // A wrong password: refused by the server (535), a final failure, and
+    // the password appears nowhere in what is stored.
+    let wrong = ctx_with(config("not-the-pw"));
+    let (lead, _) = one_queued_email(&wrong, "nope@acme-corp.com").await;
+    assert_eq!(
+        blocking(&wrong.state, |s| nurture::mail_pass(s).unwrap()).await,
+        0
+    );
+    let m = emails(&wrong, &lead).await["emails"][0].clone();
+    assert_eq!(m["status"], "failed", "{m}");
+    assert!(!m.to_string().contains("not-the-pw"));
+    assert_eq!(sink.messages().len(), 1);
+
+    // Without the server's certificate trusted, nothing is sent in clear.
+    let untrusted = ctx_with(
+        MailConfig::from_url(
+            &url("s3cret-pw"),
+            "Acme <hello@acme.example>",
+            "http://leadq.test",
+        )
+        .unwrap(),
+    );
+    let (lead, _) = one_queued_email(&untrusted, "plain@acme-corp.com").await;
+    assert_eq!(
+        blocking(&untrusted.state, |s| nurture::mail_pass(s).unwrap()).await,
+        0
+    );
+    let m = emails(&untrusted, &lead).await["emails"][0].clone();
+    assert_eq!(m["attempts"], 1);
+    assert!(m["status"] != "sent", "{m}");
+    assert_eq!(sink.messages().len(), 1);
+}

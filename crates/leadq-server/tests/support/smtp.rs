@@ -41,6 +41,11 @@ impl SmtpSink {
         SmtpSink { child, port, dir }
     }
 
+    /// A file the server wrote in its directory (`ca.pem` with --starttls).
+    pub fn file(&self, name: &str) -> Vec<u8> {
+        std::fs::read(self.dir.path().join(name)).expect("the SMTP server's file")
+    }
+
     /// The messages received, in order.
     pub fn messages(&self) -> Vec<String> {
         let mut out = Vec::new();

@@ -3,18 +3,23 @@
 Listens on 127.0.0.1 at a free port, prints "PORT <n>" once it accepts
 connections, and writes every message it receives to DIR as <n>.eml with
 the envelope in <n>.json. With --reject-first N it answers the first N
-messages with a temporary failure (451), to exercise retries.
+messages with a temporary failure (451), to exercise retries. With
+--starttls it makes a throwaway CA (DIR/ca.pem) and a certificate it signed
+for 127.0.0.1 (openssl), and requires STARTTLS; with --auth USER:PASSWORD
+it requires that login (after STARTTLS) and records it in the envelope.
 
-Usage: python3 smtp_sink.py DIR [--reject-first N]
+Usage: python3 smtp_sink.py DIR [--reject-first N] [--starttls] [--auth USER:PASSWORD]
 """
 
-import asyncio
 import json
 import os
 import socket
+import ssl
+import subprocess
 import sys
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 
 class Sink:
@@ -31,8 +36,17 @@ class Sink:
         base = os.path.join(self.directory, str(self.count))
         with open(base + ".eml.tmp", "wb") as f:
             f.write(envelope.original_content or envelope.content)
+        login = getattr(session, "auth_data", None)
         with open(base + ".json", "w") as f:
-            json.dump({"mail_from": envelope.mail_from, "rcpt_tos": envelope.rcpt_tos}, f)
+            json.dump(
+                {
+                    "mail_from": envelope.mail_from,
+                    "rcpt_tos": envelope.rcpt_tos,
+                    "tls": session.ssl is not None,
+                    "login": login.decode() if isinstance(login, bytes) else None,
+                },
+                f,
+            )
         os.replace(base + ".eml.tmp", base + ".eml")
         return "250 OK"
 
@@ -43,6 +57,27 @@ def free_port():
         return s.getsockname()[1]
 
 
+def self_signed(directory):
+    """A throwaway CA (written to DIR/ca.pem for the client to trust) and a
+    server certificate it signed for 127.0.0.1 and localhost."""
+    path = lambda name: os.path.join(directory, name)
+    run = lambda *args: subprocess.run(["openssl", *args], check=True, capture_output=True)
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        "-subj", "/CN=leadq test CA", "-keyout", path("ca.key"), "-out", path("ca.pem"),
+        "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+        "-keyout", path("key.pem"), "-out", path("server.csr"))
+    with open(path("server.ext"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+                "basicConstraints=critical,CA:FALSE\n"
+                "keyUsage=critical,digitalSignature,keyEncipherment\n"
+                "extendedKeyUsage=serverAuth\n")
+    run("x509", "-req", "-in", path("server.csr"), "-CA", path("ca.pem"), "-CAkey", path("ca.key"),
+        "-CAcreateserial", "-days", "2", "-out", path("cert.pem"), "-extfile", path("server.ext"))
+    return path("cert.pem"), path("key.pem")
+
+
 def main():
     directory = sys.argv[1]
     reject_first = 0
@@ -50,7 +85,21 @@ def main():
         reject_first = int(sys.argv[sys.argv.index("--reject-first") + 1])
     os.makedirs(directory, exist_ok=True)
     port = free_port()
-    controller = Controller(Sink(directory, reject_first), hostname="127.0.0.1", port=port)
+    options = {}
+    if "--starttls" in sys.argv:
+        cert, key = self_signed(directory)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert, key)
+        options.update(tls_context=context, require_starttls=True)
+    if "--auth" in sys.argv:
+        user, password = sys.argv[sys.argv.index("--auth") + 1].split(":", 1)
+
+        def authenticator(server, session, envelope, mechanism, auth_data):
+            ok = auth_data.login.decode() == user and auth_data.password.decode() == password
+            return AuthResult(success=ok, handled=False, auth_data=auth_data.login if ok else None)
+
+        options.update(authenticator=authenticator, auth_required=True)
+    controller = Controller(Sink(directory, reject_first), hostname="127.0.0.1", port=port, **options)
     controller.start()
     print(f"PORT {port}", flush=True)
     try:
