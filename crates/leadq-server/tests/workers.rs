@@ -4,7 +4,9 @@
 
 #[path = "workers/common.rs"]
 mod common;
+// Shared with the API tests, which use more of it.
 #[path = "support/smtp.rs"]
+#[allow(dead_code)]
 mod smtp;
 
 #[path = "workers/imports.rs"]
