@@ -191,6 +191,8 @@ pub fn run(args: BacktestArgs) -> Result<()> {
             args.read.events.as_deref(),
             as_of,
             args.read.input_format.as_deref(),
+            // The label column is read from each lead's input record.
+            true,
         )?;
         let labels = labels(&run, &args)?;
         if labels.iter().all(Option::is_none) {

@@ -90,6 +90,7 @@ fn run_demo(leads: usize, seed: u64, out: &Path) -> Result<()> {
         Some(&out.join("events.csv")),
         as_of,
         None,
+        false,
     )?;
     let ids: Vec<&str> = run.batch.leads.iter().map(|l| l.id.as_str()).collect();
     let order = leadq_core::scoring::rank(&run.model, &ids, &run.scores);

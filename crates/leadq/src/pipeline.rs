@@ -98,8 +98,15 @@ fn format_of(path: &Path, bytes: &[u8], forced: Option<&str>) -> InputFormat {
         .unwrap_or_else(|| InputFormat::detect(path, bytes))
 }
 
-/// Reads everything and scores every lead.
+/// Reads everything and scores every lead, keeping each lead's input record.
 pub fn run(input: &Path, args: &InputArgs) -> Result<Run> {
+    run_keeping_input(input, args, true)
+}
+
+/// [`run`]; without `keep_input_rows` the input records are freed as soon as
+/// the leads are built (`batch.raw` is then empty), so that the events reuse
+/// their memory instead of the process growing by it.
+pub fn run_keeping_input(input: &Path, args: &InputArgs, keep_input_rows: bool) -> Result<Run> {
     let read = &args.read;
     let as_of = parse_as_of(read.as_of.as_deref())?;
     let model = load_model(&args.model)?;
@@ -111,6 +118,7 @@ pub fn run(input: &Path, args: &InputArgs) -> Result<Run> {
         read.events.as_deref(),
         as_of,
         read.input_format.as_deref(),
+        keep_input_rows,
     )
 }
 
@@ -121,15 +129,19 @@ pub fn load_and_score(
     events: Option<&Path>,
     as_of: Timestamp,
     input_format: Option<&str>,
+    keep_input_rows: bool,
 ) -> Result<Run> {
     let mut timings = Vec::new();
     let t = Instant::now();
     let spin = progress::spinner("reading leads");
     let bytes = read_file(input, "input")?;
     let format = format_of(input, &bytes, input_format);
-    let batch = leadq_ingest::load_leads(&bytes, format, &model, mapping)
+    let mut batch = leadq_ingest::load_leads(&bytes, format, &model, mapping)
         .with_context(|| format!("cannot read leads from {}", input.display()))?;
     drop(bytes);
+    if !keep_input_rows {
+        batch.raw = Vec::new();
+    }
     spin.finish_and_clear();
     timings.push(("read leads", t.elapsed().as_secs_f64()));
 

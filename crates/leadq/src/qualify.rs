@@ -18,7 +18,7 @@ fn create(path: &std::path::Path) -> Result<BufWriter<File>> {
 
 pub fn run(args: QualifyArgs) -> Result<()> {
     let started = Instant::now();
-    let mut run = pipeline::run(&args.input, &args.common)?;
+    let mut run = pipeline::run_keeping_input(&args.input, &args.common, !args.no_passthrough)?;
     let t = Instant::now();
     let ids: Vec<&str> = run.batch.leads.iter().map(|l| l.id.as_str()).collect();
     let order = leadq_core::scoring::rank(&run.model, &ids, &run.scores);
