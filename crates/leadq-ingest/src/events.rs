@@ -14,7 +14,6 @@ use compact_str::CompactString;
 use leadq_core::event::EventKind;
 use leadq_core::{CompiledModel, EventsView, Timestamp};
 use rayon::prelude::*;
-use rustc_hash::FxHashMap;
 use std::hash::{Hash, Hasher};
 
 /// Events grouped by lead, in the columnar layout the scorer reads.
@@ -196,7 +195,7 @@ fn parse_record(
     rec: &csv::ByteRecord,
     cols: &Columns,
     model: &CompiledModel,
-    index: &FxHashMap<String, u32>,
+    index: &crate::LeadIndex,
     row: usize,
     line: u64,
     out: &mut Parsed,
@@ -290,7 +289,7 @@ pub fn read_events(
     bytes: &[u8],
     format: InputFormat,
     model: &CompiledModel,
-    index: &FxHashMap<String, u32>,
+    index: &crate::LeadIndex,
     leads: usize,
 ) -> Result<(EventStore, EventStats, Vec<Reject>), IngestError> {
     let w = model.event_properties.len();
@@ -483,10 +482,10 @@ points = 30
 when = "band <= 2"
 "#;
 
-    fn index() -> FxHashMap<String, u32> {
+    fn index() -> crate::LeadIndex {
         [
-            ("A1".to_string(), 0u32),
-            ("bob@gmail.com".to_string(), 1u32),
+            (CompactString::new("A1"), 0u32),
+            (CompactString::new("bob@gmail.com"), 1u32),
         ]
         .into_iter()
         .collect()

@@ -13,6 +13,7 @@ pub mod reader;
 pub mod refdata;
 pub mod time;
 
+use compact_str::CompactString;
 use leadq_core::{CompiledModel, Lead};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
@@ -32,6 +33,11 @@ pub enum IngestError {
     Mapping(String),
 }
 
+/// Lead ids and emails → a lead's position in its batch. Keys are compact
+/// strings: most ids and emails fit inline, so a million leads' index needs
+/// no allocation per key.
+pub type LeadIndex = FxHashMap<CompactString, u32>;
+
 /// Leads read from one file, ready to score.
 #[derive(Debug, Default)]
 pub struct LeadBatch {
@@ -45,7 +51,7 @@ pub struct LeadBatch {
     pub merges: Vec<Merge>,
     pub warnings: Vec<String>,
     /// Lead ids, merged-away ids and emails → position in `leads`.
-    pub index: FxHashMap<String, u32>,
+    pub index: LeadIndex,
 }
 
 impl LeadBatch {
@@ -150,7 +156,7 @@ pub fn load_leads(
     rejects.sort_by_key(|r| r.row);
     let rows: Vec<usize> = raw_idx.iter().map(|&i| table.rows[i].row).collect();
     let (leads, members, merges) = dedupe::dedupe(accepted, &rows, mapping);
-    let mut index: FxHashMap<String, u32> = FxHashMap::default();
+    let mut index = LeadIndex::default();
     index.reserve(leads.len() * 2);
     let mut raw = Vec::with_capacity(leads.len());
     let mut out_rows = Vec::with_capacity(leads.len());
@@ -159,15 +165,17 @@ pub fn load_leads(
         let survivor = raw_idx[m[0]];
         raw.push(std::mem::take(&mut table_rows[survivor].fields));
         out_rows.push(rows[m[0]]);
-        index.insert(lead.id.to_string(), li as u32);
+        index.insert(lead.id.clone(), li as u32);
         if let Some(e) = &lead.contact.email {
-            index.entry(e.to_string()).or_insert(li as u32);
+            index
+                .entry(CompactString::new(e.as_str()))
+                .or_insert(li as u32);
         }
     }
     for m in &merges {
-        if let Some(&pos) = index.get(&m.survivor) {
+        if let Some(&pos) = index.get(m.survivor.as_str()) {
             for id in &m.merged_ids {
-                index.entry(id.clone()).or_insert(pos);
+                index.entry(CompactString::new(id)).or_insert(pos);
             }
         }
     }
