@@ -5,7 +5,7 @@
 //! newest record, then the most complete one.
 
 use crate::mapping::Mapping;
-use crate::normalize::fold;
+use crate::normalize::fold_into;
 use leadq_core::{Lead, Value};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -56,6 +56,14 @@ impl UnionFind {
 
 /// A company name without legal suffixes and punctuation, for blocking.
 pub fn company_key(name: &str) -> String {
+    let mut key = String::new();
+    push_company_key(&mut key, name);
+    key
+}
+
+/// Appends [`company_key`] of `name` to `out`; returns whether it added
+/// anything.
+fn push_company_key(out: &mut String, name: &str) -> bool {
     const SUFFIXES: &[&str] = &[
         "inc",
         "llc",
@@ -79,21 +87,35 @@ pub fn company_key(name: &str) -> String {
         "kk",
         "the",
     ];
-    fold(name)
+    let start = out.len();
+    let mut folded = String::with_capacity(name.len());
+    fold_into(&mut folded, name);
+    for word in folded
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty() && !SUFFIXES.contains(w))
-        .collect::<Vec<_>>()
-        .join(" ")
+    {
+        if out.len() > start {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out.len() > start
 }
 
+/// The folded full name with everything but letters and spaces removed, if
+/// it has two parts and at least three characters.
 fn person_key(l: &Lead) -> Option<String> {
-    let name = l.full_name()?;
-    let k: String = fold(&name)
-        .chars()
-        .filter(|c| c.is_alphabetic() || *c == ' ')
-        .collect();
-    let k = k.trim().to_string();
-    (k.len() >= 3 && k.contains(' ')).then_some(k)
+    let (first, last) = (&l.contact.first_name, &l.contact.last_name);
+    if first.is_none() && last.is_none() {
+        return None;
+    }
+    let mut k = String::new();
+    for part in [first, last].into_iter().flatten() {
+        fold_into(&mut k, part);
+    }
+    k.retain(|c| c.is_alphabetic() || c == ' ');
+    let k = k.trim();
+    (k.len() >= 3 && k.contains(' ')).then(|| k.to_string())
 }
 
 fn fx_hash(s: &str) -> u64 {
@@ -143,17 +165,20 @@ fn fuzzy_edges(leads: &[Lead], mapping: &Mapping) -> Vec<Edge> {
     let keys: Vec<Option<(String, String)>> = leads
         .par_iter()
         .map(|l| {
-            let company = l
+            let person = person_key(l)?;
+            // The block: `company key|initials`, built in one buffer.
+            let mut block = String::with_capacity(32);
+            let named = l
                 .company
                 .name
                 .as_deref()
-                .map(company_key)
-                .filter(|k| !k.is_empty())
-                .or_else(|| l.company.domain.as_ref().map(|d| d.to_string()));
-            company.zip(person_key(l)).map(|(c, p)| {
-                let initials: String = p.split(' ').filter_map(|w| w.chars().next()).collect();
-                (format!("{c}|{initials}"), p)
-            })
+                .is_some_and(|n| push_company_key(&mut block, n));
+            if !named {
+                block.push_str(l.company.domain.as_ref()?.as_str());
+            }
+            block.push('|');
+            block.extend(person.split(' ').filter_map(|w| w.chars().next()));
+            Some((block, person))
         })
         .collect();
     let mut hashed: Vec<(u64, u32)> = keys

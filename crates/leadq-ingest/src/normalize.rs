@@ -11,15 +11,29 @@ use crate::refdata::RefData;
 /// `"google ads"` become one value.
 pub fn fold(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
+    fold_into(&mut out, raw);
+    out
+}
+
+/// [`fold`], appending to `out`. A space separates what `out` held from the
+/// first word of `raw`, unless `out` was empty.
+pub fn fold_into(out: &mut String, raw: &str) {
     for word in raw.split_whitespace() {
         if !out.is_empty() {
             out.push(' ');
         }
-        for c in word.chars() {
-            out.extend(c.to_lowercase());
+        if word.is_ascii() {
+            // Most values are ASCII; lower-casing them needs no per-character
+            // Unicode lookup.
+            let start = out.len();
+            out.push_str(word);
+            out[start..].make_ascii_lowercase();
+        } else {
+            for c in word.chars() {
+                out.extend(c.to_lowercase());
+            }
         }
     }
-    out
 }
 
 /// Whether `fold` would change nothing (saves an allocation on clean data).
