@@ -141,4 +141,14 @@ proptest! {
         prop_assert_eq!(parse_number(&grouped), Some(n as f64));
         prop_assert_eq!(parse_number(&plain), Some(n as f64));
     }
+
+    #[test]
+    fn folding_is_unicode_lower_case_with_whitespace_collapsed(raw in "[ \\tA-Za-zÄÖÜäöüßÉéİ0-9.-]{0,24}") {
+        let expected = raw
+            .split_whitespace()
+            .map(|w| w.to_lowercase())
+            .collect::<Vec<_>>()
+            .join(" ");
+        prop_assert_eq!(fold(&raw), expected);
+    }
 }
