@@ -278,6 +278,12 @@ fn write_related(tx: &mut dyn Tx, c: &LeadChange) -> Result<(), StoreError> {
             "UPDATE reps SET last_assigned_at = $2 WHERE id = $1",
             &p![a.rep_id.clone(), a.at],
         )?;
+        // Open tasks follow the lead to its new owner: the previous rep can
+        // no longer act on it.
+        tx.exec(
+            "UPDATE tasks SET owner = $2 WHERE lead_id = $1 AND status = 'open'",
+            &p![a.lead_id.clone(), a.rep_id.clone()],
+        )?;
     }
     insert_deliveries(tx, &c.deliveries)?;
     insert_consents(tx, &c.consents)?;

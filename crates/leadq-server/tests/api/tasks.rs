@@ -86,12 +86,13 @@ async fn an_assignment_creates_a_call_task_due_in_the_reps_business_hours() {
     .await
     .expect(StatusCode::OK);
     assign(&ctx, &lead, "rep-2").await;
-    assert_eq!(
-        tasks(&ctx, &ctx.manager, &format!("?lead={lead}"))
-            .await
-            .len(),
-        1
-    );
+    let list = tasks(&ctx, &ctx.manager, &format!("?lead={lead}")).await;
+    assert_eq!(list.len(), 1, "{list:?}");
+    // The open call moved with the lead to its new owner; its due date stands.
+    assert_eq!(list[0]["owner"], "rep-2");
+    assert_eq!(list[0]["due_at"], rfc(ms("2026-11-09T09:30:00Z")));
+    assert!(tasks(&ctx, &ctx.manager, "?owner=rep-1").await.is_empty());
+    assert_eq!(tasks(&ctx, &ctx.manager, "?owner=rep-2").await.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
