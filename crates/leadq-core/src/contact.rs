@@ -47,7 +47,8 @@ impl Email {
         if !local_ok {
             return Err(bad("forbidden character in local part"));
         }
-        if Domain::parse(domain).is_err() || !domain.contains('.') {
+        // `s` is lower-cased already: check the host without a copy.
+        if !valid_host(host_of(domain.trim())) || !domain.contains('.') {
             return Err(bad("invalid domain"));
         }
         Ok(Email(s))
@@ -80,33 +81,55 @@ pub struct Domain(String);
 impl Domain {
     /// Accepts bare domains and website URLs (`https://www.acme.com/about`).
     pub fn parse(raw: &str) -> Result<Domain, ContactError> {
-        let mut s = raw.trim().to_lowercase();
-        for scheme in ["https://", "http://"] {
-            if let Some(rest) = s.strip_prefix(scheme) {
-                s = rest.to_string();
-            }
+        let trimmed = raw.trim();
+        // Most values arrive lower-case; only the others are copied.
+        let unchanged_by_lowercasing = |c: char| {
+            let mut lower = c.to_lowercase();
+            lower.next() == Some(c) && lower.next().is_none()
+        };
+        let lower: std::borrow::Cow<'_, str> = if trimmed.chars().all(unchanged_by_lowercasing) {
+            trimmed.into()
+        } else {
+            trimmed.to_lowercase().into()
+        };
+        let host = host_of(&lower);
+        if !valid_host(host) {
+            return Err(ContactError::Domain(trimmed.to_string()));
         }
-        let s = s.split(['/', '?', '#']).next().unwrap_or("");
-        let s = s.split(':').next().unwrap_or("");
-        let s = s.strip_prefix("www.").unwrap_or(s).trim_end_matches('.');
-        let labels_ok = !s.is_empty()
-            && s.len() <= 253
-            && s.split('.').all(|label| {
-                !label.is_empty()
-                    && label.len() <= 63
-                    && !label.starts_with('-')
-                    && !label.ends_with('-')
-                    && label.chars().all(|c| c.is_alphanumeric() || c == '-')
-            });
-        if !labels_ok || !s.contains('.') {
-            return Err(ContactError::Domain(raw.trim().to_string()));
-        }
-        Ok(Domain(s.to_string()))
+        Ok(Domain(host.to_string()))
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// The host of a lower-cased domain or website URL: without scheme, path,
+/// query, fragment, port, `www.` and trailing dots.
+fn host_of(lower: &str) -> &str {
+    let mut s = lower;
+    for scheme in ["https://", "http://"] {
+        if let Some(rest) = s.strip_prefix(scheme) {
+            s = rest;
+        }
+    }
+    let s = s.split(['/', '?', '#']).next().unwrap_or("");
+    let s = s.split(':').next().unwrap_or("");
+    s.strip_prefix("www.").unwrap_or(s).trim_end_matches('.')
+}
+
+/// Whether `host` is a dotted name of valid labels.
+fn valid_host(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 253
+        && host.contains('.')
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+        })
 }
 
 impl fmt::Display for Domain {
@@ -232,6 +255,18 @@ mod tests {
         );
         assert!(Domain::parse("localhost").is_err());
         assert!(Domain::parse("-bad-.com").is_err());
+        // Upper case anywhere, scheme included, is folded before anything is cut.
+        assert_eq!(
+            Domain::parse("  HTTP://WWW.ACME.DE./  ").unwrap().as_str(),
+            "acme.de"
+        );
+        assert_eq!(Domain::parse("Müller.DE").unwrap().as_str(), "müller.de");
+        assert_eq!(
+            Email::parse("Jane@Mail.ACME.com").unwrap().domain(),
+            "mail.acme.com"
+        );
+        assert!(Email::parse("jane@acme").is_err());
+        assert!(Email::parse("jane@acme..com").is_err());
     }
 
     #[test]
