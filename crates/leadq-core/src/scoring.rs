@@ -516,16 +516,36 @@ pub fn format_points(p: f64) -> String {
 /// Ranks scored leads: priority order of the model, then score, then id.
 /// Returns indices into `scores` best first.
 pub fn rank(model: &CompiledModel, ids: &[&str], scores: &[Score]) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..scores.len()).collect();
-    order.sort_by(|&a, &b| {
-        let (sa, sb) = (&scores[a], &scores[b]);
-        model
-            .priority_rank(sa.priority)
-            .cmp(&model.priority_rank(sb.priority))
-            .then_with(|| sb.score.total_cmp(&sa.score))
-            .then_with(|| ids[a].cmp(ids[b]))
+    // Sort compact keys rather than indices into the scores: the comparisons
+    // then read neighbouring memory, and only ties on priority and score
+    // look at the ids.
+    let mut keys: Vec<(u8, i64, u32)> = scores
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            (
+                model.priority_rank(s.priority),
+                descending(s.score),
+                i as u32,
+            )
+        })
+        .collect();
+    keys.sort_unstable_by(|a, b| {
+        (a.0, a.1)
+            .cmp(&(b.0, b.1))
+            .then_with(|| ids[a.2 as usize].cmp(ids[b.2 as usize]))
+            .then_with(|| a.2.cmp(&b.2))
     });
-    order
+    keys.into_iter().map(|(_, _, i)| i as usize).collect()
+}
+
+/// An integer that orders as `f64::total_cmp` orders `-x`: higher scores
+/// first.
+fn descending(x: f64) -> i64 {
+    let bits = x.to_bits() as i64;
+    // Flip the magnitude bits of negatives so that integer order is
+    // total_cmp's order, then reverse it.
+    !(bits ^ (((bits >> 63) as u64) >> 1) as i64)
 }
 
 #[cfg(test)]

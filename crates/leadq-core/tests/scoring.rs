@@ -1930,6 +1930,36 @@ fn assert_bit_identical(a: &Score, b: &Score) -> Result<(), TestCaseError> {
 
 proptest! {
     #[test]
+    fn ranking_is_the_order_of_priority_then_higher_score_then_id(
+        leads in prop::collection::vec(
+            (0usize..16, prop_oneof![-1000.0..1000.0f64, Just(0.0), Just(-0.0), Just(12.5)], "[a-c]{1,2}"),
+            0..60,
+        ),
+    ) {
+        let m = fit_model();
+        let cells: Vec<String> = Grade::ALL
+            .iter()
+            .flat_map(|g| (1..=4).map(move |b| format!("{g}{b}")))
+            .collect();
+        let scores: Vec<Score> = leads.iter().map(|(c, x, _)| bare_score(&cells[*c], *x)).collect();
+        let ids: Vec<&str> = leads.iter().map(|(_, _, id)| id.as_str()).collect();
+        let order = rank(&m, &ids, &scores);
+        let mut sorted: Vec<usize> = order.clone();
+        sorted.sort_unstable();
+        prop_assert_eq!(sorted, (0..leads.len()).collect::<Vec<_>>());
+        for w in order.windows(2) {
+            let (a, b) = (&scores[w[0]], &scores[w[1]]);
+            let cmp = m
+                .priority_rank(a.priority)
+                .cmp(&m.priority_rank(b.priority))
+                .then_with(|| b.score.total_cmp(&a.score))
+                .then_with(|| ids[w[0]].cmp(ids[w[1]]))
+                .then_with(|| w[0].cmp(&w[1]));
+            prop_assert_eq!(cmp, std::cmp::Ordering::Less, "{:?} before {:?}", leads[w[0]], leads[w[1]]);
+        }
+    }
+
+    #[test]
     fn fit_stays_between_zero_and_the_model_maximum(lead in arb_lead(), evs in arb_events()) {
         let m = prop_model();
         let s = m.score(&lead, columns(m, &evs, AS_OF).view(), AS_OF);
