@@ -83,43 +83,90 @@ fn lead_of(r: &Row) -> LeadRow {
     }
 }
 
-/// Values of every lead column except `seq` and `version`, in
-/// `LEAD_COLS` order.
-fn lead_values(l: &LeadRow) -> Vec<SqlValue> {
+/// One written lead column's value, borrowed from the row.
+#[derive(Clone, Copy)]
+enum ColRef<'a> {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(&'a str),
+    Bool(bool),
+}
+
+impl ColRef<'_> {
+    fn owned(self) -> SqlValue {
+        match self {
+            ColRef::Null => SqlValue::Null,
+            ColRef::Int(v) => SqlValue::Int(v),
+            ColRef::Real(v) => SqlValue::Real(v),
+            ColRef::Text(t) => SqlValue::Text(t.to_string()),
+            ColRef::Bool(b) => SqlValue::Bool(b),
+        }
+    }
+
+    /// Whether both would store the same value (reals bit for bit).
+    fn same(self, other: ColRef<'_>) -> bool {
+        match (self, other) {
+            (ColRef::Null, ColRef::Null) => true,
+            (ColRef::Int(a), ColRef::Int(b)) => a == b,
+            (ColRef::Real(a), ColRef::Real(b)) => a.to_bits() == b.to_bits(),
+            (ColRef::Text(a), ColRef::Text(b)) => a == b,
+            (ColRef::Bool(a), ColRef::Bool(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+/// The value of `LEAD_WRITE_COLS[col]` in `l`.
+fn lead_col(l: &LeadRow, col: usize) -> ColRef<'_> {
+    fn text(v: Option<&String>) -> ColRef<'_> {
+        v.map_or(ColRef::Null, |t| ColRef::Text(t))
+    }
     let s = l.score.as_ref();
-    Vec::from(p![
-        l.id.clone(),
-        l.external_id.clone(),
-        l.email.clone(),
-        l.domain.clone(),
-        l.company.clone(),
-        l.source.clone(),
-        l.campaign.clone(),
-        l.country.clone(),
-        l.fields.clone(),
-        l.stage.clone(),
-        l.stage_reason.clone(),
-        l.owner.clone(),
-        s.map(|s| s.fit),
-        s.map(|s| s.grade.clone()),
-        s.map(|s| s.engagement),
-        s.map(|s| s.band),
-        s.map(|s| s.priority.clone()),
-        s.map_or(999, |s| s.priority_rank),
-        s.is_some_and(|s| s.mql),
-        s.map(|s| s.model_version),
-        s.map(|s| s.reasons.clone()),
-        s.map(|s| s.scored_at),
-        l.created_at,
-        l.updated_at,
-        l.assigned_at,
-        l.first_response_at,
-        l.stage_changed_at,
-        l.mql_at,
-        l.sql_at,
-        l.closed_at,
-        l.total(),
-    ])
+    let int = |v: Option<i64>| v.map_or(ColRef::Null, ColRef::Int);
+    let real = |v: Option<f64>| v.map_or(ColRef::Null, ColRef::Real);
+    match col {
+        0 => ColRef::Text(&l.id),
+        1 => text(l.external_id.as_ref()),
+        2 => text(l.email.as_ref()),
+        3 => text(l.domain.as_ref()),
+        4 => text(l.company.as_ref()),
+        5 => text(l.source.as_ref()),
+        6 => text(l.campaign.as_ref()),
+        7 => text(l.country.as_ref()),
+        8 => ColRef::Text(&l.fields),
+        9 => ColRef::Text(&l.stage),
+        10 => text(l.stage_reason.as_ref()),
+        11 => text(l.owner.as_ref()),
+        12 => real(s.map(|s| s.fit)),
+        13 => text(s.map(|s| &s.grade)),
+        14 => real(s.map(|s| s.engagement)),
+        15 => int(s.map(|s| s.band)),
+        16 => text(s.map(|s| &s.priority)),
+        17 => ColRef::Int(s.map_or(999, |s| s.priority_rank)),
+        18 => ColRef::Bool(s.is_some_and(|s| s.mql)),
+        19 => int(s.map(|s| s.model_version)),
+        20 => text(s.map(|s| &s.reasons)),
+        21 => int(s.map(|s| s.scored_at)),
+        22 => ColRef::Int(l.created_at),
+        23 => ColRef::Int(l.updated_at),
+        24 => int(l.assigned_at),
+        25 => int(l.first_response_at),
+        26 => ColRef::Int(l.stage_changed_at),
+        27 => int(l.mql_at),
+        28 => int(l.sql_at),
+        29 => int(l.closed_at),
+        30 => ColRef::Real(l.total()),
+        _ => unreachable!("leads have {} written columns", LEAD_WRITE_COLS.len()),
+    }
+}
+
+/// Values of every lead column except `seq` and `version`, in
+/// `LEAD_WRITE_COLS` order.
+fn lead_values(l: &LeadRow) -> Vec<SqlValue> {
+    (0..LEAD_WRITE_COLS.len())
+        .map(|c| lead_col(l, c).owned())
+        .collect()
 }
 
 const LEAD_WRITE_COLS: [&str; 31] = [
@@ -156,7 +203,21 @@ const LEAD_WRITE_COLS: [&str; 31] = [
     "total",
 ];
 
-fn insert_lead_sql() -> String {
+/// A set of `LEAD_WRITE_COLS` positions, one bit each.
+type ColSet = u32;
+/// Every column but `id` (which names the row and never changes).
+const ALL_BUT_ID: ColSet = ((1 << LEAD_WRITE_COLS.len()) - 1) & !1;
+const EXTERNAL_ID: usize = 1;
+const EMAIL: usize = 2;
+
+/// The columns whose values differ between `a` and `b`.
+fn changed_cols(a: &LeadRow, b: &LeadRow) -> ColSet {
+    (1..LEAD_WRITE_COLS.len())
+        .filter(|&c| !lead_col(a, c).same(lead_col(b, c)))
+        .fold(0, |set, c| set | (1 << c))
+}
+
+static INSERT_LEAD_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     let cols = LEAD_WRITE_COLS.join(", ");
     let vals: Vec<String> = (1..=LEAD_WRITE_COLS.len())
         .map(|i| format!("${i}"))
@@ -165,21 +226,35 @@ fn insert_lead_sql() -> String {
         "INSERT INTO leads ({cols}, version) VALUES ({}, 1) ON CONFLICT DO NOTHING RETURNING seq",
         vals.join(", ")
     )
-}
+});
 
-fn update_lead_sql() -> String {
-    let sets: Vec<String> = LEAD_WRITE_COLS
-        .iter()
-        .enumerate()
-        .skip(1)
-        .map(|(i, c)| format!("{c} = ${}", i + 1))
-        .collect();
-    let n = LEAD_WRITE_COLS.len();
-    format!(
-        "UPDATE leads SET {}, version = version + 1 WHERE id = $1 AND version = ${} RETURNING seq, version",
-        sets.join(", "),
-        n + 1
-    )
+/// The update of the columns in `set` (bound as `$2`… in column order,
+/// after the id as `$1`, then the expected version), the statement text
+/// built once per set.
+fn update_lead_sql(set: ColSet) -> std::sync::Arc<str> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    static BUILT: std::sync::LazyLock<Mutex<HashMap<ColSet, Arc<str>>>> =
+        std::sync::LazyLock::new(Mutex::default);
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    built
+        .entry(set)
+        .or_insert_with(|| {
+            let mut sets = String::new();
+            let mut n = 1;
+            for (i, c) in LEAD_WRITE_COLS.iter().enumerate() {
+                if set & (1 << i) != 0 {
+                    n += 1;
+                    sets.push_str(&format!("{c} = ${n}, "));
+                }
+            }
+            format!(
+                "UPDATE leads SET {sets}version = version + 1 WHERE id = $1 AND version = ${} RETURNING seq, version",
+                n + 1
+            )
+            .into()
+        })
+        .clone()
 }
 
 fn apply_one(tx: &mut dyn Tx, c: LeadChange) -> Result<LeadRow, StoreError> {
@@ -189,7 +264,7 @@ fn apply_one(tx: &mut dyn Tx, c: LeadChange) -> Result<LeadRow, StoreError> {
             // A taken id or external id returns no row rather than an
             // error, so the transaction goes on (PostgreSQL would abort it).
             let row = tx
-                .query_one(&insert_lead_sql(), &lead_values(&lead))?
+                .query_one(&INSERT_LEAD_SQL, &lead_values(&lead))?
                 .ok_or_else(|| {
                     StoreError::Conflict(format!(
                         "a lead with id {} or the same external id exists",
@@ -200,7 +275,13 @@ fn apply_one(tx: &mut dyn Tx, c: LeadChange) -> Result<LeadRow, StoreError> {
             lead.version = 1;
         }
         Some(expected) => {
-            if let Some(e) = &lead.email {
+            let set = match &c.stored {
+                Some(before) if before.version == expected && before.id == lead.id => {
+                    changed_cols(before, &lead)
+                }
+                _ => ALL_BUT_ID,
+            };
+            if let (Some(e), true) = (&lead.email, set & (1 << EMAIL) != 0) {
                 let taken = tx.query_one(
                     "SELECT id FROM leads WHERE email = $1 AND id <> $2",
                     &p![e.clone(), lead.id.clone()],
@@ -212,7 +293,7 @@ fn apply_one(tx: &mut dyn Tx, c: LeadChange) -> Result<LeadRow, StoreError> {
                     )));
                 }
             }
-            if let Some(x) = &lead.external_id {
+            if let (Some(x), true) = (&lead.external_id, set & (1 << EXTERNAL_ID) != 0) {
                 let taken = tx.query_one(
                     "SELECT id FROM leads WHERE external_id = $1 AND id <> $2",
                     &p![x.clone(), lead.id.clone()],
@@ -224,9 +305,15 @@ fn apply_one(tx: &mut dyn Tx, c: LeadChange) -> Result<LeadRow, StoreError> {
                     )));
                 }
             }
-            let mut vals = lead_values(&lead);
+            let mut vals = Vec::with_capacity(set.count_ones() as usize + 2);
+            vals.push(SqlValue::Text(lead.id.clone()));
+            for col in 1..LEAD_WRITE_COLS.len() {
+                if set & (1 << col) != 0 {
+                    vals.push(lead_col(&lead, col).owned());
+                }
+            }
             vals.push(SqlValue::Int(expected));
-            match tx.query_one(&update_lead_sql(), &vals)? {
+            match tx.query_one(&update_lead_sql(set), &vals)? {
                 Some(row) => {
                     lead.seq = row.int(0);
                     lead.version = row.int(1);

@@ -482,6 +482,7 @@ fn one_failing_change_does_not_stop_the_others_in_its_batch(store: &dyn Store) {
         consents: Vec::new(),
         tasks: Vec::new(),
         cancel_open_tasks: false,
+        stored: None,
         expected_version,
         lead: l,
     };
