@@ -150,8 +150,7 @@ pub fn rescore_all_because(
                 let page = state.store.scan_leads(after, 2000)?;
                 let Some(last) = page.last() else { break };
                 after = last.seq;
-                let ids: Vec<String> = page.iter().map(|l| l.id.clone()).collect();
-                let changes = Service::new(state).prepare_rescore(&ids, cause)?;
+                let changes = Service::new(state).prepare_rescore_rows(page, cause)?;
                 if to_writer.send(changes).is_err() {
                     break;
                 }
