@@ -111,6 +111,11 @@ pub trait Tx {
     }
     /// Runs a batch of `;`-separated statements without parameters.
     fn batch(&mut self, sql: &str) -> Result<(), StoreError>;
+    /// Whether the statements run on SQLite, for the few places where its
+    /// dialect says more than the common one.
+    fn is_sqlite(&self) -> bool {
+        false
+    }
 }
 
 /// A unit of work handed to a backend's writer.

@@ -144,6 +144,10 @@ impl Tx for SqliteTx<'_> {
     fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
         self.0.execute_batch(sql).map_err(db_err)
     }
+
+    fn is_sqlite(&self) -> bool {
+        true
+    }
 }
 
 impl SqliteBackend {

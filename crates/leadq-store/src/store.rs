@@ -4,6 +4,8 @@ use crate::migrate::migrations;
 use crate::records::*;
 use crate::sql::{read, write, Backend, Row, SqlValue, Tx};
 use crate::{Store, StoreError};
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
 
 /// Statement parameters, as an array (`&p![..]` is a slice).
 macro_rules! p {
@@ -217,7 +219,7 @@ fn changed_cols(a: &LeadRow, b: &LeadRow) -> ColSet {
         .fold(0, |set, c| set | (1 << c))
 }
 
-static INSERT_LEAD_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+static INSERT_LEAD_SQL: LazyLock<String> = LazyLock::new(|| {
     let cols = LEAD_WRITE_COLS.join(", ");
     let vals: Vec<String> = (1..=LEAD_WRITE_COLS.len())
         .map(|i| format!("${i}"))
@@ -230,15 +232,18 @@ static INSERT_LEAD_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|
 
 /// The update of the columns in `set` (bound as `$2`… in column order,
 /// after the id as `$1`, then the expected version), the statement text
-/// built once per set.
-fn update_lead_sql(set: ColSet) -> std::sync::Arc<str> {
-    use std::collections::HashMap;
-    use std::sync::{Arc, Mutex};
-    static BUILT: std::sync::LazyLock<Mutex<HashMap<ColSet, Arc<str>>>> =
-        std::sync::LazyLock::new(Mutex::default);
+/// built once per shape. `returning` asks for the row's seq and new version.
+///
+/// On SQLite it is `UPDATE OR FAIL`: the statement changes one row and
+/// SQLite checks its constraints before writing anything, so a failure has
+/// nothing of it to undo. With the default (`ABORT`) SQLite would copy
+/// every page the update touches into a statement journal first, in case.
+fn update_lead_sql(set: ColSet, sqlite: bool, returning: bool) -> Arc<str> {
+    static BUILT: LazyLock<Mutex<HashMap<(ColSet, bool, bool), Arc<str>>>> =
+        LazyLock::new(Mutex::default);
     let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
     built
-        .entry(set)
+        .entry((set, sqlite, returning))
         .or_insert_with(|| {
             let mut sets = String::new();
             let mut n = 1;
@@ -248,8 +253,14 @@ fn update_lead_sql(set: ColSet) -> std::sync::Arc<str> {
                     sets.push_str(&format!("{c} = ${n}, "));
                 }
             }
+            let verb = if sqlite { "UPDATE OR FAIL" } else { "UPDATE" };
+            let returning = if returning {
+                " RETURNING seq, version"
+            } else {
+                ""
+            };
             format!(
-                "UPDATE leads SET {sets}version = version + 1 WHERE id = $1 AND version = ${} RETURNING seq, version",
+                "{verb} leads SET {sets}version = version + 1 WHERE id = $1 AND version = ${}{returning}",
                 n + 1
             )
             .into()
@@ -257,30 +268,134 @@ fn update_lead_sql(set: ColSet) -> std::sync::Arc<str> {
         .clone()
 }
 
-fn apply_one(tx: &mut dyn Tx, c: LeadChange) -> Result<LeadRow, StoreError> {
-    let mut lead = c.lead.clone();
+/// History rows of the changes in one [`Store::apply`] call, written
+/// together after the lead rows, several per statement.
+#[derive(Default)]
+struct History {
+    ledger: Vec<LedgerEntry>,
+    transitions: Vec<TransitionRow>,
+}
+
+/// Rows per multi-row history insert.
+const HISTORY_CHUNK: usize = 64;
+
+/// `INSERT INTO {table} ({cols}) VALUES (…), (…)` for `rows` rows of
+/// `width` parameters, built once per shape. On SQLite `OR FAIL` spares the
+/// statement journal: a failed history insert undoes the whole call anyway.
+fn multi_insert_sql(
+    table: &'static str,
+    cols: &'static str,
+    width: usize,
+    rows: usize,
+    sqlite: bool,
+) -> Arc<str> {
+    type Shape = (&'static str, usize, bool);
+    static BUILT: LazyLock<Mutex<HashMap<Shape, Arc<str>>>> = LazyLock::new(Mutex::default);
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    built
+        .entry((table, rows, sqlite))
+        .or_insert_with(|| {
+            let verb = if sqlite { "INSERT OR FAIL" } else { "INSERT" };
+            let mut sql = format!("{verb} INTO {table} ({cols}) VALUES ");
+            for r in 0..rows {
+                sql.push_str(if r == 0 { "(" } else { ", (" });
+                for c in 0..width {
+                    if c > 0 {
+                        sql.push_str(", ");
+                    }
+                    sql.push_str(&format!("${}", r * width + c + 1));
+                }
+                sql.push(')');
+            }
+            sql.into()
+        })
+        .clone()
+}
+
+fn insert_history(tx: &mut dyn Tx, h: History) -> Result<(), StoreError> {
+    const LEDGER_COLS: &str = "lead_id, at, as_of, model_version, fit, grade, engagement, band, priority, mql, reasons, cause, inputs";
+    const TRANSITION_COLS: &str =
+        "lead_id, at, from_stage, to_stage, actor, reason, model_version, automatic";
+    let sqlite = tx.is_sqlite();
+    let mut ledger = h.ledger.into_iter();
+    loop {
+        let mut params = Vec::with_capacity(HISTORY_CHUNK * 13);
+        for e in ledger.by_ref().take(HISTORY_CHUNK) {
+            params.extend(p![
+                e.lead_id,
+                e.at,
+                e.as_of,
+                e.model_version,
+                e.fit,
+                e.grade,
+                e.engagement,
+                e.band,
+                e.priority,
+                e.mql,
+                e.reasons,
+                e.cause,
+                e.inputs
+            ]);
+        }
+        if params.is_empty() {
+            break;
+        }
+        let sql = multi_insert_sql("ledger", LEDGER_COLS, 13, params.len() / 13, sqlite);
+        tx.exec(&sql, &params)?;
+    }
+    let mut transitions = h.transitions.into_iter();
+    loop {
+        let mut params = Vec::with_capacity(HISTORY_CHUNK * 8);
+        for t in transitions.by_ref().take(HISTORY_CHUNK) {
+            params.extend(p![
+                t.lead_id,
+                t.at,
+                t.from_stage,
+                t.to_stage,
+                t.actor,
+                t.reason,
+                t.model_version,
+                t.automatic
+            ]);
+        }
+        if params.is_empty() {
+            break;
+        }
+        let sql = multi_insert_sql("transitions", TRANSITION_COLS, 8, params.len() / 8, sqlite);
+        tx.exec(&sql, &params)?;
+    }
+    Ok(())
+}
+
+/// Writes one change's lead row and its other rows; its ledger entries and
+/// transitions go to `history`.
+fn apply_one(
+    tx: &mut dyn Tx,
+    mut c: LeadChange,
+    history: &mut History,
+) -> Result<LeadRow, StoreError> {
     match c.expected_version {
         None => {
             // A taken id or external id returns no row rather than an
             // error, so the transaction goes on (PostgreSQL would abort it).
             let row = tx
-                .query_one(&INSERT_LEAD_SQL, &lead_values(&lead))?
+                .query_one(&INSERT_LEAD_SQL, &lead_values(&c.lead))?
                 .ok_or_else(|| {
                     StoreError::Conflict(format!(
                         "a lead with id {} or the same external id exists",
-                        lead.id
+                        c.lead.id
                     ))
                 })?;
-            lead.seq = row.int(0);
-            lead.version = 1;
+            c.lead.seq = row.int(0);
+            c.lead.version = 1;
         }
         Some(expected) => {
-            let set = match &c.stored {
-                Some(before) if before.version == expected && before.id == lead.id => {
-                    changed_cols(before, &lead)
-                }
-                _ => ALL_BUT_ID,
-            };
+            let lead = &c.lead;
+            let stored = c
+                .stored
+                .as_ref()
+                .filter(|b| b.version == expected && b.id == lead.id);
+            let set = stored.map_or(ALL_BUT_ID, |b| changed_cols(b, lead));
             if let (Some(e), true) = (&lead.email, set & (1 << EMAIL) != 0) {
                 let taken = tx.query_one(
                     "SELECT id FROM leads WHERE email = $1 AND id <> $2",
@@ -309,14 +424,24 @@ fn apply_one(tx: &mut dyn Tx, c: LeadChange) -> Result<LeadRow, StoreError> {
             vals.push(SqlValue::Text(lead.id.clone()));
             for col in 1..LEAD_WRITE_COLS.len() {
                 if set & (1 << col) != 0 {
-                    vals.push(lead_col(&lead, col).owned());
+                    vals.push(lead_col(lead, col).owned());
                 }
             }
             vals.push(SqlValue::Int(expected));
-            match tx.query_one(&update_lead_sql(set), &vals)? {
-                Some(row) => {
-                    lead.seq = row.int(0);
-                    lead.version = row.int(1);
+            let sqlite = tx.is_sqlite();
+            let written = match stored {
+                // The row as read names its seq, and the version only
+                // moves by one: no need to read them back.
+                Some(b) => (tx.exec(&update_lead_sql(set, sqlite, false), &vals)? == 1)
+                    .then_some((b.seq, expected + 1)),
+                None => tx
+                    .query_one(&update_lead_sql(set, sqlite, true), &vals)?
+                    .map(|row| (row.int(0), row.int(1))),
+            };
+            match written {
+                Some((seq, version)) => {
+                    c.lead.seq = seq;
+                    c.lead.version = version;
                 }
                 None => {
                     let exists = tx
@@ -340,22 +465,12 @@ fn apply_one(tx: &mut dyn Tx, c: LeadChange) -> Result<LeadRow, StoreError> {
         StoreError::Conflict(m) | StoreError::NotFound(m) => StoreError::Database(m),
         other => other,
     })?;
-    Ok(lead)
+    history.ledger.append(&mut c.ledger);
+    history.transitions.append(&mut c.transitions);
+    Ok(c.lead)
 }
 
 fn write_related(tx: &mut dyn Tx, c: &LeadChange) -> Result<(), StoreError> {
-    for e in &c.ledger {
-        tx.exec(
-            "INSERT INTO ledger (lead_id, at, as_of, model_version, fit, grade, engagement, band, priority, mql, reasons, cause, inputs) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-            &p![e.lead_id.clone(), e.at, e.as_of, e.model_version, e.fit, e.grade.clone(), e.engagement, e.band, e.priority.clone(), e.mql, e.reasons.clone(), e.cause.clone(), e.inputs.clone()],
-        )?;
-    }
-    for t in &c.transitions {
-        tx.exec(
-            "INSERT INTO transitions (lead_id, at, from_stage, to_stage, actor, reason, model_version, automatic) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            &p![t.lead_id.clone(), t.at, t.from_stage.clone(), t.to_stage.clone(), t.actor.clone(), t.reason.clone(), t.model_version, t.automatic],
-        )?;
-    }
     for a in &c.assignments {
         tx.exec(
             "INSERT INTO assignments (lead_id, at, rep_id, previous_rep, rule, explanation, actor) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -794,8 +909,9 @@ impl<B: Backend> Store for SqlStore<B> {
         // round trips on PostgreSQL.
         self.w(move |tx| {
             let mut out = Vec::with_capacity(changes.len());
+            let mut history = History::default();
             for c in changes {
-                match apply_one(tx, c) {
+                match apply_one(tx, c, &mut history) {
                     Ok(l) => out.push(Ok(l)),
                     Err(
                         e @ (StoreError::Conflict(_)
@@ -805,6 +921,10 @@ impl<B: Backend> Store for SqlStore<B> {
                     Err(fatal) => return Err(fatal),
                 }
             }
+            insert_history(tx, history).map_err(|e| match e {
+                StoreError::Conflict(m) | StoreError::NotFound(m) => StoreError::Database(m),
+                other => other,
+            })?;
             Ok(out)
         })
     }
