@@ -909,7 +909,10 @@ impl<B: Backend> Store for SqlStore<B> {
         // round trips on PostgreSQL.
         self.w(move |tx| {
             let mut out = Vec::with_capacity(changes.len());
-            let mut history = History::default();
+            let mut history = History {
+                ledger: Vec::with_capacity(changes.len()),
+                transitions: Vec::new(),
+            };
             for c in changes {
                 match apply_one(tx, c, &mut history) {
                     Ok(l) => out.push(Ok(l)),
