@@ -229,6 +229,9 @@ struct Draft {
     /// Score without tracked behaviour: the `tracking_requires_consent`
     /// setting is on and the person has not consented to tracking.
     ignore_tracking: bool,
+    /// The row was given exactly as stored: the change then tells the store
+    /// what was read, and only what changed since is written.
+    as_read: bool,
 }
 
 impl Draft {
@@ -242,13 +245,21 @@ impl Draft {
             row,
             change,
             ignore_tracking: false,
+            as_read: false,
+        }
+    }
+
+    /// An update of `row`, which is exactly as it was read from the store.
+    fn of_stored(row: LeadRow) -> Draft {
+        Draft {
+            as_read: true,
+            ..Draft::new(row, false)
         }
     }
 
     fn finish(mut self) -> LeadChange {
         let read = std::mem::replace(&mut self.change.lead, self.row);
-        if self.change.expected_version.is_some() {
-            // What was read: the store writes only what changed since.
+        if self.as_read {
             self.change.stored = Some(read);
         }
         self.change
@@ -904,7 +915,7 @@ impl<'a> Service<'a> {
         let mut changes = Vec::with_capacity(rows.len());
         for (row, lead) in rows.into_iter().zip(cleaned) {
             let Ok(lead) = lead else { continue };
-            let mut draft = Draft::new(row, false);
+            let mut draft = Draft::of_stored(row);
             let evs = by_lead
                 .get(draft.row.id.as_str())
                 .map(Vec::as_slice)
