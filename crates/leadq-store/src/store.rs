@@ -239,8 +239,9 @@ static INSERT_LEAD_SQL: LazyLock<String> = LazyLock::new(|| {
 /// nothing of it to undo. With the default (`ABORT`) SQLite would copy
 /// every page the update touches into a statement journal first, in case.
 fn update_lead_sql(set: ColSet, sqlite: bool, returning: bool) -> Arc<str> {
-    static BUILT: LazyLock<Mutex<HashMap<(ColSet, bool, bool), Arc<str>>>> =
-        LazyLock::new(Mutex::default);
+    /// Columns set, SQLite, RETURNING.
+    type Shape = (ColSet, bool, bool);
+    static BUILT: LazyLock<Mutex<HashMap<Shape, Arc<str>>>> = LazyLock::new(Mutex::default);
     let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
     built
         .entry((set, sqlite, returning))
