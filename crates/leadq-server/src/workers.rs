@@ -124,8 +124,10 @@ pub fn rescore_all(state: &AppState, progress: &crate::jobs::Progress) -> ApiRes
 const RESCORE_PAGE: usize = 2000;
 /// Scored pages that may wait for the writer.
 const RESCORE_QUEUE: usize = 8;
-/// Most re-scored leads written in one commit.
-const RESCORE_WRITE_MAX: usize = 16_000;
+/// Most re-scored leads written in one commit: with a lead row and a
+/// ledger entry of a few kilobytes each, a larger write outgrows SQLite's
+/// page cache, which then spills and reads pages back.
+const RESCORE_WRITE_MAX: usize = 6_000;
 
 /// [`rescore_all`], recording `cause` in the ledger.
 pub fn rescore_all_because(
