@@ -51,6 +51,52 @@ fn document(lead: &LeadRow, answers: &[AnswerRow], frameworks: &[Framework]) -> 
     doc
 }
 
+/// [`document`] written straight into `buf` when it is the stored fields
+/// with the service-owned keys appended: the fields are a JSON object (as
+/// the service stores them) naming none of those keys, and the lead has no
+/// answers. Returns false, having written nothing, otherwise.
+fn append_plain_document(buf: &mut Vec<u8>, lead: &LeadRow, answers: &[AnswerRow]) -> bool {
+    let fields = lead.fields.trim();
+    let Some(inner) = fields.strip_prefix('{').and_then(|f| f.strip_suffix('}')) else {
+        return false;
+    };
+    // A backslash could spell a key in escapes; such fields go the long way.
+    let plain = !fields.contains('\\')
+        && !["\"lead_id\"", "\"stage\"", "\"owner\"", "\"created_at\""]
+            .iter()
+            .any(|k| fields.contains(k))
+        && !answers.iter().any(|a| a.lead_id == lead.id)
+        && serde_json::from_str::<serde::de::IgnoredAny>(fields).is_ok();
+    if !plain {
+        return false;
+    }
+    buf.push(b'{');
+    buf.extend_from_slice(inner.as_bytes());
+    if !inner.trim().is_empty() {
+        buf.push(b',');
+    }
+    let key = |buf: &mut Vec<u8>, k: &str, v: &str, comma: bool| {
+        buf.extend_from_slice(k.as_bytes());
+        serde_json::to_writer(&mut *buf, v).expect("a string serialises");
+        if comma {
+            buf.push(b',');
+        }
+    };
+    key(buf, "\"lead_id\":", &lead.id, true);
+    key(buf, "\"stage\":", &lead.stage, true);
+    if let Some(o) = &lead.owner {
+        key(buf, "\"owner\":", o, true);
+    }
+    key(
+        buf,
+        "\"created_at\":",
+        &crate::clock::rfc3339(lead.created_at),
+        false,
+    );
+    buf.push(b'}');
+    true
+}
+
 /// Cleans stored leads for `model`, one result per lead, in order.
 pub fn clean_leads(
     leads: &[LeadRow],
@@ -63,8 +109,10 @@ pub fn clean_leads(
     }
     let mut buf = Vec::with_capacity(leads.len() * 256);
     for l in leads {
-        let doc = document(l, answers, &model.frameworks);
-        serde_json::to_writer(&mut buf, &doc).expect("a JSON map serialises");
+        if !append_plain_document(&mut buf, l, answers) {
+            let doc = document(l, answers, &model.frameworks);
+            serde_json::to_writer(&mut buf, &doc).expect("a JSON map serialises");
+        }
         buf.push(b'\n');
     }
     match leadq_ingest::clean_records(&buf, InputFormat::Ndjson, model, mapping) {
@@ -170,6 +218,49 @@ pub fn reasons_json(model: &CompiledModel, score: &Score) -> Json {
     )
 }
 
+/// [`reasons_json`] as text, written straight from the reasons rather than
+/// through a [`Json`] tree (the same keys in the same order).
+pub fn reasons_text(model: &CompiledModel, score: &Score) -> String {
+    #[derive(serde::Serialize)]
+    struct Out<'a> {
+        kind: &'static str,
+        rule: &'a str,
+        points: f64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        raw_points: Option<f64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        events: Option<u32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        capped: Option<bool>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        description: Option<&'a str>,
+    }
+    let out: Vec<Out<'_>> = score
+        .reasons
+        .iter()
+        .map(|r| {
+            let engagement = r.kind == RuleKind::Engagement;
+            let (kind, description) = match r.kind {
+                RuleKind::Fit => ("fit", model.fit[r.rule as usize].description.as_deref()),
+                RuleKind::Engagement => (
+                    "engagement",
+                    model.engagement[r.rule as usize].description.as_deref(),
+                ),
+            };
+            Out {
+                kind,
+                rule: model.rule_name(r),
+                points: round2(r.points),
+                raw_points: engagement.then(|| round2(r.raw_points)),
+                events: engagement.then_some(r.events),
+                capped: engagement.then_some(r.capped),
+                description,
+            }
+        })
+        .collect();
+    serde_json::to_string(&out).expect("plain values serialise")
+}
+
 pub fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
@@ -185,7 +276,7 @@ pub fn to_lead_score(model: &ActiveModel, score: &Score, scored_at: i64) -> Lead
         priority_rank: model.compiled.priority_rank(score.priority) as i64,
         mql: score.mql,
         model_version: model.version(),
-        reasons: reasons_json(&model.compiled, score).to_string(),
+        reasons: reasons_text(&model.compiled, score),
         scored_at,
     }
 }
@@ -212,4 +303,78 @@ pub fn framework_values(framework: &Framework, answers: &[AnswerRow]) -> Vec<Val
                 .unwrap_or(Value::Null)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use leadq_core::scoring::Reason;
+
+    #[test]
+    fn reasons_text_is_the_reasons_document_written_out() {
+        let model = CompiledModel::from_toml(include_str!("../../../examples/default-model.toml"))
+            .expect("the example model compiles");
+        let cols = EventColumns::new(model.event_properties.len());
+        let mut score = model.score(&Lead::default(), cols.view(), Timestamp(0));
+        score.reasons = (0..model.fit.len())
+            .map(|i| (RuleKind::Fit, i))
+            .chain((0..model.engagement.len()).map(|i| (RuleKind::Engagement, i)))
+            .map(|(kind, i)| Reason {
+                kind,
+                rule: i as u16,
+                points: i as f64 * 1.337 - 4.0,
+                raw_points: i as f64 / 3.0,
+                events: i as u32,
+                capped: i % 2 == 0,
+            })
+            .collect();
+        assert!(!score.reasons.is_empty());
+        assert_eq!(
+            reasons_text(&model, &score),
+            reasons_json(&model, &score).to_string()
+        );
+    }
+
+    #[test]
+    fn a_plain_document_is_the_document_written_out() {
+        let mut row: LeadRow = serde_json::from_value(serde_json::json!({
+            "seq": 1, "id": "L1", "external_id": null, "email": null, "domain": null,
+            "company": null, "source": null, "campaign": null, "country": null,
+            "fields": r#"{"email":"a@b.example","n":1.5,"x":null,"t":"é q"}"#,
+            "stage": "new", "stage_reason": null, "owner": null, "score": null,
+            "created_at": 1_700_000_000_000_i64, "updated_at": 0, "assigned_at": null,
+            "first_response_at": null, "stage_changed_at": 0, "mql_at": null,
+            "sql_at": null, "closed_at": null, "version": 1
+        }))
+        .expect("a lead row");
+        let written = |row: &LeadRow| {
+            let mut buf = Vec::new();
+            append_plain_document(&mut buf, row, &[]).then(|| String::from_utf8(buf).unwrap())
+        };
+        let built = |row: &LeadRow| serde_json::to_string(&document(row, &[], &[])).unwrap();
+        for (fields, owner) in [
+            (None, None),
+            (None, Some("rep-1")),
+            (Some("{}"), None),
+            (Some(r#"{"a":[1,{"b":2}]}"#), Some("rep-2")),
+        ] {
+            if let Some(f) = fields {
+                row.fields = f.into();
+            }
+            row.owner = owner.map(str::to_string);
+            assert_eq!(written(&row), Some(built(&row)), "{}", row.fields);
+        }
+        for f in [
+            r#"{"stage":"won"}"#,
+            r#"{"created_at":"2020-01-01"}"#,
+            r#"{"\u006cead_id":"x"}"#,
+            r#"{"t":"a \"q\""}"#,
+            r#"{"a":1"#,
+            "[1]",
+            r#"{"a":1}{"b":2}"#,
+        ] {
+            row.fields = f.into();
+            assert_eq!(written(&row), None, "{f}");
+        }
+    }
 }

@@ -181,6 +181,47 @@ fn facts(lead: &Lead, grade: Option<&str>) -> Facts {
     }
 }
 
+/// What a ledger entry keeps to replay its score: the lead's fields as
+/// stored, its stage, owner, creation time and answers, the last event it
+/// counted and whether tracked behaviour was left out.
+fn ledger_inputs(
+    row: &LeadRow,
+    answers: &[AnswerRow],
+    event_seq: i64,
+    tracking_ignored: bool,
+) -> String {
+    #[derive(serde::Serialize)]
+    struct Rest<'a> {
+        stage: &'a str,
+        owner: Option<&'a str>,
+        created_at: i64,
+        answers: Vec<&'a AnswerRow>,
+        event_seq: i64,
+        tracking_ignored: bool,
+    }
+    let rest = serde_json::to_string(&Rest {
+        stage: &row.stage,
+        owner: row.owner.as_deref(),
+        created_at: row.created_at,
+        answers: answers.iter().filter(|a| a.lead_id == row.id).collect(),
+        event_seq,
+        tracking_ignored,
+    })
+    .expect("plain values serialise");
+    // The stored fields are a JSON document already: they go in as they
+    // are (checked, not re-built), or as null when they do not parse.
+    let fields = match serde_json::from_str::<serde::de::IgnoredAny>(&row.fields) {
+        Ok(_) => row.fields.as_str(),
+        Err(_) => "null",
+    };
+    let mut out = String::with_capacity(fields.len() + rest.len() + 12);
+    out.push_str("{\"fields\":");
+    out.push_str(fields);
+    out.push(',');
+    out.push_str(&rest[1..]);
+    out
+}
+
 /// The service's view of one lead change being prepared.
 struct Draft {
     row: LeadRow,
@@ -188,6 +229,9 @@ struct Draft {
     /// Score without tracked behaviour: the `tracking_requires_consent`
     /// setting is on and the person has not consented to tracking.
     ignore_tracking: bool,
+    /// The row was given exactly as stored: the change then tells the store
+    /// what was read, and only what changed since is written.
+    as_read: bool,
 }
 
 impl Draft {
@@ -201,11 +245,23 @@ impl Draft {
             row,
             change,
             ignore_tracking: false,
+            as_read: false,
+        }
+    }
+
+    /// An update of `row`, which is exactly as it was read from the store.
+    fn of_stored(row: LeadRow) -> Draft {
+        Draft {
+            as_read: true,
+            ..Draft::new(row, false)
         }
     }
 
     fn finish(mut self) -> LeadChange {
-        self.change.lead = self.row;
+        let read = std::mem::replace(&mut self.change.lead, self.row);
+        if self.as_read {
+            self.change.stored = Some(read);
+        }
         self.change
     }
 }
@@ -327,16 +383,12 @@ impl<'a> Service<'a> {
                 mql: new.mql,
                 reasons: new.reasons.clone(),
                 cause: cause.to_string(),
-                inputs: json!({
-                    "fields": serde_json::from_str::<Json>(&draft.row.fields).unwrap_or(Json::Null),
-                    "stage": draft.row.stage,
-                    "owner": draft.row.owner,
-                    "created_at": draft.row.created_at,
-                    "answers": answers.iter().filter(|a| a.lead_id == draft.row.id).collect::<Vec<_>>(),
-                    "event_seq": events.iter().map(|e| e.seq).max().unwrap_or(0),
-                    "tracking_ignored": ignore_tracking,
-                })
-                .to_string(),
+                inputs: ledger_inputs(
+                    &draft.row,
+                    answers,
+                    events.iter().map(|e| e.seq).max().unwrap_or(0),
+                    ignore_tracking,
+                ),
             });
         }
         let grade = new.grade.clone();
@@ -814,10 +866,25 @@ impl<'a> Service<'a> {
 
     /// Computes the re-score of the given leads without writing it.
     pub fn prepare_rescore(&self, ids: &[String], cause: &str) -> ApiResult<Vec<LeadChange>> {
+        if self.model().is_none() {
+            return Ok(Vec::new());
+        }
+        let rows = self.state.store.leads_by_ids(ids)?;
+        self.prepare_rescore_rows(rows, cause)
+    }
+
+    /// [`Service::prepare_rescore`] of leads already read (each change
+    /// expects the version it was read at).
+    pub fn prepare_rescore_rows(
+        &self,
+        rows: Vec<LeadRow>,
+        cause: &str,
+    ) -> ApiResult<Vec<LeadChange>> {
         let Some(model) = self.model() else {
             return Ok(Vec::new());
         };
-        let rows = self.state.store.leads_by_ids(ids)?;
+        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        let ids = &ids[..];
         let events = self.state.store.events_of_many(ids)?;
         let answers = if model.compiled.frameworks.is_empty() {
             Vec::new()
@@ -848,7 +915,7 @@ impl<'a> Service<'a> {
         let mut changes = Vec::with_capacity(rows.len());
         for (row, lead) in rows.into_iter().zip(cleaned) {
             let Ok(lead) = lead else { continue };
-            let mut draft = Draft::new(row, false);
+            let mut draft = Draft::of_stored(row);
             let evs = by_lead
                 .get(draft.row.id.as_str())
                 .map(Vec::as_slice)

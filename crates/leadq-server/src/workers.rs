@@ -120,18 +120,39 @@ pub fn rescore_all(state: &AppState, progress: &crate::jobs::Progress) -> ApiRes
     rescore_all_because(state, progress, "publish")
 }
 
+/// Leads a re-score pass reads and scores at a time.
+const RESCORE_PAGE: usize = 2000;
+/// Scored pages that may wait for the writer.
+const RESCORE_QUEUE: usize = 8;
+/// Most re-scored leads written in one commit: with a lead row and a
+/// ledger entry of a few kilobytes each, a larger write outgrows SQLite's
+/// page cache, which then spills and reads pages back.
+const RESCORE_WRITE_MAX: usize = 6_000;
+
 /// [`rescore_all`], recording `cause` in the ledger.
 pub fn rescore_all_because(
     state: &AppState,
     progress: &crate::jobs::Progress,
     cause: &str,
 ) -> ApiResult<usize> {
-    let (to_writer, pages) = std::sync::mpsc::sync_channel::<Vec<leadq_store::LeadChange>>(1);
+    let (to_writer, pages) =
+        std::sync::mpsc::sync_channel::<Vec<leadq_store::LeadChange>>(RESCORE_QUEUE);
     std::thread::scope(|scope| {
         let writer = scope.spawn(move || -> ApiResult<(usize, Vec<String>)> {
             let svc = Service::new(state);
             let (mut n, mut stale) = (0, Vec::new());
-            for changes in pages {
+            while let Ok(first) = pages.recv() {
+                // Pages scored while the last write ran go into one write:
+                // the fewer commits, the fewer times the same index pages
+                // are written out.
+                let mut changes = Vec::with_capacity(RESCORE_WRITE_MAX + RESCORE_PAGE);
+                changes.extend(first);
+                while changes.len() < RESCORE_WRITE_MAX {
+                    match pages.try_recv() {
+                        Ok(more) => changes.extend(more),
+                        Err(_) => break,
+                    }
+                }
                 let len = changes.len() as i64;
                 let (ok, s) = svc.apply_rescore(changes)?;
                 n += ok;
@@ -147,11 +168,10 @@ pub fn rescore_all_because(
         let mut after = 0;
         let read: ApiResult<()> = (|| {
             loop {
-                let page = state.store.scan_leads(after, 2000)?;
+                let page = state.store.scan_leads(after, RESCORE_PAGE)?;
                 let Some(last) = page.last() else { break };
                 after = last.seq;
-                let ids: Vec<String> = page.iter().map(|l| l.id.clone()).collect();
-                let changes = Service::new(state).prepare_rescore(&ids, cause)?;
+                let changes = Service::new(state).prepare_rescore_rows(page, cause)?;
                 if to_writer.send(changes).is_err() {
                     break;
                 }

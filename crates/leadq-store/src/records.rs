@@ -122,6 +122,11 @@ pub struct LeadChange {
     pub tasks: Vec<TaskRow>,
     /// Cancel the lead's open tasks (it was closed).
     pub cancel_open_tasks: bool,
+    /// For an update, the lead as it was read at `expected_version`, when
+    /// the caller has it: only the columns that differ from it are written,
+    /// so an update that leaves e.g. the email alone neither re-checks nor
+    /// re-indexes it. Ignored unless its version is `expected_version`.
+    pub stored: Option<LeadRow>,
 }
 
 impl LeadChange {
@@ -136,6 +141,7 @@ impl LeadChange {
             consents: Vec::new(),
             tasks: Vec::new(),
             cancel_open_tasks: false,
+            stored: None,
         }
     }
     pub fn update(lead: LeadRow) -> LeadChange {

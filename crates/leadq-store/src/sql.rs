@@ -111,6 +111,11 @@ pub trait Tx {
     }
     /// Runs a batch of `;`-separated statements without parameters.
     fn batch(&mut self, sql: &str) -> Result<(), StoreError>;
+    /// Whether the statements run on SQLite, for the few places where its
+    /// dialect says more than the common one.
+    fn is_sqlite(&self) -> bool {
+        false
+    }
 }
 
 /// A unit of work handed to a backend's writer.
@@ -165,15 +170,22 @@ pub fn read<B: Backend + ?Sized, R: Send + 'static>(
 
 /// Rewrites `$1` placeholders to SQLite's numbered `?1` form.
 pub fn to_sqlite_placeholders(sql: &str) -> String {
+    // Byte-wise: `$` and digits are ASCII, so every other byte (including
+    // those of multi-byte characters) is copied through in runs.
+    let bytes = sql.as_bytes();
     let mut out = String::with_capacity(sql.len());
-    let mut chars = sql.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '$' && chars.peek().is_some_and(|d| d.is_ascii_digit()) {
+    let mut start = 0;
+    let mut i = 0;
+    while let Some(at) = bytes[i..].iter().position(|&b| b == b'$') {
+        let at = i + at;
+        if bytes.get(at + 1).is_some_and(u8::is_ascii_digit) {
+            out.push_str(&sql[start..at]);
             out.push('?');
-        } else {
-            out.push(c);
+            start = at + 1;
         }
+        i = at + 1;
     }
+    out.push_str(&sql[start..]);
     out
 }
 
@@ -186,6 +198,10 @@ mod tests {
         assert_eq!(
             to_sqlite_placeholders("SELECT a FROM t WHERE b = $1 AND c = $12"),
             "SELECT a FROM t WHERE b = ?1 AND c = ?12"
+        );
+        assert_eq!(
+            to_sqlite_placeholders("SELECT '$x', 'é$' || $3 FROM t$"),
+            "SELECT '$x', 'é$' || ?3 FROM t$"
         );
     }
 }

@@ -89,17 +89,18 @@ fn open(path: &Path, write: bool) -> Result<Connection, StoreError> {
 
 struct SqliteTx<'c>(&'c Connection);
 
-fn bind(params: &[SqlValue]) -> Vec<rusqlite::types::Value> {
-    params
-        .iter()
-        .map(|p| match p {
-            SqlValue::Null => rusqlite::types::Value::Null,
-            SqlValue::Int(v) => rusqlite::types::Value::Integer(*v),
-            SqlValue::Real(v) => rusqlite::types::Value::Real(*v),
-            SqlValue::Text(s) => rusqlite::types::Value::Text(s.clone()),
-            SqlValue::Bool(b) => rusqlite::types::Value::Integer(*b as i64),
-        })
-        .collect()
+/// Parameters are bound by reference: SQLite copies what it keeps, so the
+/// caller's strings are not cloned first.
+impl rusqlite::ToSql for SqlValue {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::Borrowed(match self {
+            SqlValue::Null => ValueRef::Null,
+            SqlValue::Int(v) => ValueRef::Integer(*v),
+            SqlValue::Real(v) => ValueRef::Real(*v),
+            SqlValue::Text(s) => ValueRef::Text(s.as_bytes()),
+            SqlValue::Bool(b) => ValueRef::Integer(*b as i64),
+        }))
+    }
 }
 
 impl Tx for SqliteTx<'_> {
@@ -109,7 +110,7 @@ impl Tx for SqliteTx<'_> {
             .prepare_cached(&to_sqlite_placeholders(sql))
             .map_err(db_err)?;
         let n = stmt
-            .execute(rusqlite::params_from_iter(bind(params)))
+            .execute(rusqlite::params_from_iter(params))
             .map_err(db_err)?;
         Ok(n as u64)
     }
@@ -121,7 +122,7 @@ impl Tx for SqliteTx<'_> {
             .map_err(db_err)?;
         let width = stmt.column_count();
         let mut rows = stmt
-            .query(rusqlite::params_from_iter(bind(params)))
+            .query(rusqlite::params_from_iter(params))
             .map_err(db_err)?;
         let mut out = Vec::new();
         while let Some(r) = rows.next().map_err(db_err)? {
@@ -142,6 +143,10 @@ impl Tx for SqliteTx<'_> {
 
     fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
         self.0.execute_batch(sql).map_err(db_err)
+    }
+
+    fn is_sqlite(&self) -> bool {
+        true
     }
 }
 

@@ -4,6 +4,8 @@ use crate::migrate::migrations;
 use crate::records::*;
 use crate::sql::{read, write, Backend, Row, SqlValue, Tx};
 use crate::{Store, StoreError};
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
 
 /// Statement parameters, as an array (`&p![..]` is a slice).
 macro_rules! p {
@@ -83,43 +85,90 @@ fn lead_of(r: &Row) -> LeadRow {
     }
 }
 
-/// Values of every lead column except `seq` and `version`, in
-/// `LEAD_COLS` order.
-fn lead_values(l: &LeadRow) -> Vec<SqlValue> {
+/// One written lead column's value, borrowed from the row.
+#[derive(Clone, Copy)]
+enum ColRef<'a> {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(&'a str),
+    Bool(bool),
+}
+
+impl ColRef<'_> {
+    fn owned(self) -> SqlValue {
+        match self {
+            ColRef::Null => SqlValue::Null,
+            ColRef::Int(v) => SqlValue::Int(v),
+            ColRef::Real(v) => SqlValue::Real(v),
+            ColRef::Text(t) => SqlValue::Text(t.to_string()),
+            ColRef::Bool(b) => SqlValue::Bool(b),
+        }
+    }
+
+    /// Whether both would store the same value (reals bit for bit).
+    fn same(self, other: ColRef<'_>) -> bool {
+        match (self, other) {
+            (ColRef::Null, ColRef::Null) => true,
+            (ColRef::Int(a), ColRef::Int(b)) => a == b,
+            (ColRef::Real(a), ColRef::Real(b)) => a.to_bits() == b.to_bits(),
+            (ColRef::Text(a), ColRef::Text(b)) => a == b,
+            (ColRef::Bool(a), ColRef::Bool(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+/// The value of `LEAD_WRITE_COLS[col]` in `l`.
+fn lead_col(l: &LeadRow, col: usize) -> ColRef<'_> {
+    fn text(v: Option<&String>) -> ColRef<'_> {
+        v.map_or(ColRef::Null, |t| ColRef::Text(t))
+    }
     let s = l.score.as_ref();
-    Vec::from(p![
-        l.id.clone(),
-        l.external_id.clone(),
-        l.email.clone(),
-        l.domain.clone(),
-        l.company.clone(),
-        l.source.clone(),
-        l.campaign.clone(),
-        l.country.clone(),
-        l.fields.clone(),
-        l.stage.clone(),
-        l.stage_reason.clone(),
-        l.owner.clone(),
-        s.map(|s| s.fit),
-        s.map(|s| s.grade.clone()),
-        s.map(|s| s.engagement),
-        s.map(|s| s.band),
-        s.map(|s| s.priority.clone()),
-        s.map_or(999, |s| s.priority_rank),
-        s.is_some_and(|s| s.mql),
-        s.map(|s| s.model_version),
-        s.map(|s| s.reasons.clone()),
-        s.map(|s| s.scored_at),
-        l.created_at,
-        l.updated_at,
-        l.assigned_at,
-        l.first_response_at,
-        l.stage_changed_at,
-        l.mql_at,
-        l.sql_at,
-        l.closed_at,
-        l.total(),
-    ])
+    let int = |v: Option<i64>| v.map_or(ColRef::Null, ColRef::Int);
+    let real = |v: Option<f64>| v.map_or(ColRef::Null, ColRef::Real);
+    match col {
+        0 => ColRef::Text(&l.id),
+        1 => text(l.external_id.as_ref()),
+        2 => text(l.email.as_ref()),
+        3 => text(l.domain.as_ref()),
+        4 => text(l.company.as_ref()),
+        5 => text(l.source.as_ref()),
+        6 => text(l.campaign.as_ref()),
+        7 => text(l.country.as_ref()),
+        8 => ColRef::Text(&l.fields),
+        9 => ColRef::Text(&l.stage),
+        10 => text(l.stage_reason.as_ref()),
+        11 => text(l.owner.as_ref()),
+        12 => real(s.map(|s| s.fit)),
+        13 => text(s.map(|s| &s.grade)),
+        14 => real(s.map(|s| s.engagement)),
+        15 => int(s.map(|s| s.band)),
+        16 => text(s.map(|s| &s.priority)),
+        17 => ColRef::Int(s.map_or(999, |s| s.priority_rank)),
+        18 => ColRef::Bool(s.is_some_and(|s| s.mql)),
+        19 => int(s.map(|s| s.model_version)),
+        20 => text(s.map(|s| &s.reasons)),
+        21 => int(s.map(|s| s.scored_at)),
+        22 => ColRef::Int(l.created_at),
+        23 => ColRef::Int(l.updated_at),
+        24 => int(l.assigned_at),
+        25 => int(l.first_response_at),
+        26 => ColRef::Int(l.stage_changed_at),
+        27 => int(l.mql_at),
+        28 => int(l.sql_at),
+        29 => int(l.closed_at),
+        30 => ColRef::Real(l.total()),
+        _ => unreachable!("leads have {} written columns", LEAD_WRITE_COLS.len()),
+    }
+}
+
+/// Values of every lead column except `seq` and `version`, in
+/// `LEAD_WRITE_COLS` order.
+fn lead_values(l: &LeadRow) -> Vec<SqlValue> {
+    (0..LEAD_WRITE_COLS.len())
+        .map(|c| lead_col(l, c).owned())
+        .collect()
 }
 
 const LEAD_WRITE_COLS: [&str; 31] = [
@@ -156,7 +205,21 @@ const LEAD_WRITE_COLS: [&str; 31] = [
     "total",
 ];
 
-fn insert_lead_sql() -> String {
+/// A set of `LEAD_WRITE_COLS` positions, one bit each.
+type ColSet = u32;
+/// Every column but `id` (which names the row and never changes).
+const ALL_BUT_ID: ColSet = ((1 << LEAD_WRITE_COLS.len()) - 1) & !1;
+const EXTERNAL_ID: usize = 1;
+const EMAIL: usize = 2;
+
+/// The columns whose values differ between `a` and `b`.
+fn changed_cols(a: &LeadRow, b: &LeadRow) -> ColSet {
+    (1..LEAD_WRITE_COLS.len())
+        .filter(|&c| !lead_col(a, c).same(lead_col(b, c)))
+        .fold(0, |set, c| set | (1 << c))
+}
+
+static INSERT_LEAD_SQL: LazyLock<String> = LazyLock::new(|| {
     let cols = LEAD_WRITE_COLS.join(", ");
     let vals: Vec<String> = (1..=LEAD_WRITE_COLS.len())
         .map(|i| format!("${i}"))
@@ -165,42 +228,176 @@ fn insert_lead_sql() -> String {
         "INSERT INTO leads ({cols}, version) VALUES ({}, 1) ON CONFLICT DO NOTHING RETURNING seq",
         vals.join(", ")
     )
+});
+
+/// The update of the columns in `set` (bound as `$2`… in column order,
+/// after the id as `$1`, then the expected version), the statement text
+/// built once per shape. `returning` asks for the row's seq and new version.
+///
+/// On SQLite it is `UPDATE OR FAIL`: the statement changes one row and
+/// SQLite checks its constraints before writing anything, so a failure has
+/// nothing of it to undo. With the default (`ABORT`) SQLite would copy
+/// every page the update touches into a statement journal first, in case.
+fn update_lead_sql(set: ColSet, sqlite: bool, returning: bool) -> Arc<str> {
+    /// Columns set, SQLite, RETURNING.
+    type Shape = (ColSet, bool, bool);
+    static BUILT: LazyLock<Mutex<HashMap<Shape, Arc<str>>>> = LazyLock::new(Mutex::default);
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    built
+        .entry((set, sqlite, returning))
+        .or_insert_with(|| {
+            let mut sets = String::new();
+            let mut n = 1;
+            for (i, c) in LEAD_WRITE_COLS.iter().enumerate() {
+                if set & (1 << i) != 0 {
+                    n += 1;
+                    sets.push_str(&format!("{c} = ${n}, "));
+                }
+            }
+            let verb = if sqlite { "UPDATE OR FAIL" } else { "UPDATE" };
+            let returning = if returning {
+                " RETURNING seq, version"
+            } else {
+                ""
+            };
+            format!(
+                "{verb} leads SET {sets}version = version + 1 WHERE id = $1 AND version = ${}{returning}",
+                n + 1
+            )
+            .into()
+        })
+        .clone()
 }
 
-fn update_lead_sql() -> String {
-    let sets: Vec<String> = LEAD_WRITE_COLS
-        .iter()
-        .enumerate()
-        .skip(1)
-        .map(|(i, c)| format!("{c} = ${}", i + 1))
-        .collect();
-    let n = LEAD_WRITE_COLS.len();
-    format!(
-        "UPDATE leads SET {}, version = version + 1 WHERE id = $1 AND version = ${} RETURNING seq, version",
-        sets.join(", "),
-        n + 1
-    )
+/// History rows of the changes in one [`Store::apply`] call, written
+/// together after the lead rows, several per statement.
+#[derive(Default)]
+struct History {
+    ledger: Vec<LedgerEntry>,
+    transitions: Vec<TransitionRow>,
 }
 
-fn apply_one(tx: &mut dyn Tx, c: LeadChange) -> Result<LeadRow, StoreError> {
-    let mut lead = c.lead.clone();
+/// Rows per multi-row history insert.
+const HISTORY_CHUNK: usize = 64;
+
+/// `INSERT INTO {table} ({cols}) VALUES (…), (…)` for `rows` rows of
+/// `width` parameters, built once per shape. On SQLite `OR FAIL` spares the
+/// statement journal: a failed history insert undoes the whole call anyway.
+fn multi_insert_sql(
+    table: &'static str,
+    cols: &'static str,
+    width: usize,
+    rows: usize,
+    sqlite: bool,
+) -> Arc<str> {
+    type Shape = (&'static str, usize, bool);
+    static BUILT: LazyLock<Mutex<HashMap<Shape, Arc<str>>>> = LazyLock::new(Mutex::default);
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    built
+        .entry((table, rows, sqlite))
+        .or_insert_with(|| {
+            let verb = if sqlite { "INSERT OR FAIL" } else { "INSERT" };
+            let mut sql = format!("{verb} INTO {table} ({cols}) VALUES ");
+            for r in 0..rows {
+                sql.push_str(if r == 0 { "(" } else { ", (" });
+                for c in 0..width {
+                    if c > 0 {
+                        sql.push_str(", ");
+                    }
+                    sql.push_str(&format!("${}", r * width + c + 1));
+                }
+                sql.push(')');
+            }
+            sql.into()
+        })
+        .clone()
+}
+
+fn insert_history(tx: &mut dyn Tx, h: History) -> Result<(), StoreError> {
+    const LEDGER_COLS: &str = "lead_id, at, as_of, model_version, fit, grade, engagement, band, priority, mql, reasons, cause, inputs";
+    const TRANSITION_COLS: &str =
+        "lead_id, at, from_stage, to_stage, actor, reason, model_version, automatic";
+    let sqlite = tx.is_sqlite();
+    let mut ledger = h.ledger.into_iter();
+    loop {
+        let mut params = Vec::with_capacity(HISTORY_CHUNK * 13);
+        for e in ledger.by_ref().take(HISTORY_CHUNK) {
+            params.extend(p![
+                e.lead_id,
+                e.at,
+                e.as_of,
+                e.model_version,
+                e.fit,
+                e.grade,
+                e.engagement,
+                e.band,
+                e.priority,
+                e.mql,
+                e.reasons,
+                e.cause,
+                e.inputs
+            ]);
+        }
+        if params.is_empty() {
+            break;
+        }
+        let sql = multi_insert_sql("ledger", LEDGER_COLS, 13, params.len() / 13, sqlite);
+        tx.exec(&sql, &params)?;
+    }
+    let mut transitions = h.transitions.into_iter();
+    loop {
+        let mut params = Vec::with_capacity(HISTORY_CHUNK * 8);
+        for t in transitions.by_ref().take(HISTORY_CHUNK) {
+            params.extend(p![
+                t.lead_id,
+                t.at,
+                t.from_stage,
+                t.to_stage,
+                t.actor,
+                t.reason,
+                t.model_version,
+                t.automatic
+            ]);
+        }
+        if params.is_empty() {
+            break;
+        }
+        let sql = multi_insert_sql("transitions", TRANSITION_COLS, 8, params.len() / 8, sqlite);
+        tx.exec(&sql, &params)?;
+    }
+    Ok(())
+}
+
+/// Writes one change's lead row and its other rows; its ledger entries and
+/// transitions go to `history`.
+fn apply_one(
+    tx: &mut dyn Tx,
+    mut c: LeadChange,
+    history: &mut History,
+) -> Result<LeadRow, StoreError> {
     match c.expected_version {
         None => {
             // A taken id or external id returns no row rather than an
             // error, so the transaction goes on (PostgreSQL would abort it).
             let row = tx
-                .query_one(&insert_lead_sql(), &lead_values(&lead))?
+                .query_one(&INSERT_LEAD_SQL, &lead_values(&c.lead))?
                 .ok_or_else(|| {
                     StoreError::Conflict(format!(
                         "a lead with id {} or the same external id exists",
-                        lead.id
+                        c.lead.id
                     ))
                 })?;
-            lead.seq = row.int(0);
-            lead.version = 1;
+            c.lead.seq = row.int(0);
+            c.lead.version = 1;
         }
         Some(expected) => {
-            if let Some(e) = &lead.email {
+            let lead = &c.lead;
+            let stored = c
+                .stored
+                .as_ref()
+                .filter(|b| b.version == expected && b.id == lead.id);
+            let set = stored.map_or(ALL_BUT_ID, |b| changed_cols(b, lead));
+            if let (Some(e), true) = (&lead.email, set & (1 << EMAIL) != 0) {
                 let taken = tx.query_one(
                     "SELECT id FROM leads WHERE email = $1 AND id <> $2",
                     &p![e.clone(), lead.id.clone()],
@@ -212,7 +409,7 @@ fn apply_one(tx: &mut dyn Tx, c: LeadChange) -> Result<LeadRow, StoreError> {
                     )));
                 }
             }
-            if let Some(x) = &lead.external_id {
+            if let (Some(x), true) = (&lead.external_id, set & (1 << EXTERNAL_ID) != 0) {
                 let taken = tx.query_one(
                     "SELECT id FROM leads WHERE external_id = $1 AND id <> $2",
                     &p![x.clone(), lead.id.clone()],
@@ -224,12 +421,28 @@ fn apply_one(tx: &mut dyn Tx, c: LeadChange) -> Result<LeadRow, StoreError> {
                     )));
                 }
             }
-            let mut vals = lead_values(&lead);
+            let mut vals = Vec::with_capacity(set.count_ones() as usize + 2);
+            vals.push(SqlValue::Text(lead.id.clone()));
+            for col in 1..LEAD_WRITE_COLS.len() {
+                if set & (1 << col) != 0 {
+                    vals.push(lead_col(lead, col).owned());
+                }
+            }
             vals.push(SqlValue::Int(expected));
-            match tx.query_one(&update_lead_sql(), &vals)? {
-                Some(row) => {
-                    lead.seq = row.int(0);
-                    lead.version = row.int(1);
+            let sqlite = tx.is_sqlite();
+            let written = match stored {
+                // The row as read names its seq, and the version only
+                // moves by one: no need to read them back.
+                Some(b) => (tx.exec(&update_lead_sql(set, sqlite, false), &vals)? == 1)
+                    .then_some((b.seq, expected + 1)),
+                None => tx
+                    .query_one(&update_lead_sql(set, sqlite, true), &vals)?
+                    .map(|row| (row.int(0), row.int(1))),
+            };
+            match written {
+                Some((seq, version)) => {
+                    c.lead.seq = seq;
+                    c.lead.version = version;
                 }
                 None => {
                     let exists = tx
@@ -253,22 +466,12 @@ fn apply_one(tx: &mut dyn Tx, c: LeadChange) -> Result<LeadRow, StoreError> {
         StoreError::Conflict(m) | StoreError::NotFound(m) => StoreError::Database(m),
         other => other,
     })?;
-    Ok(lead)
+    history.ledger.append(&mut c.ledger);
+    history.transitions.append(&mut c.transitions);
+    Ok(c.lead)
 }
 
 fn write_related(tx: &mut dyn Tx, c: &LeadChange) -> Result<(), StoreError> {
-    for e in &c.ledger {
-        tx.exec(
-            "INSERT INTO ledger (lead_id, at, as_of, model_version, fit, grade, engagement, band, priority, mql, reasons, cause, inputs) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-            &p![e.lead_id.clone(), e.at, e.as_of, e.model_version, e.fit, e.grade.clone(), e.engagement, e.band, e.priority.clone(), e.mql, e.reasons.clone(), e.cause.clone(), e.inputs.clone()],
-        )?;
-    }
-    for t in &c.transitions {
-        tx.exec(
-            "INSERT INTO transitions (lead_id, at, from_stage, to_stage, actor, reason, model_version, automatic) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            &p![t.lead_id.clone(), t.at, t.from_stage.clone(), t.to_stage.clone(), t.actor.clone(), t.reason.clone(), t.model_version, t.automatic],
-        )?;
-    }
     for a in &c.assignments {
         tx.exec(
             "INSERT INTO assignments (lead_id, at, rep_id, previous_rep, rule, explanation, actor) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -713,8 +916,12 @@ impl<B: Backend> Store for SqlStore<B> {
         // round trips on PostgreSQL.
         self.w(move |tx| {
             let mut out = Vec::with_capacity(changes.len());
+            let mut history = History {
+                ledger: Vec::with_capacity(changes.len()),
+                transitions: Vec::new(),
+            };
             for c in changes {
-                match apply_one(tx, c) {
+                match apply_one(tx, c, &mut history) {
                     Ok(l) => out.push(Ok(l)),
                     Err(
                         e @ (StoreError::Conflict(_)
@@ -724,6 +931,10 @@ impl<B: Backend> Store for SqlStore<B> {
                     Err(fatal) => return Err(fatal),
                 }
             }
+            insert_history(tx, history).map_err(|e| match e {
+                StoreError::Conflict(m) | StoreError::NotFound(m) => StoreError::Database(m),
+                other => other,
+            })?;
             Ok(out)
         })
     }

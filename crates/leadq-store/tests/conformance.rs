@@ -482,6 +482,7 @@ fn one_failing_change_does_not_stop_the_others_in_its_batch(store: &dyn Store) {
         consents: Vec::new(),
         tasks: Vec::new(),
         cancel_open_tasks: false,
+        stored: None,
         expected_version,
         lead: l,
     };
@@ -607,6 +608,81 @@ fn history_written_with_a_lead_change_reads_back_in_order(store: &dyn Store) {
     assert_eq!(without_seq(&outbox, |d| d.seq = 0), created.deliveries);
 }
 on_every_backend!(history_written_with_a_lead_change_reads_back_in_order);
+
+fn an_update_given_the_row_as_read_writes_what_changed_and_no_less(store: &dyn Store) {
+    let mut a = lead("d-1");
+    a.email = Some("d1@example.com".into());
+    a.external_id = Some("crm-d1".into());
+    a.fields = r#"{"city":"Austin"}"#.into();
+    let read = insert(store, vec![a, lead("d-2")]).remove(0);
+
+    // Only the score and the update time differ from what was read.
+    let mut scored = read.clone();
+    scored.score = Some(score("A1", 0, 40.0, 12.5));
+    scored.updated_at = 2_000;
+    let written = store
+        .apply(vec![LeadChange {
+            stored: Some(read.clone()),
+            ..LeadChange::update(scored.clone())
+        }])
+        .unwrap()
+        .remove(0)
+        .unwrap();
+    assert_eq!(written.seq, read.seq);
+    assert_eq!(written.version, 2);
+    let mut expected = scored.clone();
+    expected.version = 2;
+    assert_eq!(store.lead("d-1").unwrap().unwrap(), expected);
+    assert_eq!(written, expected);
+    assert_eq!(
+        store
+            .find_lead(&LeadKey::Email("d1@example.com".into()))
+            .unwrap()
+            .map(|l| l.id),
+        Some("d-1".into())
+    );
+
+    // A row as read at another version is not trusted: every column is
+    // written, and a stale expected version is refused as always.
+    let mut moved = expected.clone();
+    moved.stage = "working".into();
+    moved.owner = Some("rep-9".into());
+    let results = store
+        .apply(vec![
+            LeadChange {
+                stored: Some(read.clone()),
+                ..LeadChange::update(moved.clone())
+            },
+            LeadChange {
+                stored: Some(read.clone()),
+                ..LeadChange::update(read.clone())
+            },
+        ])
+        .unwrap();
+    assert_eq!(results[0].as_ref().map(|l| l.version), Ok(3));
+    assert_eq!(results[1], Err(StoreError::StaleVersion { expected: 1 }));
+    let mut expected = moved;
+    expected.version = 3;
+    assert_eq!(store.lead("d-1").unwrap().unwrap(), expected);
+
+    // Taking another lead's email is still refused when it changes.
+    let other = store.lead("d-2").unwrap().unwrap();
+    let mut clash = other.clone();
+    clash.email = Some("d1@example.com".into());
+    let refused = store
+        .apply(vec![LeadChange {
+            stored: Some(other.clone()),
+            ..LeadChange::update(clash)
+        }])
+        .unwrap()
+        .remove(0);
+    assert!(
+        matches!(refused, Err(StoreError::Conflict(_))),
+        "{refused:?}"
+    );
+    assert_eq!(store.lead("d-2").unwrap().unwrap(), other);
+}
+on_every_backend!(an_update_given_the_row_as_read_writes_what_changed_and_no_less);
 
 // --- listing ----------------------------------------------------------------------
 
