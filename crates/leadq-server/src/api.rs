@@ -809,7 +809,7 @@ async fn lead_events(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AnswersIn {
-    /// Criterion key → answer (e.g. `{"budget": "approved"}`).
+    /// Criterion key → answer (e.g. `{"budget": "approved"}`); `null` or `""` sets it back to unknown.
     #[schema(value_type = Object)]
     pub answers: serde_json::Map<String, Json>,
     /// Criterion key → evidence (a note, a quote).
@@ -852,7 +852,7 @@ fn framework_report(s: &AppState, id: &str, key: &str) -> ApiResult<Json> {
         json!({
             "key": c.key, "name": c.name, "required": c.required, "answer_type": c.answer, "options": c.options,
             "questions": c.questions, "state": st,
-            "answer": a.map(|a| a.value.clone()), "evidence": a.and_then(|a| a.evidence.clone()),
+            "answer": a.map(|a| a.value.as_str()).filter(|v| !v.trim().is_empty()), "evidence": a.and_then(|a| a.evidence.clone()),
             "answered_by": a.map(|a| a.actor.clone()), "answered_at": a.map(|a| ts(a.at)),
         })
     }).collect();
@@ -902,10 +902,14 @@ async fn put_answers(
                         "no".into()
                     }
                 }
+                // Back to unknown: recorded (with who and when) rather than
+                // deleted, so that an answer from the lead's own fields does
+                // not come back in its place.
+                Json::Null => String::new(),
                 _ => {
                     return Err(ApiError::invalid(
                         &format!("answers.{k}"),
-                        "must be a string, number or boolean",
+                        "must be a string, number, boolean or null (unknown)",
                     ))
                 }
             };

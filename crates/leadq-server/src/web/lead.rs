@@ -622,7 +622,13 @@ fn checklist(d: &LeadData) -> Markup {
                         label { "Evidence for " (c.name)
                             input name={"evidence." (c.key)} value=[a.and_then(|a| a.evidence.as_deref())] placeholder="a note or a quote";
                         }
-                        @if let Some(a) = a { p.muted { "Answered by " (a.actor) ", " (when(a.at)) } }
+                        @if let Some(a) = a {
+                            @if a.value.trim().is_empty() {
+                                p.muted { "Set back to unknown by " (a.actor) ", " (when(a.at)) }
+                            } @else {
+                                p.muted { "Answered by " (a.actor) ", " (when(a.at)) }
+                            }
+                        }
                     }
                 }
             }
@@ -636,6 +642,9 @@ fn checklist(d: &LeadData) -> Markup {
 fn answer_input(c: &framework::Criterion, id: &str, current: Option<&str>) -> Markup {
     let name = format!("answers.{}", c.key);
     let parsed = current.and_then(|v| Framework::parse_answer(c, v).ok());
+    // An answered criterion sends its field even when emptied: that is how
+    // it is set back to unknown. Unanswered ones left empty send nothing.
+    let keep_empty = current.is_some_and(|v| !v.trim().is_empty());
     let chosen = parsed.as_ref().map(|v| v.to_string()).unwrap_or_default();
     let tag = |o: &str| {
         if c.disqualified_by.iter().any(|d| d == o) {
@@ -648,7 +657,7 @@ fn answer_input(c: &framework::Criterion, id: &str, current: Option<&str>) -> Ma
     };
     match c.answer {
         AnswerType::Choice => html! {
-            select id=(id) name=(name) {
+            select id=(id) name=(name) data-keep-empty[keep_empty] {
                 option value="" { "— unknown —" }
                 @for o in &c.options {
                     option value=(o) selected[chosen == *o] { (option_label(o)) (tag(o)) }
@@ -656,7 +665,7 @@ fn answer_input(c: &framework::Criterion, id: &str, current: Option<&str>) -> Ma
             }
         },
         AnswerType::YesNo => html! {
-            select id=(id) name=(name) {
+            select id=(id) name=(name) data-keep-empty[keep_empty] {
                 option value="" { "— unknown —" }
                 @for o in ["yes", "no"] {
                     option value=(o) selected[chosen == o] { (o) (tag(o)) }
@@ -664,11 +673,11 @@ fn answer_input(c: &framework::Criterion, id: &str, current: Option<&str>) -> Ma
             }
         },
         AnswerType::Number => html! {
-            input id=(id) name=(name) type="number" step="any" data-type="number" value=[current]
+            input id=(id) name=(name) type="number" step="any" data-type="number" data-keep-empty[keep_empty] value=[current]
                 placeholder=[c.min.map(|m| format!("at least {m} qualifies"))];
         },
         AnswerType::Text => html! {
-            textarea id=(id) name=(name) rows="2" { (current.unwrap_or_default()) }
+            textarea id=(id) name=(name) rows="2" data-keep-empty[keep_empty] { (current.unwrap_or_default()) }
         },
     }
 }

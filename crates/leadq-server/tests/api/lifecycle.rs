@@ -7,6 +7,70 @@ use serde_json::json;
 const BANT_OK: &str = r#"{"answers": {"budget": "confirmed", "authority": "decision_maker", "need": "critical", "timeline": "within_3_months"}, "evidence": {"budget": "Q1 budget approved, per the CFO"}}"#;
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_answer_set_back_to_unknown_stays_unknown_even_over_the_leads_own_field() {
+    let ctx = Ctx::new();
+    ctx.publish(DEFAULT_MODEL).await;
+    // The lead arrives with a confirmed budget in its own fields (+5 fit).
+    let mut body = good_lead("reset@acme-corp.com");
+    body["bant.budget"] = json!("confirmed");
+    let lead = ctx.create_lead(body).await;
+    let id = lead["id"].as_str().unwrap();
+    assert_eq!(ctx.lead(id).await["score"]["fit"], 66.0 + 5.0);
+    let path = format!("/api/v1/leads/{id}/frameworks/BANT");
+    let full = ctx
+        .put(&path, &ctx.manager, serde_json::from_str(BANT_OK).unwrap())
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(full["status"], "qualified");
+
+    let reset = ctx
+        .put(
+            &path,
+            &ctx.manager,
+            json!({ "answers": { "budget": null } }),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(reset["status"], "not_yet", "{reset}");
+    assert_eq!(reset["unknown"], json!(["budget"]), "{reset}");
+    let budget = reset["criteria"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["key"] == "budget")
+        .unwrap()
+        .clone();
+    assert_eq!(budget["answer"], serde_json::Value::Null, "{budget}");
+    assert_eq!(budget["state"], "unknown", "{budget}");
+    assert_eq!(budget["answered_by"], "manager:max", "who reset it is kept");
+    // The score no longer counts the budget, not even the one from the lead's fields.
+    assert_eq!(
+        ctx.lead(id).await["score"]["fit"],
+        66.0,
+        "{}",
+        ctx.lead(id).await
+    );
+    // And the SQL gate names it again.
+    ctx.transition(id, &ctx.manager, "sal", None).await;
+    let r = ctx
+        .post(
+            &format!("/api/v1/leads/{id}/transitions"),
+            &ctx.manager,
+            json!({ "to": "sql" }),
+        )
+        .await;
+    r.expect_error(StatusCode::UNPROCESSABLE_ENTITY, "framework_not_satisfied");
+    // Anything other than a string, number, boolean or null is refused.
+    ctx.put(
+        &path,
+        &ctx.manager,
+        json!({ "answers": { "budget": ["x"] } }),
+    )
+    .await
+    .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn sql_needs_bant_answers_and_succeeds_once_they_satisfy_it() {
     let ctx = Ctx::new();
     ctx.publish(DEFAULT_MODEL).await;

@@ -319,6 +319,43 @@ async fn answering_bant_with_the_session_lets_a_rep_qualify_and_missing_answers_
         html.contains("<option value=\"confirmed\" selected>"),
         "{html}"
     );
+    // An answered criterion's field is sent even when emptied (that sets it
+    // back to unknown); an unanswered one left empty is not sent at all.
+    assert!(
+        html.contains("name=\"answers.budget\" data-keep-empty"),
+        "{html}"
+    );
+    assert!(
+        html.contains("name=\"answers.need\">"),
+        "need is unanswered: {html}"
+    );
+    // "— unknown —" chosen for the budget, as app.js sends it.
+    let reset = rep
+        .api(
+            Method::PUT,
+            &answers,
+            Some(json!({ "answers": { "budget": "" } })),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        reset["unknown"],
+        json!(["budget", "need", "timeline"]),
+        "{reset}"
+    );
+    let html = rep.get(&format!("/ui/leads/{id}")).await.ok();
+    assert!(html.contains("Set back to unknown by "), "{html}");
+    assert!(
+        !html.contains("name=\"answers.budget\" data-keep-empty"),
+        "{html}"
+    );
+    rep.api(
+        Method::PUT,
+        &answers,
+        Some(json!({ "answers": { "budget": "confirmed" } })),
+    )
+    .await
+    .expect(StatusCode::OK);
 
     rep.api(
         Method::PUT,
