@@ -313,58 +313,63 @@ fn multi_insert_sql(
         .clone()
 }
 
+/// Inserts `rows` into `table`, `HISTORY_CHUNK` rows per statement; `values`
+/// gives a row's values in the order of `cols`.
+fn insert_chunked<T, const WIDTH: usize>(
+    tx: &mut dyn Tx,
+    table: &'static str,
+    cols: &'static str,
+    rows: Vec<T>,
+    values: impl Fn(T) -> [SqlValue; WIDTH],
+) -> Result<(), StoreError> {
+    let sqlite = tx.is_sqlite();
+    let mut rows = rows.into_iter();
+    loop {
+        let mut params = Vec::with_capacity(HISTORY_CHUNK * WIDTH);
+        for row in rows.by_ref().take(HISTORY_CHUNK) {
+            params.extend(values(row));
+        }
+        if params.is_empty() {
+            return Ok(());
+        }
+        let sql = multi_insert_sql(table, cols, WIDTH, params.len() / WIDTH, sqlite);
+        tx.exec(&sql, &params)?;
+    }
+}
+
 fn insert_history(tx: &mut dyn Tx, h: History) -> Result<(), StoreError> {
     const LEDGER_COLS: &str = "lead_id, at, as_of, model_version, fit, grade, engagement, band, priority, mql, reasons, cause, inputs";
     const TRANSITION_COLS: &str =
         "lead_id, at, from_stage, to_stage, actor, reason, model_version, automatic";
-    let sqlite = tx.is_sqlite();
-    let mut ledger = h.ledger.into_iter();
-    loop {
-        let mut params = Vec::with_capacity(HISTORY_CHUNK * 13);
-        for e in ledger.by_ref().take(HISTORY_CHUNK) {
-            params.extend(p![
-                e.lead_id,
-                e.at,
-                e.as_of,
-                e.model_version,
-                e.fit,
-                e.grade,
-                e.engagement,
-                e.band,
-                e.priority,
-                e.mql,
-                e.reasons,
-                e.cause,
-                e.inputs
-            ]);
-        }
-        if params.is_empty() {
-            break;
-        }
-        let sql = multi_insert_sql("ledger", LEDGER_COLS, 13, params.len() / 13, sqlite);
-        tx.exec(&sql, &params)?;
-    }
-    let mut transitions = h.transitions.into_iter();
-    loop {
-        let mut params = Vec::with_capacity(HISTORY_CHUNK * 8);
-        for t in transitions.by_ref().take(HISTORY_CHUNK) {
-            params.extend(p![
-                t.lead_id,
-                t.at,
-                t.from_stage,
-                t.to_stage,
-                t.actor,
-                t.reason,
-                t.model_version,
-                t.automatic
-            ]);
-        }
-        if params.is_empty() {
-            break;
-        }
-        let sql = multi_insert_sql("transitions", TRANSITION_COLS, 8, params.len() / 8, sqlite);
-        tx.exec(&sql, &params)?;
-    }
+    insert_chunked(tx, "ledger", LEDGER_COLS, h.ledger, |e| {
+        p![
+            e.lead_id,
+            e.at,
+            e.as_of,
+            e.model_version,
+            e.fit,
+            e.grade,
+            e.engagement,
+            e.band,
+            e.priority,
+            e.mql,
+            e.reasons,
+            e.cause,
+            e.inputs
+        ]
+    })?;
+    insert_chunked(tx, "transitions", TRANSITION_COLS, h.transitions, |t| {
+        p![
+            t.lead_id,
+            t.at,
+            t.from_stage,
+            t.to_stage,
+            t.actor,
+            t.reason,
+            t.model_version,
+            t.automatic
+        ]
+    })?;
     Ok(())
 }
 

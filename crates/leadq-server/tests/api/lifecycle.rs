@@ -6,6 +6,17 @@ use serde_json::json;
 
 const BANT_OK: &str = r#"{"answers": {"budget": "confirmed", "authority": "decision_maker", "need": "critical", "timeline": "within_3_months"}, "evidence": {"budget": "Q1 budget approved, per the CFO"}}"#;
 
+/// One criterion of a framework report.
+fn criterion(report: &serde_json::Value, key: &str) -> serde_json::Value {
+    report["criteria"]
+        .as_array()
+        .expect("a report lists its criteria")
+        .iter()
+        .find(|c| c["key"] == key)
+        .unwrap_or_else(|| panic!("no criterion {key} in {report}"))
+        .clone()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_answer_set_back_to_unknown_stays_unknown_even_over_the_leads_own_field() {
     let ctx = Ctx::new();
@@ -33,13 +44,7 @@ async fn an_answer_set_back_to_unknown_stays_unknown_even_over_the_leads_own_fie
         .expect(StatusCode::OK);
     assert_eq!(reset["status"], "not_yet", "{reset}");
     assert_eq!(reset["unknown"], json!(["budget"]), "{reset}");
-    let budget = reset["criteria"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["key"] == "budget")
-        .unwrap()
-        .clone();
+    let budget = criterion(&reset, "budget");
     assert_eq!(budget["answer"], serde_json::Value::Null, "{budget}");
     assert_eq!(budget["state"], "unknown", "{budget}");
     assert_eq!(budget["answered_by"], "manager:max", "who reset it is kept");
@@ -172,13 +177,7 @@ async fn sql_needs_bant_answers_and_succeeds_once_they_satisfy_it() {
         .expect(StatusCode::OK);
     assert_eq!(full["satisfied"], 4, "{full}");
     assert_eq!(full["status"], "qualified");
-    let budget = full["criteria"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["key"] == "budget")
-        .unwrap()
-        .clone();
+    let budget = criterion(&full, "budget");
     assert_eq!(budget["answer"], "confirmed");
     assert_eq!(budget["evidence"], "Q1 budget approved, per the CFO");
     assert_eq!(budget["answered_by"], "manager:max");
