@@ -260,19 +260,239 @@ pub fn read_table(bytes: &[u8], format: InputFormat) -> Result<Table, IngestErro
         }
         InputFormat::Ndjson => {
             let text = String::from_utf8_lossy(strip_bom(bytes));
-            let items = text
+            let mut columns = Columns::default();
+            let mut table = Table::default();
+            let mut flat_rows = Vec::new();
+            let lines = text
                 .lines()
                 .enumerate()
-                .filter(|(_, l)| !l.trim().is_empty())
-                .map(|(i, l)| {
-                    (
-                        i as u64 + 1,
-                        serde_json::from_str::<serde_json::Value>(l).map_err(|e| e.to_string()),
-                    )
-                });
-            Ok(json_rows(items))
+                .filter(|(_, l)| !l.trim().is_empty());
+            for (row0, (i, l)) in lines.enumerate() {
+                let (row, line) = (row0 + 1, i as u64 + 1);
+                match flatten_object(l, &mut columns) {
+                    Ok(pairs) => flat_rows.push((row, line, pairs)),
+                    Err(why) => table.broken.push((row, line, why)),
+                }
+            }
+            Ok(finish_rows(table, columns, flat_rows))
         }
     }
+}
+
+/// Column names of flattened JSON records, in the order first seen.
+#[derive(Default)]
+struct Columns {
+    headers: Vec<String>,
+    index: rustc_hash::FxHashMap<String, usize>,
+}
+
+impl Columns {
+    fn slot(&mut self, name: &str) -> usize {
+        if let Some(&i) = self.index.get(name) {
+            return i;
+        }
+        let i = self.headers.len();
+        self.index.insert(name.to_string(), i);
+        self.headers.push(name.to_string());
+        i
+    }
+}
+
+/// One JSON object as (column, value) pairs, nested objects flattened to
+/// dotted names, read straight from the text (no document tree is built).
+/// On anything but an object, the reason is the one [`json_rows`] gives.
+fn flatten_object(text: &str, columns: &mut Columns) -> Result<Vec<(usize, String)>, String> {
+    use serde::de::DeserializeSeed;
+    let mut pairs = Vec::new();
+    let mut name = String::new();
+    let mut de = serde_json::Deserializer::from_str(text);
+    let flat = FlatObject {
+        columns,
+        name: &mut name,
+        out: &mut pairs,
+    };
+    match flat.deserialize(&mut de).and_then(|()| de.end()) {
+        Ok(()) => Ok(pairs),
+        // The rare failure is read again as a document, for the same
+        // message a whole-document read gives.
+        Err(_) => match serde_json::from_str::<serde_json::Value>(text) {
+            Err(e) => Err(format!("invalid JSON: {e}")),
+            Ok(v) if !v.is_object() => Err("is not a JSON object".into()),
+            Ok(v) => {
+                let mut flat = Vec::new();
+                flatten("", &v, &mut flat);
+                Ok(flat
+                    .into_iter()
+                    .map(|(k, v)| (columns.slot(&k), v))
+                    .collect())
+            }
+        },
+    }
+}
+
+/// Reads a JSON object into `out`, each value under `name` + its key.
+struct FlatObject<'a> {
+    columns: &'a mut Columns,
+    /// The dotted name of the object being read ("" at the top).
+    name: &'a mut String,
+    out: &'a mut Vec<(usize, String)>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for FlatObject<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for FlatObject<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let base = self.name.len();
+        while map
+            .next_key_seed(KeyInto {
+                name: self.name,
+                dot: base > 0,
+            })?
+            .is_some()
+        {
+            map.next_value_seed(FlatValue {
+                columns: self.columns,
+                name: self.name,
+                out: self.out,
+            })?;
+            self.name.truncate(base);
+        }
+        Ok(())
+    }
+}
+
+/// Appends a key to the dotted name being built.
+struct KeyInto<'a> {
+    name: &'a mut String,
+    dot: bool,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeyInto<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for KeyInto<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<(), E> {
+        if self.dot {
+            self.name.push('.');
+        }
+        self.name.push_str(key);
+        Ok(())
+    }
+}
+
+/// One value: a nested object is flattened further; anything else is
+/// recorded as [`flatten`] writes it (null as empty, strings as they are,
+/// the rest as compact JSON).
+struct FlatValue<'a> {
+    columns: &'a mut Columns,
+    name: &'a mut String,
+    out: &'a mut Vec<(usize, String)>,
+}
+
+impl FlatValue<'_> {
+    fn put(self, value: String) {
+        let slot = self.columns.slot(self.name);
+        self.out.push((slot, value));
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for FlatValue<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for FlatValue<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        FlatObject {
+            columns: self.columns,
+            name: self.name,
+            out: self.out,
+        }
+        .visit_map(map)
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        self.put(String::new());
+        Ok(())
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<(), E> {
+        self.put(v.to_string());
+        Ok(())
+    }
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<(), E> {
+        self.put(v);
+        Ok(())
+    }
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<(), E> {
+        self.put(v.to_string());
+        Ok(())
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<(), E> {
+        self.put(v.to_string());
+        Ok(())
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<(), E> {
+        self.put(v.to_string());
+        Ok(())
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<(), E> {
+        self.put(serde_json::Value::from(v).to_string());
+        Ok(())
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        use serde::Deserialize;
+        let items =
+            serde_json::Value::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+        self.put(items.to_string());
+        Ok(())
+    }
+}
+
+/// A record's number, its line and its (column, value) pairs.
+type FlatRow = (usize, u64, Vec<(usize, String)>);
+
+/// Rows of (column, value) pairs as text records over every column seen,
+/// values trimmed, a later value of a repeated key winning.
+fn finish_rows(mut table: Table, columns: Columns, flat_rows: Vec<FlatRow>) -> Table {
+    let width = columns.headers.len();
+    let mut slots: Vec<Option<usize>> = vec![None; width];
+    for (row, line, pairs) in flat_rows {
+        slots.iter_mut().for_each(|s| *s = None);
+        let mut bytes = 0;
+        for (i, (col, v)) in pairs.iter().enumerate() {
+            slots[*col] = Some(i);
+            bytes += v.len();
+        }
+        let mut fields = csv::StringRecord::with_capacity(bytes, width);
+        for slot in &slots {
+            fields.push_field(slot.map_or("", |i| pairs[i].1.trim()));
+        }
+        table.rows.push(RawRow { row, line, fields });
+    }
+    table.headers = columns.headers;
+    table
 }
 
 fn read_csv(bytes: &[u8]) -> Result<Table, IngestError> {
@@ -394,8 +614,7 @@ fn flatten(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, String)>)
 }
 
 fn json_rows(items: impl Iterator<Item = (u64, Result<serde_json::Value, String>)>) -> Table {
-    let mut headers: Vec<String> = Vec::new();
-    let mut index: rustc_hash::FxHashMap<String, usize> = Default::default();
+    let mut columns = Columns::default();
     let mut flat_rows = Vec::new();
     let mut table = Table::default();
     for (row0, (line, item)) in items.enumerate() {
@@ -415,27 +634,13 @@ fn json_rows(items: impl Iterator<Item = (u64, Result<serde_json::Value, String>
         }
         let mut pairs = Vec::new();
         flatten("", &value, &mut pairs);
-        for (k, _) in &pairs {
-            if !index.contains_key(k) {
-                index.insert(k.clone(), headers.len());
-                headers.push(k.clone());
-            }
-        }
+        let pairs = pairs
+            .into_iter()
+            .map(|(k, v)| (columns.slot(&k), v))
+            .collect();
         flat_rows.push((row, line, pairs));
     }
-    for (row, line, pairs) in flat_rows {
-        let mut fields = vec![String::new(); headers.len()];
-        for (k, v) in pairs {
-            fields[index[&k]] = v.trim().to_string();
-        }
-        table.rows.push(RawRow {
-            row,
-            line,
-            fields: csv::StringRecord::from(fields),
-        });
-    }
-    table.headers = headers;
-    table
+    finish_rows(table, columns, flat_rows)
 }
 
 #[cfg(test)]
@@ -499,6 +704,75 @@ mod tests {
     fn json_array_elements_know_the_line_they_start_on() {
         let text = b"[\n  {\"a\": \"x,\\\"]\"},\n\n  {\"b\": [1, {\"c\": 2}]},\n  {}\n]";
         assert_eq!(array_element_lines(text), vec![2, 4, 5]);
+    }
+
+    #[test]
+    fn an_ndjson_record_reads_like_the_same_record_in_a_json_array_whatever_its_values() {
+        let text = r#"{"a":" x ","n":{"k":1.50,"deep":{"z":-3}},"t":true,"l":[1,"two",null],"e":{},"a":"again","\u00e9t\u00e9":null,"big":1e400}"#;
+        let mut as_lines = read_table(
+            format!("{text}\n\n[1,2]\n{{\"b\":\n").as_bytes(),
+            InputFormat::Ndjson,
+        )
+        .unwrap();
+        let array = read_table(format!("[{text}]").as_bytes(), InputFormat::Json);
+        // 1e400 is out of range for both readers alike.
+        assert!(array.is_err());
+        assert_eq!(as_lines.broken.len(), 3, "{:?}", as_lines.broken);
+        assert!(
+            as_lines.broken[0].2.starts_with("invalid JSON"),
+            "{:?}",
+            as_lines.broken
+        );
+        assert_eq!(as_lines.broken[1], (2, 3, "is not a JSON object".into()));
+        let ok = text.replace(",\"big\":1e400", "");
+        as_lines = read_table(format!("{ok}\n").as_bytes(), InputFormat::Ndjson).unwrap();
+        let array = read_table(format!("[{ok}]").as_bytes(), InputFormat::Json).unwrap();
+        assert_eq!(as_lines.headers, array.headers);
+        assert_eq!(
+            as_lines.headers,
+            vec!["a", "n.k", "n.deep.z", "t", "l", "\u{e9}t\u{e9}"]
+        );
+        let fields: Vec<&str> = as_lines.rows[0].fields.iter().collect();
+        assert_eq!(
+            fields,
+            vec!["again", "1.5", "-3", "true", "[1,\"two\",null]", ""]
+        );
+        assert_eq!(as_lines.rows[0].fields, array.rows[0].fields);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn ndjson_and_json_array_readers_agree_on_any_records(
+            records in proptest::collection::vec(json_object(), 1..6)
+        ) {
+            let lines: Vec<String> = records.iter().map(|r| r.to_string()).collect();
+            let ndjson = read_table(lines.join("\n").as_bytes(), InputFormat::Ndjson).unwrap();
+            let array = read_table(format!("[{}]", lines.join(",")).as_bytes(), InputFormat::Json).unwrap();
+            proptest::prop_assert_eq!(&ndjson.headers, &array.headers);
+            proptest::prop_assert_eq!(ndjson.rows.len(), array.rows.len());
+            for (a, b) in ndjson.rows.iter().zip(&array.rows) {
+                proptest::prop_assert_eq!(&a.fields, &b.fields);
+                proptest::prop_assert_eq!(a.row, b.row);
+            }
+        }
+    }
+
+    fn json_object() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            (-1e9f64..1e9).prop_map(serde_json::Value::from),
+            "[ a-zA-Z\\u{e9}\"\\\\]{0,8}".prop_map(serde_json::Value::from),
+            proptest::collection::vec(any::<u8>(), 0..3).prop_map(serde_json::Value::from),
+        ];
+        let value = leaf.prop_recursive(3, 16, 4, |inner| {
+            proptest::collection::vec(("[a-c]{1,2}", inner), 0..4)
+                .prop_map(|kv| serde_json::Value::Object(kv.into_iter().collect()))
+        });
+        proptest::collection::vec(("[a-e]{1,2}", value), 0..6)
+            .prop_map(|kv| serde_json::Value::Object(kv.into_iter().collect()))
     }
 
     #[test]

@@ -284,6 +284,9 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    if let Err(e) = workers::recover_interrupted_jobs(&state).await {
+        tracing::warn!(error = %e.message, "checking for interrupted jobs failed");
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let workers = workers::spawn_all(state.clone(), stop_rx);
     let app = app(state);

@@ -829,7 +829,7 @@ impl<'a> Service<'a> {
         let mut done = 0;
         for _attempt in 0..3 {
             let changes = self.prepare_rescore(&todo, cause)?;
-            let (ok, stale) = self.apply_rescore(changes)?;
+            let (ok, stale) = self.apply_rescore(changes, false)?;
             done += ok;
             if stale.is_empty() {
                 self.state.after_write();
@@ -846,19 +846,42 @@ impl<'a> Service<'a> {
     }
 
     /// Applies re-score changes; returns how many landed and the ids that
-    /// changed meanwhile (stale).
-    pub fn apply_rescore(&self, changes: Vec<LeadChange>) -> ApiResult<(usize, Vec<String>)> {
-        let ids: Vec<String> = changes.iter().map(|c| c.lead.id.clone()).collect();
-        let applied = self.apply(changes)?;
+    /// changed meanwhile (stale). With `relaxed` (a pass over every lead,
+    /// which ends with a durable write and is run again at start-up when it
+    /// was interrupted), changes that only re-score a lead are committed
+    /// without waiting for the disk; those that move a stage, assign,
+    /// notify or create tasks are always durable at once.
+    pub fn apply_rescore(
+        &self,
+        mut changes: Vec<LeadChange>,
+        relaxed: bool,
+    ) -> ApiResult<(usize, Vec<String>)> {
+        for c in &mut changes {
+            crate::tasks::attach(self.state, c);
+        }
+        let (quiet, effects): (Vec<LeadChange>, Vec<LeadChange>) = changes
+            .into_iter()
+            .partition(|c| relaxed && c.is_score_only());
         let mut ok = 0;
         let mut stale = Vec::new();
-        for (id, r) in ids.into_iter().zip(applied) {
-            match r {
-                Ok(_) => ok += 1,
-                Err(StoreError::StaleVersion { .. }) => stale.push(id),
-                // Deleted meanwhile: nothing to score.
-                Err(StoreError::NotFound(_)) => {}
-                Err(e) => return Err(e.into()),
+        for (changes, score_only) in [(quiet, true), (effects, false)] {
+            if changes.is_empty() {
+                continue;
+            }
+            let ids: Vec<String> = changes.iter().map(|c| c.lead.id.clone()).collect();
+            let applied = if score_only {
+                self.state.store.apply_score_only(changes)?
+            } else {
+                self.state.store.apply(changes)?
+            };
+            for (id, r) in ids.into_iter().zip(applied) {
+                match r {
+                    Ok(_) => ok += 1,
+                    Err(StoreError::StaleVersion { .. }) => stale.push(id),
+                    // Deleted meanwhile: nothing to score.
+                    Err(StoreError::NotFound(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
             }
         }
         Ok((ok, stale))

@@ -88,6 +88,35 @@ pub async fn rescore_in_background(state: &AppState, cause: &'static str) -> Api
     Ok(job)
 }
 
+/// Why a job left `running` by a stopped server is marked failed.
+pub const INTERRUPTED: &str = "interrupted: the server stopped before the job finished";
+
+/// At start-up on SQLite (one process owns the file, so a job still
+/// `running` belongs to a server that stopped): marks such jobs failed and,
+/// when one was a re-score, re-scores every lead again so that all of them
+/// reach the published model. Returns the new job, if one started.
+/// (On PostgreSQL other servers may be running their jobs.)
+pub async fn recover_interrupted_jobs(state: &AppState) -> ApiResult<Option<JobRow>> {
+    if state.store.backend() != "sqlite" {
+        return Ok(None);
+    }
+    let s = state.clone();
+    let interrupted = tokio::task::spawn_blocking(move || {
+        s.store.fail_running_jobs(INTERRUPTED, s.clock.now_ms())
+    })
+    .await
+    .map_err(|_| ApiError::internal("reading interrupted jobs failed"))??;
+    for j in &interrupted {
+        tracing::warn!(job = %j.id, kind = %j.kind, done = j.done, total = j.total, "a job was interrupted when the server stopped; marked failed");
+    }
+    if !interrupted.iter().any(|j| j.kind == "rescore") || state.model().is_none() {
+        return Ok(None);
+    }
+    let job = rescore_in_background(state, "resume").await?;
+    tracing::info!(job = %job.id, "re-scoring every lead again after an interrupted re-score");
+    Ok(Some(job))
+}
+
 fn run_rescore_job(state: &AppState, job: JobRow, cause: &'static str) {
     let s = state.clone();
     let j = job.clone();
@@ -154,7 +183,7 @@ pub fn rescore_all_because(
                     }
                 }
                 let len = changes.len() as i64;
-                let (ok, s) = svc.apply_rescore(changes)?;
+                let (ok, s) = svc.apply_rescore(changes, true)?;
                 n += ok;
                 stale.extend(s);
                 state

@@ -111,6 +111,15 @@ pub trait Store: Send + Sync {
         &self,
         changes: Vec<LeadChange>,
     ) -> Result<Vec<Result<LeadRow, StoreError>>, StoreError>;
+    /// [`Store::apply`] for changes that only re-score leads
+    /// ([`LeadChange::is_score_only`]), committed without waiting for the
+    /// disk: a power loss may lose the last of them, which a re-score pass
+    /// then recomputes. A pass ends with a durable write (its job's
+    /// result), which syncs them all.
+    fn apply_score_only(
+        &self,
+        changes: Vec<LeadChange>,
+    ) -> Result<Vec<Result<LeadRow, StoreError>>, StoreError>;
     fn lead(&self, id: &str) -> Result<Option<LeadRow>, StoreError>;
     /// The stored leads among `ids` (missing ones are left out), by id order of `ids`.
     fn leads_by_ids(&self, ids: &[String]) -> Result<Vec<LeadRow>, StoreError>;
@@ -248,6 +257,9 @@ pub trait Store: Send + Sync {
 
     // --- jobs, spend, settings --------------------------------------------------------
     fn put_job(&self, job: JobRow) -> Result<(), StoreError>;
+    /// Marks every job still `running` as failed with `error` (jobs a
+    /// stopped process left behind) and returns them as they were.
+    fn fail_running_jobs(&self, error: &str, now_ms: i64) -> Result<Vec<JobRow>, StoreError>;
     fn job(&self, id: &str) -> Result<Option<JobRow>, StoreError>;
     fn set_spend(&self, spend: Vec<SpendRow>) -> Result<(), StoreError>;
     fn list_spend(&self) -> Result<Vec<SpendRow>, StoreError>;

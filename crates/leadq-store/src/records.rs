@@ -130,6 +130,20 @@ pub struct LeadChange {
 }
 
 impl LeadChange {
+    /// An update whose only effect is the lead's own row and its ledger
+    /// entries: nothing leaves the store because of it (no stage change,
+    /// assignment, webhook delivery, consent or task), so it can be
+    /// recomputed should it be lost.
+    pub fn is_score_only(&self) -> bool {
+        self.expected_version.is_some()
+            && self.transitions.is_empty()
+            && self.assignments.is_empty()
+            && self.deliveries.is_empty()
+            && self.consents.is_empty()
+            && self.tasks.is_empty()
+            && !self.cancel_open_tasks
+    }
+
     pub fn insert(lead: LeadRow) -> LeadChange {
         LeadChange {
             lead,

@@ -131,6 +131,17 @@ pub trait Backend: Send + Sync + 'static {
         &self,
         f: WriteFn<Box<dyn std::any::Any + Send>>,
     ) -> Result<Box<dyn std::any::Any + Send>, StoreError>;
+    /// Runs `f` in a write transaction that returns once committed and
+    /// visible but not yet synced to disk: for data that can be recomputed
+    /// (a re-score). A crash of the process loses nothing; a power loss may
+    /// lose the last such commits, never part of one. Any later durable
+    /// write syncs them too. Backends without the distinction write durably.
+    fn write_relaxed_boxed(
+        &self,
+        f: WriteFn<Box<dyn std::any::Any + Send>>,
+    ) -> Result<Box<dyn std::any::Any + Send>, StoreError> {
+        self.write_boxed(f)
+    }
     /// Runs `f` on a consistent read view.
     fn read_boxed(
         &self,
@@ -148,9 +159,24 @@ pub fn write<B: Backend + ?Sized, R: Send + 'static>(
     b: &B,
     f: impl FnOnce(&mut dyn Tx) -> Result<R, StoreError> + Send + 'static,
 ) -> Result<R, StoreError> {
-    let out = b.write_boxed(Box::new(move |tx| {
-        f(tx).map(|r| Box::new(r) as Box<dyn std::any::Any + Send>)
-    }))?;
+    typed_write(f, |work| b.write_boxed(work))
+}
+
+/// [`write`] through [`Backend::write_relaxed_boxed`].
+pub fn write_relaxed<B: Backend + ?Sized, R: Send + 'static>(
+    b: &B,
+    f: impl FnOnce(&mut dyn Tx) -> Result<R, StoreError> + Send + 'static,
+) -> Result<R, StoreError> {
+    typed_write(f, |work| b.write_relaxed_boxed(work))
+}
+
+type AnySend = Box<dyn std::any::Any + Send>;
+
+fn typed_write<R: Send + 'static>(
+    f: impl FnOnce(&mut dyn Tx) -> Result<R, StoreError> + Send + 'static,
+    run: impl FnOnce(WriteFn<AnySend>) -> Result<AnySend, StoreError>,
+) -> Result<R, StoreError> {
+    let out = run(Box::new(move |tx| f(tx).map(|r| Box::new(r) as AnySend)))?;
     Ok(*out
         .downcast::<R>()
         .expect("write result has the type it was boxed with"))

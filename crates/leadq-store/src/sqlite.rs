@@ -10,6 +10,11 @@
 //! rolls the group back and its neighbours are told to retry. A durable
 //! commit costs one fsync; sharing it is what lets a single SQLite file take
 //! thousands of acknowledged writes a second.
+//!
+//! A second thread copies committed WAL frames into the database file
+//! (checkpoints), so the writer does not stop for that. Writes of data that
+//! can be recomputed (a re-score pass) may ask not to wait for the sync:
+//! their group commits without one, and the next durable commit syncs them.
 
 use crate::sql::{to_sqlite_placeholders, Backend, ReadFn, Row, SqlValue, Tx, WriteFn};
 use crate::StoreError;
@@ -26,6 +31,8 @@ type Reply = SyncSender<Result<AnyBox, StoreError>>;
 struct Job {
     work: WriteFn<AnyBox>,
     reply: Reply,
+    /// Committed without a sync (see [`Backend::write_relaxed_boxed`]).
+    relaxed: bool,
 }
 
 /// Most writes folded into one commit.
@@ -35,6 +42,7 @@ pub struct SqliteBackend {
     path: PathBuf,
     queue: Mutex<Option<SyncSender<Job>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    checkpointer: Mutex<Option<std::thread::JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
 }
 
@@ -161,15 +169,27 @@ impl SqliteBackend {
             }
         }
         let conn = open(path, true)?;
+        // Checkpoints run on their own thread, so the writer never stops to
+        // copy the WAL into the database file; its own automatic
+        // checkpoint stays as a backstop should that thread fall behind.
+        conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)
+            .map_err(db_err)?;
+        let checkpoint_conn = open(path, true)?;
+        let (committed, commits) = sync_channel::<()>(1);
+        let checkpointer = std::thread::Builder::new()
+            .name("leadq-sqlite-checkpointer".into())
+            .spawn(move || checkpoint_loop(checkpoint_conn, commits))
+            .map_err(|e| StoreError::Database(format!("cannot start checkpointer: {e}")))?;
         let (tx, rx) = sync_channel::<Job>(4 * MAX_GROUP);
         let writer = std::thread::Builder::new()
             .name("leadq-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx))
+            .spawn(move || writer_loop(conn, rx, committed))
             .map_err(|e| StoreError::Database(format!("cannot start writer: {e}")))?;
         Ok(SqliteBackend {
             path: path.to_path_buf(),
             queue: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
+            checkpointer: Mutex::new(Some(checkpointer)),
             readers: Mutex::new(Vec::new()),
         })
     }
@@ -188,10 +208,24 @@ impl Drop for SqliteBackend {
         if let Some(h) = self.writer.lock().ok().and_then(|mut w| w.take()) {
             let _ = h.join();
         }
+        // The writer's end closed the checkpointer's channel.
+        if let Some(h) = self.checkpointer.lock().ok().and_then(|mut c| c.take()) {
+            let _ = h.join();
+        }
     }
 }
 
-fn writer_loop(conn: Connection, rx: Receiver<Job>) {
+/// WAL pages after which the writer checkpoints by itself (4 KiB each):
+/// reached only when the checkpointer thread falls behind.
+const WRITER_CHECKPOINT_PAGES: i64 = 16_384;
+
+/// Least time between two background checkpoints: commits in between are
+/// copied together, and a busy stream of small commits does not turn into
+/// a stream of database-file syncs.
+const CHECKPOINT_PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
+
+fn writer_loop(conn: Connection, rx: Receiver<Job>, committed: SyncSender<()>) {
+    let mut synced = true;
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -200,7 +234,32 @@ fn writer_loop(conn: Connection, rx: Receiver<Job>) {
                 Err(_) => break,
             }
         }
+        // A group syncs at commit unless every write in it may wait; a
+        // sync writes out the relaxed commits before it as well.
+        let sync = group.iter().any(|j| !j.relaxed);
+        if sync != synced {
+            let mode = if sync { "FULL" } else { "NORMAL" };
+            match conn.pragma_update(None, "synchronous", mode) {
+                Ok(()) => synced = sync,
+                Err(e) => tracing::warn!(error = %e, "cannot switch synchronous mode"),
+            }
+        }
         run_group(&conn, group);
+        // A full channel already holds a wake-up for the checkpointer.
+        let _ = committed.try_send(());
+    }
+}
+
+/// Copies committed WAL frames into the database file after commits, off
+/// the writer's thread. PASSIVE never blocks the writer or readers; frames
+/// a reader still needs are copied on a later round. With nothing new in
+/// the WAL a round does no I/O.
+fn checkpoint_loop(conn: Connection, commits: Receiver<()>) {
+    while commits.recv().is_ok() {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "background WAL checkpoint failed; the writer's own checkpoint takes over");
+        }
+        std::thread::sleep(CHECKPOINT_PAUSE);
     }
 }
 
@@ -272,6 +331,24 @@ impl Backend for SqliteBackend {
     }
 
     fn write_boxed(&self, work: WriteFn<AnyBox>) -> Result<AnyBox, StoreError> {
+        self.send_write(work, false)
+    }
+
+    fn write_relaxed_boxed(&self, work: WriteFn<AnyBox>) -> Result<AnyBox, StoreError> {
+        self.send_write(work, true)
+    }
+
+    fn read_boxed(&self, f: ReadFn<'_, AnyBox>) -> Result<AnyBox, StoreError> {
+        self.read_with(f)
+    }
+
+    fn checkpoint(&self) -> Result<(), StoreError> {
+        self.checkpoint_truncate()
+    }
+}
+
+impl SqliteBackend {
+    fn send_write(&self, work: WriteFn<AnyBox>, relaxed: bool) -> Result<AnyBox, StoreError> {
         let (reply, answer) = sync_channel(1);
         let queue = self
             .queue
@@ -280,14 +357,18 @@ impl Backend for SqliteBackend {
             .clone()
             .ok_or_else(|| StoreError::Unavailable("store is closed".into()))?;
         queue
-            .send(Job { work, reply })
+            .send(Job {
+                work,
+                reply,
+                relaxed,
+            })
             .map_err(|_| StoreError::Unavailable("store writer stopped".into()))?;
         answer
             .recv()
             .map_err(|_| StoreError::Unavailable("store writer stopped".into()))?
     }
 
-    fn read_boxed(&self, f: ReadFn<'_, AnyBox>) -> Result<AnyBox, StoreError> {
+    fn read_with(&self, f: ReadFn<'_, AnyBox>) -> Result<AnyBox, StoreError> {
         let conn = match self.readers.lock().ok().and_then(|mut r| r.pop()) {
             Some(c) => c,
             None => open(&self.path, false)?,
@@ -307,13 +388,21 @@ impl Backend for SqliteBackend {
     /// zero bytes. A reader in the middle of a transaction can hold the
     /// checkpoint back; it is retried for a while, then reported, because
     /// callers (erasure) rely on the WAL really being emptied.
-    fn checkpoint(&self) -> Result<(), StoreError> {
+    fn checkpoint_truncate(&self) -> Result<(), StoreError> {
         let conn = open(&self.path, true)?;
         for _ in 0..100 {
-            let busy: i64 = conn
-                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
-                .map_err(db_err)?;
-            if busy == 0 {
+            // The background checkpointer may be mid-round: that is busy
+            // too, and passes.
+            let busy = match conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                r.get::<_, i64>(0)
+            }) {
+                Ok(b) => b != 0,
+                Err(e) => match db_err(e) {
+                    StoreError::Unavailable(_) => true,
+                    other => return Err(other),
+                },
+            };
+            if !busy {
                 return Ok(());
             }
             std::thread::sleep(std::time::Duration::from_millis(20));

@@ -29,6 +29,12 @@ impl<B: Backend> SqlStore<B> {
     ) -> Result<R, StoreError> {
         write(&self.backend, f)
     }
+    fn w_relaxed<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut dyn Tx) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        crate::sql::write_relaxed(&self.backend, f)
+    }
     fn r<R: Send + 'static>(
         &self,
         f: impl FnOnce(&mut dyn Tx) -> Result<R, StoreError>,
@@ -255,15 +261,20 @@ fn update_lead_sql(set: ColSet, sqlite: bool, returning: bool) -> Arc<str> {
                 }
             }
             let verb = if sqlite { "UPDATE OR FAIL" } else { "UPDATE" };
-            let returning = if returning {
-                " RETURNING seq, version"
+            // Without RETURNING the caller knows the row's seq (it read the
+            // row): the row is found by its rowid, not through the id index.
+            if returning {
+                format!(
+                    "{verb} leads SET {sets}version = version + 1 WHERE id = $1 AND version = ${} RETURNING seq, version",
+                    n + 1
+                )
             } else {
-                ""
-            };
-            format!(
-                "{verb} leads SET {sets}version = version + 1 WHERE id = $1 AND version = ${}{returning}",
-                n + 1
-            )
+                format!(
+                    "{verb} leads SET {sets}version = version + 1 WHERE seq = ${} AND id = $1 AND version = ${}",
+                    n + 2,
+                    n + 1
+                )
+            }
             .into()
         })
         .clone()
@@ -375,6 +386,39 @@ fn insert_history(tx: &mut dyn Tx, h: History) -> Result<(), StoreError> {
 
 /// Writes one change's lead row and its other rows; its ledger entries and
 /// transitions go to `history`.
+/// Writes lead changes in one transaction. No savepoint per change: a
+/// change's own failure (a taken id, a stale version) is found by its first
+/// statement without raising a database error, so nothing of it is written
+/// and the transaction goes on. Any other failure undoes the whole call.
+/// Savepoints are costly in SQLite's long group-commit transactions and
+/// cost two round trips on PostgreSQL.
+fn apply_all(
+    tx: &mut dyn Tx,
+    changes: Vec<LeadChange>,
+) -> Result<Vec<Result<LeadRow, StoreError>>, StoreError> {
+    let mut out = Vec::with_capacity(changes.len());
+    let mut history = History {
+        ledger: Vec::with_capacity(changes.len()),
+        transitions: Vec::new(),
+    };
+    for c in changes {
+        match apply_one(tx, c, &mut history) {
+            Ok(l) => out.push(Ok(l)),
+            Err(
+                e @ (StoreError::Conflict(_)
+                | StoreError::StaleVersion { .. }
+                | StoreError::NotFound(_)),
+            ) => out.push(Err(e)),
+            Err(fatal) => return Err(fatal),
+        }
+    }
+    insert_history(tx, history).map_err(|e| match e {
+        StoreError::Conflict(m) | StoreError::NotFound(m) => StoreError::Database(m),
+        other => other,
+    })?;
+    Ok(out)
+}
+
 fn apply_one(
     tx: &mut dyn Tx,
     mut c: LeadChange,
@@ -434,6 +478,9 @@ fn apply_one(
                 }
             }
             vals.push(SqlValue::Int(expected));
+            if let Some(b) = stored {
+                vals.push(SqlValue::Int(b.seq));
+            }
             let sqlite = tx.is_sqlite();
             let written = match stored {
                 // The row as read names its seq, and the version only
@@ -913,35 +960,20 @@ impl<B: Backend> Store for SqlStore<B> {
         &self,
         changes: Vec<LeadChange>,
     ) -> Result<Vec<Result<LeadRow, StoreError>>, StoreError> {
-        // No savepoint per change: a change's own failure (a taken id, a
-        // stale version) is found by its first statement without raising a
-        // database error, so nothing of it is written and the transaction
-        // goes on. Any other failure undoes the whole call. Savepoints are
-        // costly in SQLite's long group-commit transactions and cost two
-        // round trips on PostgreSQL.
-        self.w(move |tx| {
-            let mut out = Vec::with_capacity(changes.len());
-            let mut history = History {
-                ledger: Vec::with_capacity(changes.len()),
-                transitions: Vec::new(),
-            };
-            for c in changes {
-                match apply_one(tx, c, &mut history) {
-                    Ok(l) => out.push(Ok(l)),
-                    Err(
-                        e @ (StoreError::Conflict(_)
-                        | StoreError::StaleVersion { .. }
-                        | StoreError::NotFound(_)),
-                    ) => out.push(Err(e)),
-                    Err(fatal) => return Err(fatal),
-                }
-            }
-            insert_history(tx, history).map_err(|e| match e {
-                StoreError::Conflict(m) | StoreError::NotFound(m) => StoreError::Database(m),
-                other => other,
-            })?;
-            Ok(out)
-        })
+        self.w(move |tx| apply_all(tx, changes))
+    }
+
+    fn apply_score_only(
+        &self,
+        changes: Vec<LeadChange>,
+    ) -> Result<Vec<Result<LeadRow, StoreError>>, StoreError> {
+        if let Some(c) = changes.iter().find(|c| !c.is_score_only()) {
+            return Err(StoreError::Database(format!(
+                "the change of lead {} does more than re-score it",
+                c.lead.id
+            )));
+        }
+        self.w_relaxed(move |tx| apply_all(tx, changes))
     }
 
     fn lead(&self, id: &str) -> Result<Option<LeadRow>, StoreError> {
@@ -1922,6 +1954,25 @@ impl<B: Backend> Store for SqlStore<B> {
                 &p![j.id, j.kind, j.status, j.total, j.done, j.result, j.error, j.created_at, j.finished_at],
             )?;
             Ok(())
+        })
+    }
+
+    fn fail_running_jobs(&self, error: &str, now_ms: i64) -> Result<Vec<JobRow>, StoreError> {
+        let error = error.to_string();
+        self.w(move |tx| {
+            let running: Vec<JobRow> = tx
+                .query(
+                    "SELECT id, kind, status, total, done, result, error, created_at, finished_at FROM jobs WHERE status = 'running' ORDER BY created_at",
+                    &[],
+                )?
+                .iter()
+                .map(job_of)
+                .collect();
+            tx.exec(
+                "UPDATE jobs SET status = 'failed', error = $1, finished_at = $2 WHERE status = 'running'",
+                &p![error, now_ms],
+            )?;
+            Ok(running)
         })
     }
 

@@ -684,6 +684,58 @@ fn an_update_given_the_row_as_read_writes_what_changed_and_no_less(store: &dyn S
 }
 on_every_backend!(an_update_given_the_row_as_read_writes_what_changed_and_no_less);
 
+fn score_only_changes_are_applied_and_anything_more_is_refused_whole(store: &dyn Store) {
+    let read = insert(store, vec![lead("q-1"), lead("q-2")]);
+    let rescored = |row: &LeadRow, fit: f64| {
+        let mut next = row.clone();
+        next.score = Some(score("B2", 5, fit, 3.0));
+        LeadChange {
+            stored: Some(row.clone()),
+            ledger: vec![ledger_entry(&row.id, 1_000, "publish")],
+            ..LeadChange::update(next)
+        }
+    };
+    let written = store
+        .apply_score_only(vec![rescored(&read[0], 41.0), rescored(&read[1], 42.0)])
+        .unwrap();
+    assert_eq!(written.len(), 2);
+    for (row, fit) in [(&read[0], 41.0), (&read[1], 42.0)] {
+        let now = store.lead(&row.id).unwrap().unwrap();
+        assert_eq!(now.version, 2);
+        assert_eq!(now.score.map(|s| s.fit), Some(fit));
+        assert_eq!(store.ledger_of(&row.id).unwrap().len(), 1);
+    }
+    // A stale one is reported like apply does, the others still land.
+    let stale = store
+        .apply_score_only(vec![rescored(&read[0], 50.0)])
+        .unwrap();
+    assert_eq!(stale, vec![Err(StoreError::StaleVersion { expected: 1 })]);
+
+    // A stage change in the batch: nothing of it is written.
+    let current = store.lead("q-1").unwrap().unwrap();
+    let mut moved = rescored(&current, 60.0);
+    moved.lead.stage = "mql".into();
+    moved.transitions.push(TransitionRow {
+        seq: 0,
+        lead_id: "q-1".into(),
+        at: 2_000,
+        from_stage: Some("new".into()),
+        to_stage: "mql".into(),
+        actor: "system:model".into(),
+        reason: None,
+        model_version: Some(1),
+        automatic: true,
+    });
+    let other = store.lead("q-2").unwrap().unwrap();
+    assert!(!moved.is_score_only());
+    assert!(store
+        .apply_score_only(vec![rescored(&other, 70.0), moved])
+        .is_err());
+    assert_eq!(store.lead("q-2").unwrap().unwrap().version, 2);
+    assert_eq!(store.lead("q-1").unwrap().unwrap().stage, "new");
+}
+on_every_backend!(score_only_changes_are_applied_and_anything_more_is_refused_whole);
+
 // --- listing ----------------------------------------------------------------------
 
 fn filter_leads() -> Vec<LeadRow> {
@@ -1966,6 +2018,49 @@ fn a_job_is_upserted_and_keeps_its_creation(store: &dyn Store) {
     assert_eq!(store.job("job-3").unwrap(), None);
 }
 on_every_backend!(a_job_is_upserted_and_keeps_its_creation);
+
+fn jobs_left_running_are_marked_failed_and_returned_as_they_were(store: &dyn Store) {
+    let job = |id: &str, kind: &str, status: &str, created_at: i64| JobRow {
+        id: id.into(),
+        kind: kind.into(),
+        status: status.into(),
+        total: 10,
+        done: 4,
+        result: None,
+        error: None,
+        created_at,
+        finished_at: None,
+    };
+    let import = job("j-import", "import", "running", 20);
+    let rescore = job("j-rescore", "rescore", "running", 10);
+    let finished = JobRow {
+        finished_at: Some(30),
+        ..job("j-done", "rescore", "done", 5)
+    };
+    for j in [&import, &rescore, &finished] {
+        store.put_job(j.clone()).unwrap();
+    }
+    let failed = store.fail_running_jobs("stopped", 99).unwrap();
+    assert_eq!(
+        failed,
+        vec![rescore.clone(), import.clone()],
+        "oldest first"
+    );
+    for j in [&rescore, &import] {
+        assert_eq!(
+            store.job(&j.id).unwrap(),
+            Some(JobRow {
+                status: "failed".into(),
+                error: Some("stopped".into()),
+                finished_at: Some(99),
+                ..j.clone()
+            })
+        );
+    }
+    assert_eq!(store.job("j-done").unwrap(), Some(finished));
+    assert!(store.fail_running_jobs("again", 100).unwrap().is_empty());
+}
+on_every_backend!(jobs_left_running_are_marked_failed_and_returned_as_they_were);
 
 fn spend_is_upserted_per_source_campaign_and_period(store: &dyn Store) {
     let spend = |source: &str, campaign: &str, period: i64, amount: f64| SpendRow {
