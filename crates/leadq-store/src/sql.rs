@@ -98,6 +98,18 @@ impl Row {
             _ => None,
         }
     }
+    /// [`Row::opt_text`], moving the string out of the row (it reads as
+    /// null afterwards).
+    pub fn take_text(&mut self, i: usize) -> Option<String> {
+        match self.0.get_mut(i) {
+            Some(SqlValue::Text(s)) => Some(std::mem::take(s)),
+            _ => None,
+        }
+    }
+    /// [`Row::text`], moving the string out of the row.
+    pub fn take_text_or_empty(&mut self, i: usize) -> String {
+        self.take_text(i).unwrap_or_default()
+    }
 }
 
 /// A statement runner inside one transaction.

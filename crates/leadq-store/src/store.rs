@@ -50,34 +50,35 @@ const LEAD_COLS: &str = "seq, id, external_id, email, domain, company, source, c
 /// leads then moves a fraction of the bytes.
 const METRIC_COLS: &str = "seq, id, external_id, email, domain, company, source, campaign, country, '{}', stage, stage_reason, owner, fit, grade, engagement, band, priority, sort_rank, mql, model_version, '[]', scored_at, created_at, updated_at, assigned_at, first_response_at, stage_changed_at, mql_at, sql_at, closed_at, version, total";
 
-fn lead_of(r: &Row) -> LeadRow {
-    let score = r.opt_text(14).map(|grade| LeadScore {
+/// A lead read from its row; the row's strings move into it.
+fn lead_of(mut r: Row) -> LeadRow {
+    let score = r.take_text(14).map(|grade| LeadScore {
         fit: r.real(13),
         grade,
         engagement: r.real(15),
         score: r.real(32),
         band: r.int(16),
-        priority: r.text(17),
+        priority: r.take_text_or_empty(17),
         priority_rank: r.int(18),
         mql: r.bool(19),
         model_version: r.int(20),
-        reasons: r.opt_text(21).unwrap_or_else(|| "[]".into()),
+        reasons: r.take_text(21).unwrap_or_else(|| "[]".into()),
         scored_at: r.int(22),
     });
     LeadRow {
         seq: r.int(0),
-        id: r.text(1),
-        external_id: r.opt_text(2),
-        email: r.opt_text(3),
-        domain: r.opt_text(4),
-        company: r.opt_text(5),
-        source: r.opt_text(6),
-        campaign: r.opt_text(7),
-        country: r.opt_text(8),
-        fields: r.text(9),
-        stage: r.text(10),
-        stage_reason: r.opt_text(11),
-        owner: r.opt_text(12),
+        id: r.take_text_or_empty(1),
+        external_id: r.take_text(2),
+        email: r.take_text(3),
+        domain: r.take_text(4),
+        company: r.take_text(5),
+        source: r.take_text(6),
+        campaign: r.take_text(7),
+        country: r.take_text(8),
+        fields: r.take_text_or_empty(9),
+        stage: r.take_text_or_empty(10),
+        stage_reason: r.take_text(11),
+        owner: r.take_text(12),
         score,
         created_at: r.int(23),
         updated_at: r.int(24),
@@ -984,7 +985,7 @@ impl<B: Backend> Store for SqlStore<B> {
                     &format!("SELECT {LEAD_COLS} FROM leads WHERE id = $1"),
                     &p![id],
                 )?
-                .map(|r| lead_of(&r)))
+                .map(lead_of))
         })
     }
 
@@ -996,7 +997,7 @@ impl<B: Backend> Store for SqlStore<B> {
         self.r(move |tx| {
             let sql = format!("SELECT {LEAD_COLS} FROM leads WHERE id IN ({{ids}})");
             let mut found: std::collections::HashMap<String, LeadRow> = query_in(tx, &sql, &ids)?
-                .iter()
+                .into_iter()
                 .map(|r| {
                     let l = lead_of(r);
                     (l.id.clone(), l)
@@ -1018,7 +1019,7 @@ impl<B: Backend> Store for SqlStore<B> {
                     &format!("SELECT {LEAD_COLS} FROM leads WHERE {col} = $1 ORDER BY seq LIMIT 1"),
                     &p![v],
                 )?
-                .map(|r| lead_of(&r)))
+                .map(lead_of))
         })
     }
 
@@ -1108,7 +1109,8 @@ impl<B: Backend> Store for SqlStore<B> {
         );
         let sort = f.sort;
         self.r(move |tx| {
-            let mut leads: Vec<LeadRow> = tx.query(&sql, &params)?.iter().map(lead_of).collect();
+            let mut leads: Vec<LeadRow> =
+                tx.query(&sql, &params)?.into_iter().map(lead_of).collect();
             let next_cursor = if leads.len() > limit {
                 leads.truncate(limit);
                 leads.last().map(|l| cursor_after(sort, l))
@@ -1128,7 +1130,7 @@ impl<B: Backend> Store for SqlStore<B> {
                     ),
                     &p![after_seq],
                 )?
-                .iter()
+                .into_iter()
                 .map(lead_of)
                 .collect())
         })
@@ -1698,7 +1700,7 @@ impl<B: Backend> Store for SqlStore<B> {
                     &format!("SELECT {LEAD_COLS} FROM leads WHERE stage IN ('won', 'lost') AND COALESCE(closed_at, stage_changed_at) >= $1 AND seq > $2 ORDER BY seq LIMIT $3"),
                     &p![closed_since, after_seq, limit],
                 )?
-                .iter()
+                .into_iter()
                 .map(lead_of)
                 .collect())
         })
@@ -1858,7 +1860,7 @@ impl<B: Backend> Store for SqlStore<B> {
                     &format!("SELECT {LEAD_COLS} FROM leads WHERE stage = $1 AND first_response_at IS NULL AND stage_changed_at <= $2 ORDER BY stage_changed_at LIMIT {limit}"),
                     &p![s, changed_before],
                 )?
-                .iter()
+                .into_iter()
                 .map(lead_of)
                 .collect())
         })
@@ -2042,7 +2044,7 @@ impl<B: Backend> Store for SqlStore<B> {
                     &format!("SELECT {METRIC_COLS} FROM leads WHERE created_at >= $1 AND created_at < $2 ORDER BY seq"),
                     &p![from, to],
                 )?
-                .iter()
+                .into_iter()
                 .map(lead_of)
                 .collect())
         })
@@ -2262,7 +2264,7 @@ impl<B: Backend> Store for SqlStore<B> {
                     &format!("SELECT {LEAD_COLS} FROM leads WHERE created_at < $1 AND updated_at < $1 AND stage_changed_at < $1 AND NOT EXISTS (SELECT 1 FROM events WHERE events.lead_id = leads.id AND (events.at >= $1 OR events.received_at >= $1)) ORDER BY seq LIMIT $2"),
                     &p![before, limit],
                 )?
-                .iter()
+                .into_iter()
                 .map(lead_of)
                 .collect())
         })
