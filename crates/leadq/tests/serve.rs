@@ -419,3 +419,109 @@ fn tasks_are_added_listed_snoozed_and_completed_from_the_command_line() {
     );
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[test]
+fn a_rescore_cut_short_by_a_stop_is_failed_and_run_again_when_the_server_restarts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token = admin_token(dir.path());
+    let (mut child, url) = start(dir.path());
+    let c = client();
+    let publish = |source: &str| -> serde_json::Value {
+        let m: serde_json::Value = c
+            .post(format!("{url}/api/v1/models"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({ "name": "model", "source": source }))
+            .send()
+            .expect("create")
+            .json()
+            .expect("json");
+        c.post(format!("{url}/api/v1/models/{}/publish", m["id"]))
+            .bearer_auth(&token)
+            .send()
+            .expect("publish")
+            .json()
+            .expect("json")
+    };
+    let job_of = |url: &str, id: &str| -> serde_json::Value {
+        c.get(format!("{url}/api/v1/jobs/{id}"))
+            .bearer_auth(&token)
+            .send()
+            .expect("job")
+            .json()
+            .expect("json")
+    };
+    let model = include_str!("../../../examples/default-model.toml");
+    let first = publish(model);
+    let first_job = first["job"]["id"].as_str().expect("a job").to_string();
+    let t = Instant::now();
+    while job_of(&url, &first_job)["status"] != "done" {
+        assert!(t.elapsed() < Duration::from_secs(30), "first re-score ends");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for i in 0..30 {
+        let lead = serde_json::json!({ "id": format!("r-{i}"), "email": format!("r{i}@acme-{i}.com"), "employees": 1500, "industry": "software" });
+        let r = c
+            .post(format!("{url}/api/v1/leads"))
+            .bearer_auth(&token)
+            .json(&lead)
+            .send()
+            .expect("post");
+        assert!(r.status().is_success(), "lead {i}: {}", r.status());
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+
+    // What a server killed in the middle of a re-score leaves in its store:
+    // the new version published, its job `running`, the leads still on v1.
+    let store = leadq_store::open(None, dir.path()).expect("the store opens");
+    let now = 1_795_000_000_000;
+    let revised = model.replacen("points = 20\n", "points = 25\n", 1);
+    let draft = store
+        .create_model("v2", &revised, "test", now)
+        .expect("draft");
+    let v2 = store
+        .publish_model(draft.id, now)
+        .expect("publish")
+        .version
+        .expect("a version");
+    let orphan = leadq_store::JobRow {
+        id: "job-cut-short".into(),
+        kind: "rescore".into(),
+        status: "running".into(),
+        total: 30,
+        done: 12,
+        result: None,
+        error: None,
+        created_at: now,
+        finished_at: None,
+    };
+    store.put_job(orphan).expect("job");
+    drop(store);
+
+    let (mut child, url) = start(dir.path());
+    let cut = job_of(&url, "job-cut-short");
+    assert_eq!(cut["status"], "failed", "{cut}");
+    assert!(
+        cut["error"].as_str().unwrap_or("").contains("interrupted"),
+        "{cut}"
+    );
+    let t = Instant::now();
+    loop {
+        let lead: serde_json::Value = c
+            .get(format!("{url}/api/v1/leads/r-29"))
+            .bearer_auth(&token)
+            .send()
+            .expect("get")
+            .json()
+            .expect("json");
+        if lead["score"]["model_version"] == v2 {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "the leads reach v2 again: {lead}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    stop(&mut child);
+}
