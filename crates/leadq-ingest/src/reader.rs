@@ -306,10 +306,11 @@ fn flatten_object(text: &str, columns: &mut Columns) -> Result<Vec<(usize, Strin
     let mut pairs = Vec::new();
     let mut name = String::new();
     let mut de = serde_json::Deserializer::from_str(text);
-    let flat = FlatObject {
+    let flat = FlatValue {
         columns,
         name: &mut name,
         out: &mut pairs,
+        top: true,
     };
     match flat.deserialize(&mut de).and_then(|()| de.end()) {
         Ok(()) => Ok(pairs),
@@ -330,43 +331,32 @@ fn flatten_object(text: &str, columns: &mut Columns) -> Result<Vec<(usize, Strin
     }
 }
 
-/// Reads a JSON object into `out`, each value under `name` + its key.
-struct FlatObject<'a> {
+/// Reads a JSON value into `out` under the dotted name `name`: a nested
+/// object is flattened further, each value under `name` + its key; anything
+/// else is recorded as [`flatten`] writes it (null as empty, strings as they
+/// are, the rest as compact JSON). The top of a record must be an object.
+struct FlatValue<'a> {
     columns: &'a mut Columns,
-    /// The dotted name of the object being read ("" at the top).
     name: &'a mut String,
     out: &'a mut Vec<(usize, String)>,
+    top: bool,
 }
 
-impl<'de> serde::de::DeserializeSeed<'de> for FlatObject<'_> {
+impl FlatValue<'_> {
+    fn put(self, value: String) {
+        let slot = self.columns.slot(self.name);
+        self.out.push((slot, value));
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for FlatValue<'_> {
     type Value = ();
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for FlatObject<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a JSON object")
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let base = self.name.len();
-        while map
-            .next_key_seed(KeyInto {
-                name: self.name,
-                dot: base > 0,
-            })?
-            .is_some()
-        {
-            map.next_value_seed(FlatValue {
-                columns: self.columns,
-                name: self.name,
-                out: self.out,
-            })?;
-            self.name.truncate(base);
+        if self.top {
+            d.deserialize_map(self)
+        } else {
+            d.deserialize_any(self)
         }
-        Ok(())
     }
 }
 
@@ -397,41 +387,33 @@ impl<'de> serde::de::Visitor<'de> for KeyInto<'_> {
     }
 }
 
-/// One value: a nested object is flattened further; anything else is
-/// recorded as [`flatten`] writes it (null as empty, strings as they are,
-/// the rest as compact JSON).
-struct FlatValue<'a> {
-    columns: &'a mut Columns,
-    name: &'a mut String,
-    out: &'a mut Vec<(usize, String)>,
-}
-
-impl FlatValue<'_> {
-    fn put(self, value: String) {
-        let slot = self.columns.slot(self.name);
-        self.out.push((slot, value));
-    }
-}
-
-impl<'de> serde::de::DeserializeSeed<'de> for FlatValue<'_> {
-    type Value = ();
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
 impl<'de> serde::de::Visitor<'de> for FlatValue<'_> {
     type Value = ();
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a JSON value")
+        f.write_str(if self.top {
+            "a JSON object"
+        } else {
+            "a JSON value"
+        })
     }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
-        FlatObject {
-            columns: self.columns,
-            name: self.name,
-            out: self.out,
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let base = self.name.len();
+        while map
+            .next_key_seed(KeyInto {
+                name: self.name,
+                dot: base > 0,
+            })?
+            .is_some()
+        {
+            map.next_value_seed(FlatValue {
+                columns: self.columns,
+                name: self.name,
+                out: self.out,
+                top: false,
+            })?;
+            self.name.truncate(base);
         }
-        .visit_map(map)
+        Ok(())
     }
     fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
         self.put(String::new());

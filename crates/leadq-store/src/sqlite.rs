@@ -239,10 +239,15 @@ fn writer_loop(conn: Connection, rx: Receiver<Job>, committed: SyncSender<()>) {
         let sync = group.iter().any(|j| !j.relaxed);
         if sync != synced {
             let mode = if sync { "FULL" } else { "NORMAL" };
-            match conn.pragma_update(None, "synchronous", mode) {
-                Ok(()) => synced = sync,
-                Err(e) => tracing::warn!(error = %e, "cannot switch synchronous mode"),
+            if let Err(e) = conn.pragma_update(None, "synchronous", mode) {
+                // Durable writes are never committed without their sync.
+                let err = db_err(e);
+                for job in group {
+                    let _ = job.reply.send(Err(err.clone()));
+                }
+                continue;
             }
+            synced = sync;
         }
         run_group(&conn, group);
         // A full channel already holds a wake-up for the checkpointer.
@@ -339,11 +344,47 @@ impl Backend for SqliteBackend {
     }
 
     fn read_boxed(&self, f: ReadFn<'_, AnyBox>) -> Result<AnyBox, StoreError> {
-        self.read_with(f)
+        let conn = match self.readers.lock().ok().and_then(|mut r| r.pop()) {
+            Some(c) => c,
+            None => open(&self.path, false)?,
+        };
+        conn.execute_batch("BEGIN").map_err(db_err)?;
+        let out = f(&mut SqliteTx(&conn));
+        let _ = conn.execute_batch("COMMIT");
+        if let Ok(mut r) = self.readers.lock() {
+            if r.len() < 8 {
+                r.push(conn);
+            }
+        }
+        out
     }
 
+    /// Copies the WAL into the database file and truncates the WAL to
+    /// zero bytes. A reader in the middle of a transaction can hold the
+    /// checkpoint back; it is retried for a while, then reported, because
+    /// callers (erasure) rely on the WAL really being emptied.
     fn checkpoint(&self) -> Result<(), StoreError> {
-        self.checkpoint_truncate()
+        let conn = open(&self.path, true)?;
+        for _ in 0..100 {
+            // The background checkpointer may be mid-round: that is busy
+            // too, and passes.
+            let busy = match conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                r.get::<_, i64>(0)
+            }) {
+                Ok(b) => b != 0,
+                Err(e) => match db_err(e) {
+                    StoreError::Unavailable(_) => true,
+                    other => return Err(other),
+                },
+            };
+            if !busy {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Err(StoreError::Unavailable(
+            "the WAL checkpoint stayed blocked by readers".into(),
+        ))
     }
 }
 
@@ -366,49 +407,5 @@ impl SqliteBackend {
         answer
             .recv()
             .map_err(|_| StoreError::Unavailable("store writer stopped".into()))?
-    }
-
-    fn read_with(&self, f: ReadFn<'_, AnyBox>) -> Result<AnyBox, StoreError> {
-        let conn = match self.readers.lock().ok().and_then(|mut r| r.pop()) {
-            Some(c) => c,
-            None => open(&self.path, false)?,
-        };
-        conn.execute_batch("BEGIN").map_err(db_err)?;
-        let out = f(&mut SqliteTx(&conn));
-        let _ = conn.execute_batch("COMMIT");
-        if let Ok(mut r) = self.readers.lock() {
-            if r.len() < 8 {
-                r.push(conn);
-            }
-        }
-        out
-    }
-
-    /// Copies the WAL into the database file and truncates the WAL to
-    /// zero bytes. A reader in the middle of a transaction can hold the
-    /// checkpoint back; it is retried for a while, then reported, because
-    /// callers (erasure) rely on the WAL really being emptied.
-    fn checkpoint_truncate(&self) -> Result<(), StoreError> {
-        let conn = open(&self.path, true)?;
-        for _ in 0..100 {
-            // The background checkpointer may be mid-round: that is busy
-            // too, and passes.
-            let busy = match conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-                r.get::<_, i64>(0)
-            }) {
-                Ok(b) => b != 0,
-                Err(e) => match db_err(e) {
-                    StoreError::Unavailable(_) => true,
-                    other => return Err(other),
-                },
-            };
-            if !busy {
-                return Ok(());
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        Err(StoreError::Unavailable(
-            "the WAL checkpoint stayed blocked by readers".into(),
-        ))
     }
 }
