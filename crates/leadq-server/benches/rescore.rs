@@ -154,6 +154,11 @@ fn main() {
     let revised = MODEL.replacen("fit_weight = 1.0", "fit_weight = 1.25", 1);
     assert_ne!(revised, MODEL, "the revision changes the model");
     let second = publish_and_rescore(&state, &revised, n, now, 2);
+    for file in ["leadq.db", "leadq.db-wal"] {
+        if let Ok(m) = std::fs::metadata(dir.path().join(file)) {
+            println!("{file} after both passes: {} MB", m.len() / 1_000_000);
+        }
+    }
     println!("backend={backend} leads={n}");
     println!(
         "bulk insert (store.apply, 10k per call): {insert:.2} s ({:.0} leads/s)",

@@ -219,46 +219,51 @@ pub fn reasons_json(model: &CompiledModel, score: &Score) -> Json {
 }
 
 /// [`reasons_json`] as text, written straight from the reasons rather than
-/// through a [`Json`] tree (the same keys in the same order).
+/// through a [`Json`] tree (the same keys in the same order). A re-score
+/// pass writes this for every lead, so it goes into one buffer sized up
+/// front; serde_json still escapes the names and formats the numbers.
 pub fn reasons_text(model: &CompiledModel, score: &Score) -> String {
-    #[derive(serde::Serialize)]
-    struct Out<'a> {
-        kind: &'static str,
-        rule: &'a str,
-        points: f64,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        raw_points: Option<f64>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        events: Option<u32>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        capped: Option<bool>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        description: Option<&'a str>,
+    fn put<T: serde::Serialize + ?Sized>(buf: &mut Vec<u8>, v: &T) {
+        serde_json::to_writer(&mut *buf, v).expect("plain values serialise");
     }
-    let out: Vec<Out<'_>> = score
-        .reasons
-        .iter()
-        .map(|r| {
-            let engagement = r.kind == RuleKind::Engagement;
-            let (kind, description) = match r.kind {
-                RuleKind::Fit => ("fit", model.fit[r.rule as usize].description.as_deref()),
-                RuleKind::Engagement => (
-                    "engagement",
-                    model.engagement[r.rule as usize].description.as_deref(),
-                ),
-            };
-            Out {
-                kind,
-                rule: model.rule_name(r),
-                points: round2(r.points),
-                raw_points: engagement.then(|| round2(r.raw_points)),
-                events: engagement.then_some(r.events),
-                capped: engagement.then_some(r.capped),
-                description,
-            }
-        })
-        .collect();
-    serde_json::to_string(&out).expect("plain values serialise")
+    let mut buf = Vec::with_capacity(2 + score.reasons.len() * 96);
+    buf.push(b'[');
+    for (i, r) in score.reasons.iter().enumerate() {
+        if i > 0 {
+            buf.push(b',');
+        }
+        let (kind, description) = match r.kind {
+            RuleKind::Fit => ("fit", model.fit[r.rule as usize].description.as_deref()),
+            RuleKind::Engagement => (
+                "engagement",
+                model.engagement[r.rule as usize].description.as_deref(),
+            ),
+        };
+        buf.extend_from_slice(b"{\"kind\":\"");
+        buf.extend_from_slice(kind.as_bytes());
+        buf.extend_from_slice(b"\",\"rule\":");
+        put(&mut buf, model.rule_name(r));
+        buf.extend_from_slice(b",\"points\":");
+        put(&mut buf, &round2(r.points));
+        if r.kind == RuleKind::Engagement {
+            buf.extend_from_slice(b",\"raw_points\":");
+            put(&mut buf, &round2(r.raw_points));
+            buf.extend_from_slice(b",\"events\":");
+            put(&mut buf, &r.events);
+            buf.extend_from_slice(if r.capped {
+                b",\"capped\":true"
+            } else {
+                b",\"capped\":false"
+            });
+        }
+        if let Some(d) = description {
+            buf.extend_from_slice(b",\"description\":");
+            put(&mut buf, d);
+        }
+        buf.push(b'}');
+    }
+    buf.push(b']');
+    String::from_utf8(buf).expect("serde_json writes UTF-8")
 }
 
 pub fn round2(x: f64) -> f64 {
@@ -312,8 +317,12 @@ mod tests {
 
     #[test]
     fn reasons_text_is_the_reasons_document_written_out() {
-        let model = CompiledModel::from_toml(include_str!("../../../examples/default-model.toml"))
-            .expect("the example model compiles");
+        let mut model =
+            CompiledModel::from_toml(include_str!("../../../examples/default-model.toml"))
+                .expect("the example model compiles");
+        // Descriptions, with characters JSON must escape, on one rule of each kind.
+        model.fit[1].description = Some("says \"why\"\n\tin é and \u{1}".into());
+        model.engagement[0].description = Some("a \\ b".into());
         let cols = EventColumns::new(model.event_properties.len());
         let mut score = model.score(&Lead::default(), cols.view(), Timestamp(0));
         score.reasons = (0..model.fit.len())

@@ -48,6 +48,11 @@ const SQLITE: &[Migration] = &[
         name: "0008_tracking",
         sql: include_str!("../migrations/sqlite/0008_tracking.sql"),
     },
+    Migration {
+        version: 9,
+        name: "0009_owned_leads_index",
+        sql: include_str!("../migrations/sqlite/0009_owned_leads_index.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -90,6 +95,11 @@ const POSTGRES: &[Migration] = &[
         version: 8,
         name: "0008_tracking",
         sql: include_str!("../migrations/postgres/0008_tracking.sql"),
+    },
+    Migration {
+        version: 9,
+        name: "0009_owned_leads_index",
+        sql: include_str!("../migrations/postgres/0009_owned_leads_index.sql"),
     },
 ];
 

@@ -97,6 +97,16 @@ fn open(path: &Path, write: bool) -> Result<Connection, StoreError> {
 
 struct SqliteTx<'c>(&'c Connection);
 
+/// A text column as a `String`: valid UTF-8 (what the store writes) is
+/// checked by the standard fast path and copied once; anything else is
+/// read with replacement characters rather than failing the read.
+fn text_of(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    }
+}
+
 /// Parameters are bound by reference: SQLite copies what it keeps, so the
 /// caller's strings are not cloned first.
 impl rusqlite::ToSql for SqlValue {
@@ -140,8 +150,7 @@ impl Tx for SqliteTx<'_> {
                     ValueRef::Null => SqlValue::Null,
                     ValueRef::Integer(v) => SqlValue::Int(v),
                     ValueRef::Real(v) => SqlValue::Real(v),
-                    ValueRef::Text(t) => SqlValue::Text(String::from_utf8_lossy(t).into_owned()),
-                    ValueRef::Blob(b) => SqlValue::Text(String::from_utf8_lossy(b).into_owned()),
+                    ValueRef::Text(t) | ValueRef::Blob(t) => SqlValue::Text(text_of(t)),
                 });
             }
             out.push(Row(vals));

@@ -1,0 +1,88 @@
+//! The SQLite store's indexes do what the queries need: read the plans
+//! SQLite chooses on a migrated database file.
+
+use leadq_store::{LeadChange, LeadRow};
+use rusqlite::Connection;
+
+fn lead(i: usize, owner: Option<&str>) -> LeadRow {
+    LeadRow {
+        seq: 0,
+        id: format!("L{i:04}"),
+        external_id: None,
+        email: Some(format!("p{i}@example.com")),
+        domain: Some("example.com".into()),
+        company: None,
+        source: None,
+        campaign: None,
+        country: None,
+        fields: "{}".into(),
+        stage: "new".into(),
+        stage_reason: None,
+        owner: owner.map(str::to_string),
+        score: None,
+        created_at: 1,
+        updated_at: 1,
+        assigned_at: None,
+        first_response_at: None,
+        stage_changed_at: 1,
+        mql_at: None,
+        sql_at: None,
+        closed_at: None,
+        version: 1,
+    }
+}
+
+fn plan(conn: &Connection, sql: &str) -> String {
+    let mut stmt = conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .expect("plan");
+    let rows = stmt
+        .query_map([], |r| r.get::<_, String>(3))
+        .expect("rows")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("plan rows");
+    rows.join("; ")
+}
+
+#[test]
+fn a_reps_list_by_priority_reads_the_owner_index_which_leaves_unowned_leads_out() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = leadq_store::open(None, dir.path()).expect("store opens");
+    let leads: Vec<LeadChange> = (0..40)
+        .map(|i| LeadChange::insert(lead(i, (i % 4 == 0).then_some("rep-a"))))
+        .collect();
+    for r in store.apply(leads).expect("apply") {
+        r.expect("inserted");
+    }
+    drop(store);
+
+    let conn = Connection::open(dir.path().join("leadq.db")).expect("open file");
+    conn.execute_batch("ANALYZE").expect("analyze");
+    let by_owner = plan(
+        &conn,
+        "SELECT * FROM leads WHERE owner = 'rep-a' ORDER BY sort_rank, total DESC, seq LIMIT 50",
+    );
+    assert!(
+        by_owner.contains("INDEX leads_owner (owner=?)"),
+        "plan: {by_owner}"
+    );
+    assert!(!by_owner.contains("TEMP B-TREE"), "sorts again: {by_owner}");
+
+    // Only the ten owned leads have an entry in the index.
+    let entries: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM leads INDEXED BY leads_owner WHERE owner IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(entries, 10);
+    let partial: String = conn
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE name = 'leads_owner'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("index sql");
+    assert!(partial.contains("WHERE owner IS NOT NULL"), "{partial}");
+}
