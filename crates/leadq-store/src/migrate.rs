@@ -50,8 +50,8 @@ const SQLITE: &[Migration] = &[
     },
     Migration {
         version: 9,
-        name: "0009_owned_leads_index",
-        sql: include_str!("../migrations/sqlite/0009_owned_leads_index.sql"),
+        name: "0009_lighter_score_indexes",
+        sql: include_str!("../migrations/sqlite/0009_lighter_score_indexes.sql"),
     },
 ];
 
@@ -98,8 +98,8 @@ const POSTGRES: &[Migration] = &[
     },
     Migration {
         version: 9,
-        name: "0009_owned_leads_index",
-        sql: include_str!("../migrations/postgres/0009_owned_leads_index.sql"),
+        name: "0009_lighter_score_indexes",
+        sql: include_str!("../migrations/postgres/0009_lighter_score_indexes.sql"),
     },
 ];
 

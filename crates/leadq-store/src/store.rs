@@ -864,6 +864,77 @@ fn job_of(r: &Row) -> JobRow {
     }
 }
 
+/// The first `take` leads matching `where_` by score (total descending,
+/// then seq). No index is kept on the total alone, since every re-score
+/// would move an entry in it; the priority index orders leads by total
+/// within each priority rank, so the best of each rank are read from it
+/// (seq and total only) and merged, then the winners' rows are read.
+fn leads_by_score(
+    tx: &mut dyn Tx,
+    where_: &str,
+    params: &[SqlValue],
+    take: usize,
+) -> Result<Vec<LeadRow>, StoreError> {
+    // The ranks present, one index probe each (a skip scan by hand).
+    let ranks: Vec<i64> = tx
+        .query(
+            "WITH RECURSIVE r(v) AS (SELECT MIN(sort_rank) FROM leads \
+             UNION ALL SELECT (SELECT MIN(sort_rank) FROM leads WHERE sort_rank > r.v) FROM r WHERE r.v IS NOT NULL) \
+             SELECT v FROM r WHERE v IS NOT NULL",
+            &[],
+        )?
+        .iter()
+        .map(|r| r.int(0))
+        .collect();
+    let rank_param = params.len() + 1;
+    let rank_cond = if where_.is_empty() {
+        format!("WHERE sort_rank = ${rank_param}")
+    } else {
+        format!("{where_} AND sort_rank = ${rank_param}")
+    };
+    let sql =
+        format!("SELECT seq, total FROM leads {rank_cond} ORDER BY total DESC, seq LIMIT {take}");
+    let mut best: Vec<(f64, i64)> = Vec::new();
+    let mut with_rank = params.to_vec();
+    with_rank.push(SqlValue::Int(0));
+    for rank in ranks {
+        with_rank[rank_param - 1] = SqlValue::Int(rank);
+        best.extend(
+            tx.query(&sql, &with_rank)?
+                .iter()
+                .map(|r| (r.real(1), r.int(0))),
+        );
+    }
+    best.sort_by(|a, b| by_total_then_seq((a.0, a.1), (b.0, b.1)));
+    best.truncate(take);
+    if best.is_empty() {
+        return Ok(Vec::new());
+    }
+    let seqs: Vec<SqlValue> = best.iter().map(|&(_, seq)| SqlValue::Int(seq)).collect();
+    let marks: Vec<String> = (1..=seqs.len()).map(|i| format!("${i}")).collect();
+    let mut rows: Vec<LeadRow> = tx
+        .query(
+            &format!(
+                "SELECT {LEAD_COLS} FROM leads WHERE seq IN ({})",
+                marks.join(", ")
+            ),
+            &seqs,
+        )?
+        .into_iter()
+        .map(lead_of)
+        .collect();
+    rows.sort_by(|a, b| by_total_then_seq((a.total(), a.seq), (b.total(), b.seq)));
+    Ok(rows)
+}
+
+/// Score order as SQL sorts `total DESC, seq` (so `0.0` and `-0.0` tie,
+/// like the cursor's comparison).
+fn by_total_then_seq(a: (f64, i64), b: (f64, i64)) -> std::cmp::Ordering {
+    b.0.partial_cmp(&a.0)
+        .unwrap_or(std::cmp::Ordering::Equal)
+        .then(a.1.cmp(&b.1))
+}
+
 /// Cursor of the page after `last` for `sort`.
 fn cursor_after(sort: LeadSort, last: &LeadRow) -> String {
     let rank = last.score.as_ref().map_or(999, |s| s.priority_rank);
@@ -1108,6 +1179,18 @@ impl<B: Backend> Store for SqlStore<B> {
             limit + 1
         );
         let sort = f.sort;
+        if sort == LeadSort::Score {
+            return self.r(move |tx| {
+                let mut leads = leads_by_score(tx, &where_, &params, limit + 1)?;
+                let next_cursor = if leads.len() > limit {
+                    leads.truncate(limit);
+                    leads.last().map(|l| cursor_after(sort, l))
+                } else {
+                    None
+                };
+                Ok(LeadPage { leads, next_cursor })
+            });
+        }
         self.r(move |tx| {
             let mut leads: Vec<LeadRow> =
                 tx.query(&sql, &params)?.into_iter().map(lead_of).collect();

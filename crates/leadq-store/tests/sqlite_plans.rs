@@ -86,3 +86,35 @@ fn a_reps_list_by_priority_reads_the_owner_index_which_leaves_unowned_leads_out(
         .expect("index sql");
     assert!(partial.contains("WHERE owner IS NOT NULL"), "{partial}");
 }
+
+#[test]
+fn the_best_leads_of_a_priority_rank_by_score_are_read_in_order_from_the_priority_index() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = leadq_store::open(None, dir.path()).expect("store opens");
+    let leads: Vec<LeadChange> = (0..40).map(|i| LeadChange::insert(lead(i, None))).collect();
+    for r in store.apply(leads).expect("apply") {
+        r.expect("inserted");
+    }
+    drop(store);
+
+    let conn = Connection::open(dir.path().join("leadq.db")).expect("open file");
+    conn.execute_batch("ANALYZE").expect("analyze");
+    let per_rank = plan(
+        &conn,
+        "SELECT seq, total FROM leads WHERE sort_rank = 3 ORDER BY total DESC, seq LIMIT 51",
+    );
+    assert!(
+        per_rank.contains("COVERING INDEX leads_priority (sort_rank=?)"),
+        "plan: {per_rank}"
+    );
+    assert!(!per_rank.contains("TEMP B-TREE"), "sorts again: {per_rank}");
+    // No index on the total alone is kept up to date on every re-score.
+    let total_index: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'leads_total'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(total_index, 0);
+}
