@@ -260,7 +260,7 @@ impl Draft {
     fn finish(mut self) -> LeadChange {
         let read = std::mem::replace(&mut self.change.lead, self.row);
         if self.as_read {
-            self.change.stored = Some(read);
+            self.change.stored = Some(Box::new(read));
         }
         self.change
     }
@@ -859,9 +859,23 @@ impl<'a> Service<'a> {
         for c in &mut changes {
             crate::tasks::attach(self.state, c);
         }
-        let (quiet, effects): (Vec<LeadChange>, Vec<LeadChange>) = changes
-            .into_iter()
-            .partition(|c| relaxed && c.is_score_only());
+        // Split only when both kinds are there: a pass over every lead
+        // is mostly score-only changes, and moving thousands of them into
+        // new vectors costs more than the check.
+        let quiet_count = if relaxed {
+            changes.iter().filter(|c| c.is_score_only()).count()
+        } else {
+            0
+        };
+        let (quiet, effects): (Vec<LeadChange>, Vec<LeadChange>) = if quiet_count == changes.len() {
+            (changes, Vec::new())
+        } else if quiet_count == 0 {
+            (Vec::new(), changes)
+        } else {
+            changes
+                .into_iter()
+                .partition(|c| relaxed && c.is_score_only())
+        };
         let mut ok = 0;
         let mut stale = Vec::new();
         for (changes, score_only) in [(quiet, true), (effects, false)] {

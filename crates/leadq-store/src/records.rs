@@ -126,7 +126,9 @@ pub struct LeadChange {
     /// the caller has it: only the columns that differ from it are written,
     /// so an update that leaves e.g. the email alone neither re-checks nor
     /// re-indexes it. Ignored unless its version is `expected_version`.
-    pub stored: Option<LeadRow>,
+    /// Boxed: changes are moved between threads by the thousand, and a
+    /// second row inline would double what each move copies.
+    pub stored: Option<Box<LeadRow>>,
 }
 
 impl LeadChange {

@@ -622,7 +622,7 @@ fn an_update_given_the_row_as_read_writes_what_changed_and_no_less(store: &dyn S
     scored.updated_at = 2_000;
     let written = store
         .apply(vec![LeadChange {
-            stored: Some(read.clone()),
+            stored: Some(Box::new(read.clone())),
             ..LeadChange::update(scored.clone())
         }])
         .unwrap()
@@ -650,11 +650,11 @@ fn an_update_given_the_row_as_read_writes_what_changed_and_no_less(store: &dyn S
     let results = store
         .apply(vec![
             LeadChange {
-                stored: Some(read.clone()),
+                stored: Some(Box::new(read.clone())),
                 ..LeadChange::update(moved.clone())
             },
             LeadChange {
-                stored: Some(read.clone()),
+                stored: Some(Box::new(read.clone())),
                 ..LeadChange::update(read.clone())
             },
         ])
@@ -671,7 +671,7 @@ fn an_update_given_the_row_as_read_writes_what_changed_and_no_less(store: &dyn S
     clash.email = Some("d1@example.com".into());
     let refused = store
         .apply(vec![LeadChange {
-            stored: Some(other.clone()),
+            stored: Some(Box::new(other.clone())),
             ..LeadChange::update(clash)
         }])
         .unwrap()
@@ -690,7 +690,7 @@ fn score_only_changes_are_applied_and_anything_more_is_refused_whole(store: &dyn
         let mut next = row.clone();
         next.score = Some(score("B2", 5, fit, 3.0));
         LeadChange {
-            stored: Some(row.clone()),
+            stored: Some(Box::new(row.clone())),
             ledger: vec![ledger_entry(&row.id, 1_000, "publish")],
             ..LeadChange::update(next)
         }
