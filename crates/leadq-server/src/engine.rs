@@ -283,6 +283,7 @@ pub fn to_lead_score(model: &ActiveModel, score: &Score, scored_at: i64) -> Lead
         model_version: model.version(),
         reasons: reasons_text(&model.compiled, score),
         scored_at,
+        inputs_digest: None,
     }
 }
 

@@ -222,6 +222,14 @@ fn ledger_inputs(
     out
 }
 
+/// A stable 64-bit digest of a ledger entry's inputs (the first eight
+/// bytes of their SHA-256), compared with the lead's previous entry's.
+fn inputs_digest(inputs: &str) -> i64 {
+    use sha2::Digest;
+    let hash = sha2::Sha256::digest(inputs.as_bytes());
+    i64::from_be_bytes(hash[..8].try_into().expect("a SHA-256 has 32 bytes"))
+}
+
 /// The service's view of one lead change being prepared.
 struct Draft {
     row: LeadRow,
@@ -355,7 +363,7 @@ impl<'a> Service<'a> {
             events
         };
         let score = engine::score(&model, lead, events, now);
-        let new = engine::to_lead_score(&model, &score, now);
+        let mut new = engine::to_lead_score(&model, &score, now);
         let changed = match &draft.row.score {
             None => true,
             Some(old) => {
@@ -368,7 +376,21 @@ impl<'a> Service<'a> {
                     || old.reasons != new.reasons
             }
         };
+        // The digest follows the inputs of the lead's latest ledger entry.
+        new.inputs_digest = draft.row.score.as_ref().and_then(|s| s.inputs_digest);
         if changed {
+            let mut inputs = ledger_inputs(
+                &draft.row,
+                answers,
+                events.iter().map(|e| e.seq).max().unwrap_or(0),
+                ignore_tracking,
+            );
+            let digest = inputs_digest(&inputs);
+            if new.inputs_digest == Some(digest) {
+                // Same inputs as the previous entry: kept once.
+                inputs.clear();
+            }
+            new.inputs_digest = Some(digest);
             draft.change.ledger.push(LedgerEntry {
                 seq: 0,
                 lead_id: draft.row.id.clone(),
@@ -383,12 +405,7 @@ impl<'a> Service<'a> {
                 mql: new.mql,
                 reasons: new.reasons.clone(),
                 cause: cause.to_string(),
-                inputs: ledger_inputs(
-                    &draft.row,
-                    answers,
-                    events.iter().map(|e| e.seq).max().unwrap_or(0),
-                    ignore_tracking,
-                ),
+                inputs,
             });
         }
         let grade = new.grade.clone();

@@ -53,6 +53,11 @@ const SQLITE: &[Migration] = &[
         name: "0009_lighter_score_indexes",
         sql: include_str!("../migrations/sqlite/0009_lighter_score_indexes.sql"),
     },
+    Migration {
+        version: 10,
+        name: "0010_ledger_inputs_digest",
+        sql: include_str!("../migrations/sqlite/0010_ledger_inputs_digest.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -100,6 +105,11 @@ const POSTGRES: &[Migration] = &[
         version: 9,
         name: "0009_lighter_score_indexes",
         sql: include_str!("../migrations/postgres/0009_lighter_score_indexes.sql"),
+    },
+    Migration {
+        version: 10,
+        name: "0010_ledger_inputs_digest",
+        sql: include_str!("../migrations/postgres/0010_ledger_inputs_digest.sql"),
     },
 ];
 

@@ -21,6 +21,12 @@ pub struct LeadScore {
     /// JSON array of reasons.
     pub reasons: String,
     pub scored_at: i64,
+    /// Digest of the inputs of the lead's latest ledger entry. The next
+    /// entry whose inputs have the same digest stores them as `""` (a
+    /// pass over every lead after a publish changes only the model), and
+    /// [`crate::Store::ledger_of`] fills them back in. Not part of the API.
+    #[serde(skip)]
+    pub inputs_digest: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -201,6 +207,8 @@ pub struct LedgerEntry {
     pub cause: String,
     /// The inputs the score was computed from (JSON: the lead document and
     /// the newest event sequence number counted), so it can be replayed.
+    /// Written as `""` when the same as the lead's previous entry's;
+    /// [`crate::Store::ledger_of`] returns them filled in.
     pub inputs: String,
 }
 

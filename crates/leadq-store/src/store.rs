@@ -43,12 +43,12 @@ impl<B: Backend> SqlStore<B> {
     }
 }
 
-const LEAD_COLS: &str = "seq, id, external_id, email, domain, company, source, campaign, country, fields, stage, stage_reason, owner, fit, grade, engagement, band, priority, sort_rank, mql, model_version, reasons, scored_at, created_at, updated_at, assigned_at, first_response_at, stage_changed_at, mql_at, sql_at, closed_at, version, total";
+const LEAD_COLS: &str = "seq, id, external_id, email, domain, company, source, campaign, country, fields, stage, stage_reason, owner, fit, grade, engagement, band, priority, sort_rank, mql, model_version, reasons, scored_at, created_at, updated_at, assigned_at, first_response_at, stage_changed_at, mql_at, sql_at, closed_at, version, total, inputs_digest";
 
 /// [`LEAD_COLS`] without the two large documents (the submitted fields and
 /// the score's reasons), which no metric reads: a metrics scan over many
 /// leads then moves a fraction of the bytes.
-const METRIC_COLS: &str = "seq, id, external_id, email, domain, company, source, campaign, country, '{}', stage, stage_reason, owner, fit, grade, engagement, band, priority, sort_rank, mql, model_version, '[]', scored_at, created_at, updated_at, assigned_at, first_response_at, stage_changed_at, mql_at, sql_at, closed_at, version, total";
+const METRIC_COLS: &str = "seq, id, external_id, email, domain, company, source, campaign, country, '{}', stage, stage_reason, owner, fit, grade, engagement, band, priority, sort_rank, mql, model_version, '[]', scored_at, created_at, updated_at, assigned_at, first_response_at, stage_changed_at, mql_at, sql_at, closed_at, version, total, inputs_digest";
 
 /// A lead read from its row; the row's strings move into it.
 fn lead_of(mut r: Row) -> LeadRow {
@@ -64,6 +64,7 @@ fn lead_of(mut r: Row) -> LeadRow {
         model_version: r.int(20),
         reasons: r.take_text(21).unwrap_or_else(|| "[]".into()),
         scored_at: r.int(22),
+        inputs_digest: r.opt_int(33),
     });
     LeadRow {
         seq: r.int(0),
@@ -166,6 +167,7 @@ fn lead_col(l: &LeadRow, col: usize) -> ColRef<'_> {
         28 => int(l.sql_at),
         29 => int(l.closed_at),
         30 => ColRef::Real(l.total()),
+        31 => int(s.and_then(|s| s.inputs_digest)),
         _ => unreachable!("leads have {} written columns", LEAD_WRITE_COLS.len()),
     }
 }
@@ -178,7 +180,7 @@ fn lead_values(l: &LeadRow) -> Vec<SqlValue> {
         .collect()
 }
 
-const LEAD_WRITE_COLS: [&str; 31] = [
+const LEAD_WRITE_COLS: [&str; 32] = [
     "id",
     "external_id",
     "email",
@@ -210,10 +212,11 @@ const LEAD_WRITE_COLS: [&str; 31] = [
     "sql_at",
     "closed_at",
     "total",
+    "inputs_digest",
 ];
 
 /// A set of `LEAD_WRITE_COLS` positions, one bit each.
-type ColSet = u32;
+type ColSet = u64;
 /// Every column but `id` (which names the row and never changes).
 const ALL_BUT_ID: ColSet = ((1 << LEAD_WRITE_COLS.len()) - 1) & !1;
 const EXTERNAL_ID: usize = 1;
@@ -1344,6 +1347,16 @@ impl<B: Backend> Store for SqlStore<B> {
                     reasons: r.text(11),
                     cause: r.text(12),
                     inputs: r.text(13),
+                })
+                .scan(String::new(), |last, mut e: LedgerEntry| {
+                    // An entry with the same inputs as the one before
+                    // stores them as "": fill them back in.
+                    if e.inputs.is_empty() {
+                        e.inputs.clone_from(last);
+                    } else {
+                        last.clone_from(&e.inputs);
+                    }
+                    Some(e)
                 })
                 .collect())
         })

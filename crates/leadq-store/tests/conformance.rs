@@ -56,6 +56,7 @@ fn score(priority: &str, rank: i64, fit: f64, engagement: f64) -> LeadScore {
         model_version: 1,
         reasons: "[]".into(),
         scored_at: 1_000,
+        inputs_digest: None,
     }
 }
 
@@ -314,6 +315,7 @@ fn a_lead_round_trips_every_field(store: &dyn Store) {
             model_version: 3,
             reasons: r#"["+20 title","-5 country"]"#.into(),
             scored_at: 1_700_000_000_123,
+            inputs_digest: Some(-4_200_000_000_000_000_042),
         }),
         created_at: 1_700_000_000_000,
         updated_at: 1_700_000_000_500,
@@ -535,6 +537,61 @@ fn one_failing_change_does_not_stop_the_others_in_its_batch(store: &dyn Store) {
     assert_eq!(store.deliveries_of("wh-batch", 100).unwrap().len(), 3);
 }
 on_every_backend!(one_failing_change_does_not_stop_the_others_in_its_batch);
+
+fn ledger_entries_stored_without_inputs_read_back_with_those_of_the_entry_before(
+    store: &dyn Store,
+) {
+    let first = ledger_entry("i-1", 1_000, "created");
+    let mut same = ledger_entry("i-1", 2_000, "publish");
+    same.inputs = String::new();
+    let changed = ledger_entry("i-1", 3_000, "updated");
+    let mut same_again = ledger_entry("i-1", 4_000, "publish");
+    same_again.inputs = String::new();
+    let mut row = lead("i-1");
+    row.score = Some(LeadScore {
+        inputs_digest: Some(7),
+        ..score("warm", 1, 50.0, 5.0)
+    });
+    let stored = store
+        .apply(vec![LeadChange {
+            ledger: vec![first.clone(), same],
+            ..LeadChange::insert(row)
+        }])
+        .unwrap()
+        .remove(0)
+        .unwrap();
+    let mut next = stored.clone();
+    next.score.as_mut().unwrap().inputs_digest = Some(-8);
+    store
+        .apply(vec![LeadChange {
+            ledger: vec![changed.clone(), same_again],
+            ..LeadChange::update(next)
+        }])
+        .unwrap()
+        .remove(0)
+        .unwrap();
+    insert(store, vec![lead("i-2")]);
+
+    let inputs: Vec<String> = store
+        .ledger_of("i-1")
+        .unwrap()
+        .into_iter()
+        .map(|e| e.inputs)
+        .collect();
+    assert_eq!(
+        inputs,
+        [
+            first.inputs.clone(),
+            first.inputs,
+            changed.inputs.clone(),
+            changed.inputs
+        ]
+    );
+    // The digest of the latest entry's inputs is kept with the lead.
+    let read = store.lead("i-1").unwrap().unwrap();
+    assert_eq!(read.score.unwrap().inputs_digest, Some(-8));
+}
+on_every_backend!(ledger_entries_stored_without_inputs_read_back_with_those_of_the_entry_before);
 
 fn history_written_with_a_lead_change_reads_back_in_order(store: &dyn Store) {
     store.upsert_rep(rep("rep-1")).unwrap();

@@ -137,3 +137,63 @@ async fn score_at_replays_every_ledger_entry_and_matches_what_was_recorded() {
     .await
     .expect_error(StatusCode::NOT_FOUND, "not_found");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_publish_that_changes_only_the_model_keeps_the_inputs_once_and_replays_them() {
+    let ctx = Ctx::new();
+    ctx.publish(DEFAULT_MODEL).await;
+    let lead = ctx.create_lead(good_lead("bo@acme-corp.com")).await;
+    let id = lead["id"].as_str().unwrap().to_string();
+    ctx.clock.advance(HOUR);
+    let v2 = DEFAULT_MODEL.replace(
+        "when = \"employees >= 1000\"\npoints = 20",
+        "when = \"employees >= 1000\"\npoints = 30",
+    );
+    ctx.publish(&v2).await;
+    ctx.clock.advance(HOUR);
+    // Then the inputs change: the next entry records them in full.
+    ctx.patch(
+        &format!("/api/v1/leads/{id}"),
+        &ctx.manager,
+        json!({ "employees": 400 }),
+    )
+    .await
+    .expect(StatusCode::OK);
+
+    let entries = ctx.state.store.ledger_of(&id).unwrap();
+    let causes: Vec<&str> = entries.iter().map(|e| e.cause.as_str()).collect();
+    assert_eq!(causes, ["created", "publish", "updated"]);
+    assert!(entries[0].inputs.contains("bo@acme-corp.com"));
+    assert_eq!(
+        entries[1].inputs, entries[0].inputs,
+        "the publish entry reads back with the inputs it was scored from"
+    );
+    assert_ne!(entries[2].inputs, entries[1].inputs);
+    assert!(entries[2].inputs.contains("400"), "{}", entries[2].inputs);
+
+    if !ctx.on_postgres() {
+        // On disk the publish entry holds no copy of them.
+        let db = rusqlite::Connection::open(ctx.data_dir().join("leadq.db")).unwrap();
+        let stored: Vec<(String, i64)> = db
+            .prepare("SELECT cause, length(inputs) FROM ledger WHERE lead_id = ?1 ORDER BY seq")
+            .unwrap()
+            .query_map([&id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(stored[1], ("publish".to_string(), 0), "{stored:?}");
+        assert!(stored[0].1 > 0 && stored[2].1 > 0, "{stored:?}");
+    }
+
+    // Replaying the publish entry uses the inputs it shares.
+    let at = entries[1].at;
+    let r = ctx
+        .get(
+            &format!("/api/v1/leads/{id}/score-at?at={}", enc(&rfc(at + 1))),
+            &ctx.admin,
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(r["ledger"]["cause"], "publish", "{r}");
+    assert_eq!(r["matches"], true, "{r}");
+}
