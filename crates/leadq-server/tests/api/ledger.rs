@@ -7,6 +7,15 @@ use serde_json::json;
 
 const HOUR: i64 = 3_600_000;
 
+/// The default model with one fit rule worth more: every lead's score
+/// changes, nothing else does.
+fn revised_model() -> String {
+    DEFAULT_MODEL.replace(
+        "when = \"employees >= 1000\"\npoints = 20",
+        "when = \"employees >= 1000\"\npoints = 30",
+    )
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn score_at_replays_every_ledger_entry_and_matches_what_was_recorded() {
     let ctx = Ctx::new();
@@ -23,11 +32,7 @@ async fn score_at_replays_every_ledger_entry_and_matches_what_was_recorded() {
     .await
     .expect(StatusCode::ACCEPTED);
     ctx.clock.advance(HOUR);
-    let v2 = DEFAULT_MODEL.replace(
-        "when = \"employees >= 1000\"\npoints = 20",
-        "when = \"employees >= 1000\"\npoints = 30",
-    );
-    ctx.publish(&v2).await;
+    ctx.publish(&revised_model()).await;
     ctx.clock.advance(HOUR);
     ctx.put(
         &format!("/api/v1/leads/{id}/frameworks/BANT"),
@@ -145,11 +150,7 @@ async fn a_publish_that_changes_only_the_model_keeps_the_inputs_once_and_replays
     let lead = ctx.create_lead(good_lead("bo@acme-corp.com")).await;
     let id = lead["id"].as_str().unwrap().to_string();
     ctx.clock.advance(HOUR);
-    let v2 = DEFAULT_MODEL.replace(
-        "when = \"employees >= 1000\"\npoints = 20",
-        "when = \"employees >= 1000\"\npoints = 30",
-    );
-    ctx.publish(&v2).await;
+    ctx.publish(&revised_model()).await;
     ctx.clock.advance(HOUR);
     // Then the inputs change: the next entry records them in full.
     ctx.patch(
