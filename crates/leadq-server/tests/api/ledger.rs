@@ -161,7 +161,12 @@ async fn a_publish_that_changes_only_the_model_keeps_the_inputs_once_and_replays
     .await
     .expect(StatusCode::OK);
 
-    let entries = ctx.state.store.ledger_of(&id).unwrap();
+    // The store is synchronous (PostgreSQL's client blocks): off the runtime.
+    let store = ctx.state.store.clone();
+    let lead_id = id.clone();
+    let entries = tokio::task::spawn_blocking(move || store.ledger_of(&lead_id).unwrap())
+        .await
+        .unwrap();
     let causes: Vec<&str> = entries.iter().map(|e| e.cause.as_str()).collect();
     assert_eq!(causes, ["created", "publish", "updated"]);
     assert!(entries[0].inputs.contains("bo@acme-corp.com"));
