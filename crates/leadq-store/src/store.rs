@@ -1182,21 +1182,13 @@ impl<B: Backend> Store for SqlStore<B> {
             limit + 1
         );
         let sort = f.sort;
-        if sort == LeadSort::Score {
-            return self.r(move |tx| {
-                let mut leads = leads_by_score(tx, &where_, &params, limit + 1)?;
-                let next_cursor = if leads.len() > limit {
-                    leads.truncate(limit);
-                    leads.last().map(|l| cursor_after(sort, l))
-                } else {
-                    None
-                };
-                Ok(LeadPage { leads, next_cursor })
-            });
-        }
         self.r(move |tx| {
-            let mut leads: Vec<LeadRow> =
-                tx.query(&sql, &params)?.into_iter().map(lead_of).collect();
+            let mut leads: Vec<LeadRow> = match sort {
+                LeadSort::Score => leads_by_score(tx, &where_, &params, limit + 1)?,
+                LeadSort::Priority | LeadSort::Created => {
+                    tx.query(&sql, &params)?.into_iter().map(lead_of).collect()
+                }
+            };
             let next_cursor = if leads.len() > limit {
                 leads.truncate(limit);
                 leads.last().map(|l| cursor_after(sort, l))

@@ -32,6 +32,22 @@ fn lead(i: usize, owner: Option<&str>) -> LeadRow {
     }
 }
 
+/// A migrated store file holding `leads`, opened directly and analysed.
+fn store_of(leads: impl Iterator<Item = LeadRow>) -> (tempfile::TempDir, Connection) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = leadq_store::open(None, dir.path()).expect("store opens");
+    for r in store
+        .apply(leads.map(LeadChange::insert).collect())
+        .expect("apply")
+    {
+        r.expect("inserted");
+    }
+    drop(store);
+    let conn = Connection::open(dir.path().join("leadq.db")).expect("open file");
+    conn.execute_batch("ANALYZE").expect("analyze");
+    (dir, conn)
+}
+
 fn plan(conn: &Connection, sql: &str) -> String {
     let mut stmt = conn
         .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
@@ -46,18 +62,7 @@ fn plan(conn: &Connection, sql: &str) -> String {
 
 #[test]
 fn a_reps_list_by_priority_reads_the_owner_index_which_leaves_unowned_leads_out() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = leadq_store::open(None, dir.path()).expect("store opens");
-    let leads: Vec<LeadChange> = (0..40)
-        .map(|i| LeadChange::insert(lead(i, (i % 4 == 0).then_some("rep-a"))))
-        .collect();
-    for r in store.apply(leads).expect("apply") {
-        r.expect("inserted");
-    }
-    drop(store);
-
-    let conn = Connection::open(dir.path().join("leadq.db")).expect("open file");
-    conn.execute_batch("ANALYZE").expect("analyze");
+    let (_dir, conn) = store_of((0..40).map(|i| lead(i, (i % 4 == 0).then_some("rep-a"))));
     let by_owner = plan(
         &conn,
         "SELECT * FROM leads WHERE owner = 'rep-a' ORDER BY sort_rank, total DESC, seq LIMIT 50",
@@ -89,16 +94,7 @@ fn a_reps_list_by_priority_reads_the_owner_index_which_leaves_unowned_leads_out(
 
 #[test]
 fn the_best_leads_of_a_priority_rank_by_score_are_read_in_order_from_the_priority_index() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = leadq_store::open(None, dir.path()).expect("store opens");
-    let leads: Vec<LeadChange> = (0..40).map(|i| LeadChange::insert(lead(i, None))).collect();
-    for r in store.apply(leads).expect("apply") {
-        r.expect("inserted");
-    }
-    drop(store);
-
-    let conn = Connection::open(dir.path().join("leadq.db")).expect("open file");
-    conn.execute_batch("ANALYZE").expect("analyze");
+    let (_dir, conn) = store_of((0..40).map(|i| lead(i, None)));
     let per_rank = plan(
         &conn,
         "SELECT seq, total FROM leads WHERE sort_rank = 3 ORDER BY total DESC, seq LIMIT 51",
