@@ -3,7 +3,8 @@
 //!
 //! `cargo bench -p leadq-server --bench rescore -- --leads 1000000 --backend sqlite|postgres`
 //! (PostgreSQL: `LEADQ_BENCH_POSTGRES_URL=postgres://user@host:port`; a
-//! database `leadq_rescore_bench` is created and dropped).
+//! database `leadq_rescore_bench` is created and dropped). `--keep DIR`
+//! leaves the SQLite file in DIR.
 
 use leadq_server::clock::SystemClock;
 use leadq_server::engine::ActiveModel;
@@ -114,7 +115,12 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
     let backend = arg("--backend").unwrap_or_else(|| "sqlite".into());
-    let dir = tempfile::tempdir().expect("tempdir");
+    // `--keep DIR` stores the SQLite file there and leaves it behind, so its
+    // tables can be measured afterwards (e.g. with SQLite's `dbstat`).
+    let kept = arg("--keep").map(std::path::PathBuf::from);
+    let temp = tempfile::tempdir().expect("tempdir");
+    let dir_path = kept.clone().unwrap_or_else(|| temp.path().to_path_buf());
+    std::fs::create_dir_all(&dir_path).expect("data dir");
     let (url, admin) = match backend.as_str() {
         "postgres" => {
             let base = std::env::var("LEADQ_BENCH_POSTGRES_URL")
@@ -129,7 +135,7 @@ fn main() {
         }
         _ => (None, None),
     };
-    let store = leadq_store::open(url.as_deref(), dir.path()).expect("store opens");
+    let store = leadq_store::open(url.as_deref(), &dir_path).expect("store opens");
     let state =
         AppState::new(store, Arc::new(SystemClock), ServerConfig::default()).expect("state");
     let now = jiff::Timestamp::now().as_millisecond();
@@ -155,7 +161,7 @@ fn main() {
     assert_ne!(revised, MODEL, "the revision changes the model");
     let second = publish_and_rescore(&state, &revised, n, now, 2);
     for file in ["leadq.db", "leadq.db-wal"] {
-        if let Ok(m) = std::fs::metadata(dir.path().join(file)) {
+        if let Ok(m) = std::fs::metadata(dir_path.join(file)) {
             println!("{file} after both passes: {} MB", m.len() / 1_000_000);
         }
     }

@@ -103,6 +103,24 @@ impl Jobs {
         Some(row)
     }
 
+    /// (id, done, total) of every job this process runs: its heartbeat.
+    pub fn beats(&self) -> Vec<(String, i64, i64)> {
+        self.running
+            .lock()
+            .map(|m| {
+                m.iter()
+                    .map(|(id, (_, p))| {
+                        (
+                            id.clone(),
+                            p.done.load(Ordering::Relaxed),
+                            p.total.load(Ordering::Relaxed),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     pub fn any_running(&self, kind: &str) -> bool {
         self.running
             .lock()

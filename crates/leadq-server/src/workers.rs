@@ -91,30 +91,72 @@ pub async fn rescore_in_background(state: &AppState, cause: &'static str) -> Api
 /// Why a job left `running` by a stopped server is marked failed.
 pub const INTERRUPTED: &str = "interrupted: the server stopped before the job finished";
 
-/// At start-up on SQLite (one process owns the file, so a job still
-/// `running` belongs to a server that stopped): marks such jobs failed and,
-/// when one was a re-score, re-scores every lead again so that all of them
-/// reach the published model. Returns the new job, if one started.
-/// (On PostgreSQL other servers may be running their jobs.)
+/// How often a server records that it still runs its jobs.
+pub const JOB_BEAT: Duration = Duration::from_secs(10);
+/// How long a running job may go without a heartbeat before another
+/// server (PostgreSQL) takes its server for dead.
+pub const JOB_LEASE: Duration = Duration::from_secs(60);
+
+/// Jobs still `running` whose server stopped: marked failed, and when one
+/// was a re-score, every lead is re-scored again so that all of them reach
+/// the published model. Returns the new job, if one started.
+///
+/// At start-up on SQLite one process owns the file, so every job still
+/// `running` is taken (`all_running`). On PostgreSQL several servers may
+/// share the store: only jobs whose heartbeat is older than [`JOB_LEASE`]
+/// are, and every server checks for them every [`JOB_BEAT`], so a job of a
+/// server that died is picked up by one of the others (or by the next
+/// start).
 pub async fn recover_interrupted_jobs(state: &AppState) -> ApiResult<Option<JobRow>> {
-    if state.store.backend() != "sqlite" {
+    let all_running = state.store.backend() == "sqlite";
+    recover_jobs(state, all_running).await
+}
+
+async fn recover_jobs(state: &AppState, all_running: bool) -> ApiResult<Option<JobRow>> {
+    if state.jobs.any_running("rescore") {
+        // This server's own re-score is under way; a stopped server's one
+        // is taken over on a later beat, once it has finished.
         return Ok(None);
     }
     let s = state.clone();
     let interrupted = tokio::task::spawn_blocking(move || {
-        s.store.fail_running_jobs(INTERRUPTED, s.clock.now_ms())
+        let now = s.clock.now_ms();
+        let beat_before = (!all_running).then(|| now - JOB_LEASE.as_millis() as i64);
+        s.store.fail_running_jobs(INTERRUPTED, now, beat_before)
     })
     .await
     .map_err(|_| ApiError::internal("reading interrupted jobs failed"))??;
     for j in &interrupted {
-        tracing::warn!(job = %j.id, kind = %j.kind, done = j.done, total = j.total, "a job was interrupted when the server stopped; marked failed");
+        tracing::warn!(job = %j.id, kind = %j.kind, done = j.done, total = j.total, "a job was interrupted when its server stopped; marked failed");
     }
-    if !interrupted.iter().any(|j| j.kind == "rescore") || state.model().is_none() {
+    if !interrupted.iter().any(|j| j.kind == "rescore") {
+        return Ok(None);
+    }
+    // The re-score may have followed a publish on another server: score
+    // with the model the store holds as published, not the one cached here.
+    let s = state.clone();
+    tokio::task::spawn_blocking(move || s.reload_model())
+        .await
+        .map_err(|_| ApiError::internal("reloading the model failed"))??;
+    if state.model().is_none() {
         return Ok(None);
     }
     let job = rescore_in_background(state, "resume").await?;
     tracing::info!(job = %job.id, "re-scoring every lead again after an interrupted re-score");
     Ok(Some(job))
+}
+
+/// One heartbeat: records the jobs this server runs, then (PostgreSQL)
+/// takes over the jobs of servers whose heartbeat stopped.
+pub async fn beat_and_recover_jobs(state: &AppState) -> ApiResult<Option<JobRow>> {
+    let s = state.clone();
+    tokio::task::spawn_blocking(move || s.store.beat_jobs(s.jobs.beats(), s.clock.now_ms()))
+        .await
+        .map_err(|_| ApiError::internal("recording job heartbeats failed"))??;
+    if state.store.backend() == "sqlite" {
+        return Ok(None);
+    }
+    recover_jobs(state, false).await
 }
 
 fn run_rescore_job(state: &AppState, job: JobRow, cause: &'static str) {
@@ -865,6 +907,21 @@ pub async fn drain_rescore_queue(state: &AppState) {
 /// `stop` turns true.
 pub fn spawn_all(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
     let mut handles = Vec::new();
+    {
+        let state = state.clone();
+        let mut stop = stop.clone();
+        handles.push(tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(JOB_BEAT) => {}
+                    _ = stop.changed() => break,
+                }
+                if let Err(e) = beat_and_recover_jobs(&state).await {
+                    tracing::warn!(error = %e.message, "job heartbeat failed");
+                }
+            }
+        }));
+    }
     {
         let state = state.clone();
         let mut stop = stop.clone();

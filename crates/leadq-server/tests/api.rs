@@ -16,6 +16,8 @@ mod concurrency;
 mod events;
 #[path = "api/input.rs"]
 mod input;
+#[path = "api/jobs.rs"]
+mod jobs;
 #[path = "api/leads.rs"]
 mod leads;
 #[path = "api/ledger.rs"]

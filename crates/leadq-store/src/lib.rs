@@ -257,9 +257,20 @@ pub trait Store: Send + Sync {
 
     // --- jobs, spend, settings --------------------------------------------------------
     fn put_job(&self, job: JobRow) -> Result<(), StoreError>;
-    /// Marks every job still `running` as failed with `error` (jobs a
-    /// stopped process left behind) and returns them as they were.
-    fn fail_running_jobs(&self, error: &str, now_ms: i64) -> Result<Vec<JobRow>, StoreError>;
+    /// Marks jobs still `running` as failed with `error` (jobs a stopped
+    /// process left behind) and returns them as they were, oldest first:
+    /// every such job, or with `beat_before` only those whose last
+    /// heartbeat (their start, if they never beat) is older than it. Each
+    /// job is returned to one caller only, however many ask at once.
+    fn fail_running_jobs(
+        &self,
+        error: &str,
+        now_ms: i64,
+        beat_before: Option<i64>,
+    ) -> Result<Vec<JobRow>, StoreError>;
+    /// Records that this process still runs the `running` jobs of `beats`
+    /// (id, done, total) at `now_ms`, with their progress so far.
+    fn beat_jobs(&self, beats: Vec<(String, i64, i64)>, now_ms: i64) -> Result<(), StoreError>;
     fn job(&self, id: &str) -> Result<Option<JobRow>, StoreError>;
     fn set_spend(&self, spend: Vec<SpendRow>) -> Result<(), StoreError>;
     fn list_spend(&self) -> Result<Vec<SpendRow>, StoreError>;

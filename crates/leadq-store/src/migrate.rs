@@ -58,6 +58,11 @@ const SQLITE: &[Migration] = &[
         name: "0010_ledger_inputs_digest",
         sql: include_str!("../migrations/sqlite/0010_ledger_inputs_digest.sql"),
     },
+    Migration {
+        version: 11,
+        name: "0011_job_heartbeats",
+        sql: include_str!("../migrations/sqlite/0011_job_heartbeats.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -110,6 +115,11 @@ const POSTGRES: &[Migration] = &[
         version: 10,
         name: "0010_ledger_inputs_digest",
         sql: include_str!("../migrations/postgres/0010_ledger_inputs_digest.sql"),
+    },
+    Migration {
+        version: 11,
+        name: "0011_job_heartbeats",
+        sql: include_str!("../migrations/postgres/0011_job_heartbeats.sql"),
     },
 ];
 

@@ -2047,22 +2047,53 @@ impl<B: Backend> Store for SqlStore<B> {
         })
     }
 
-    fn fail_running_jobs(&self, error: &str, now_ms: i64) -> Result<Vec<JobRow>, StoreError> {
+    fn fail_running_jobs(
+        &self,
+        error: &str,
+        now_ms: i64,
+        beat_before: Option<i64>,
+    ) -> Result<Vec<JobRow>, StoreError> {
         let error = error.to_string();
+        // A job that never beat counts from its start.
+        let cut = beat_before.unwrap_or(i64::MAX);
         self.w(move |tx| {
             let running: Vec<JobRow> = tx
                 .query(
-                    "SELECT id, kind, status, total, done, result, error, created_at, finished_at FROM jobs WHERE status = 'running' ORDER BY created_at",
-                    &[],
+                    "SELECT id, kind, status, total, done, result, error, created_at, finished_at FROM jobs WHERE status = 'running' AND COALESCE(heartbeat_at, created_at) < $1 ORDER BY created_at, id",
+                    &p![cut],
                 )?
                 .iter()
                 .map(job_of)
                 .collect();
-            tx.exec(
-                "UPDATE jobs SET status = 'failed', error = $1, finished_at = $2 WHERE status = 'running'",
-                &p![error, now_ms],
-            )?;
-            Ok(running)
+            let mut failed = Vec::with_capacity(running.len());
+            for j in running {
+                // Row by row, still `running`: of two servers failing the
+                // same job at once, the second (which waits for the first
+                // on PostgreSQL) finds it failed and leaves it out.
+                let n = tx.exec(
+                    "UPDATE jobs SET status = 'failed', error = $2, finished_at = $3 WHERE id = $1 AND status = 'running' AND COALESCE(heartbeat_at, created_at) < $4",
+                    &p![j.id.clone(), error.clone(), now_ms, cut],
+                )?;
+                if n == 1 {
+                    failed.push(j);
+                }
+            }
+            Ok(failed)
+        })
+    }
+
+    fn beat_jobs(&self, beats: Vec<(String, i64, i64)>, now_ms: i64) -> Result<(), StoreError> {
+        if beats.is_empty() {
+            return Ok(());
+        }
+        self.w(move |tx| {
+            for (id, done, total) in beats {
+                tx.exec(
+                    "UPDATE jobs SET heartbeat_at = $2, done = $3, total = $4 WHERE id = $1 AND status = 'running'",
+                    &p![id, now_ms, done, total],
+                )?;
+            }
+            Ok(())
         })
     }
 

@@ -2097,7 +2097,7 @@ fn jobs_left_running_are_marked_failed_and_returned_as_they_were(store: &dyn Sto
     for j in [&import, &rescore, &finished] {
         store.put_job(j.clone()).unwrap();
     }
-    let failed = store.fail_running_jobs("stopped", 99).unwrap();
+    let failed = store.fail_running_jobs("stopped", 99, None).unwrap();
     assert_eq!(
         failed,
         vec![rescore.clone(), import.clone()],
@@ -2115,9 +2115,93 @@ fn jobs_left_running_are_marked_failed_and_returned_as_they_were(store: &dyn Sto
         );
     }
     assert_eq!(store.job("j-done").unwrap(), Some(finished));
-    assert!(store.fail_running_jobs("again", 100).unwrap().is_empty());
+    assert!(store
+        .fail_running_jobs("again", 100, None)
+        .unwrap()
+        .is_empty());
 }
 on_every_backend!(jobs_left_running_are_marked_failed_and_returned_as_they_were);
+
+fn jobs_whose_heartbeat_stopped_are_failed_and_those_still_beating_are_left(store: &dyn Store) {
+    let job = |id: &str, created_at: i64| JobRow {
+        id: id.into(),
+        kind: "rescore".into(),
+        status: "running".into(),
+        total: 10,
+        done: 0,
+        result: None,
+        error: None,
+        created_at,
+        finished_at: None,
+    };
+    let silent = job("j-silent", 10);
+    let beating = job("j-beating", 20);
+    let young = job("j-young", 600);
+    for j in [&silent, &beating, &young] {
+        store.put_job(j.clone()).unwrap();
+    }
+    // A beat records the progress of running jobs only.
+    store
+        .beat_jobs(
+            vec![("j-beating".into(), 7, 9), ("j-missing".into(), 1, 1)],
+            700,
+        )
+        .unwrap();
+    let beating = JobRow {
+        done: 7,
+        total: 9,
+        ..beating
+    };
+    assert_eq!(store.job("j-beating").unwrap(), Some(beating.clone()));
+    assert_eq!(store.job("j-missing").unwrap(), None);
+
+    // Before 550: the job that never beat (counted from its start at 10);
+    // the one that beat at 700 and the one started at 600 are left.
+    let failed = store.fail_running_jobs("gone", 1000, Some(550)).unwrap();
+    assert_eq!(failed, vec![silent.clone()]);
+    assert_eq!(store.job("j-beating").unwrap(), Some(beating.clone()));
+    assert_eq!(store.job("j-young").unwrap(), Some(young.clone()));
+    // A beat does not bring a failed job back.
+    store
+        .beat_jobs(vec![("j-silent".into(), 9, 10)], 1100)
+        .unwrap();
+    assert_eq!(
+        store.job("j-silent").unwrap(),
+        Some(JobRow {
+            status: "failed".into(),
+            error: Some("gone".into()),
+            finished_at: Some(1000),
+            ..silent
+        })
+    );
+
+    // Later, both are past the lease: oldest first, as they were.
+    let failed = store.fail_running_jobs("gone", 2000, Some(1500)).unwrap();
+    assert_eq!(failed, vec![beating, young]);
+    assert!(store
+        .fail_running_jobs("gone", 3000, None)
+        .unwrap()
+        .is_empty());
+
+    // Two servers failing the same stale jobs at once: each job goes to
+    // one of them.
+    let many: Vec<JobRow> = (0..12)
+        .map(|i| job(&format!("j-many-{i:02}"), 50 + i))
+        .collect();
+    for j in &many {
+        store.put_job(j.clone()).unwrap();
+    }
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| store.fail_running_jobs("gone", 4000, Some(3500)).unwrap());
+        let b = s.spawn(|| store.fail_running_jobs("gone", 4000, Some(3500)).unwrap());
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let mut taken: Vec<String> = a.iter().chain(&b).map(|j| j.id.clone()).collect();
+    taken.sort();
+    let expected: Vec<String> = many.iter().map(|j| j.id.clone()).collect();
+    assert_eq!(taken, expected, "every job once: {a:?} / {b:?}");
+}
+on_every_backend!(jobs_whose_heartbeat_stopped_are_failed_and_those_still_beating_are_left);
 
 fn spend_is_upserted_per_source_campaign_and_period(store: &dyn Store) {
     let spend = |source: &str, campaign: &str, period: i64, amount: f64| SpendRow {

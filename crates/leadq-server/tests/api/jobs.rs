@@ -1,0 +1,119 @@
+//! Jobs left by a server that stopped: with several servers on one
+//! PostgreSQL store, the ones still running take them over once the
+//! stopped server's heartbeat is older than the lease.
+
+use crate::common::*;
+use leadq_server::workers::{beat_and_recover_jobs, INTERRUPTED, JOB_LEASE};
+use leadq_store::JobRow;
+
+/// Runs `f` on the store from a plain thread (PostgreSQL's client blocks).
+async fn on_store<T: Send + 'static>(
+    ctx: &Ctx,
+    f: impl FnOnce(&dyn leadq_store::Store) -> T + Send + 'static,
+) -> T {
+    let store = ctx.state.store.clone();
+    tokio::task::spawn_blocking(move || f(store.as_ref()))
+        .await
+        .expect("the store call returns")
+}
+
+async fn stored_job(ctx: &Ctx, id: &str) -> JobRow {
+    let id = id.to_string();
+    on_store(ctx, move |s| {
+        s.job(&id).expect("read").expect("the job is kept")
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rescore_whose_server_stopped_beating_is_failed_and_run_again_by_a_server_still_running()
+{
+    let ctx = Ctx::new();
+    ctx.publish(DEFAULT_MODEL).await;
+    for i in 0..30 {
+        ctx.create_lead(good_lead(&format!("p{i}@acme-corp.com")))
+            .await;
+    }
+    let now = ctx.state.clock.now_ms();
+    let long_ago = now - 3 * JOB_LEASE.as_millis() as i64;
+
+    // Another server published v2 and stopped in the middle of its
+    // re-score: v2 is published in the store, its job still `running`
+    // with no beat since long ago. This server still holds v1.
+    let source = DEFAULT_MODEL.replace("points = 20\n", "points = 25\n");
+    assert_ne!(source, DEFAULT_MODEL);
+    let orphan = leadq_server::jobs::running("rescore", 30, long_ago);
+    // A third server started an import as long ago but beats still.
+    let alive = leadq_server::jobs::running("import", 8, long_ago);
+    // And this server's own import, whose progress its beat records.
+    let own = leadq_server::jobs::running("import", 9, long_ago);
+    let v2 = {
+        let (orphan, alive, own) = (orphan.clone(), alive.clone(), own.clone());
+        on_store(&ctx, move |s| {
+            let draft = s.create_model("v2", &source, "root", now).expect("a draft");
+            let row = s.publish_model(draft.id, now).expect("published");
+            for j in [orphan, alive.clone(), own] {
+                s.put_job(j).expect("job");
+            }
+            s.beat_jobs(vec![(alive.id, 3, 8)], now).expect("beat");
+            row.version.expect("a version")
+        })
+        .await
+    };
+    let progress = ctx.state.jobs.start(own.clone());
+    progress.done.store(4, std::sync::atomic::Ordering::Relaxed);
+    progress
+        .total
+        .store(9, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(
+        ctx.state.model().expect("a model").version(),
+        v2 - 1,
+        "this server still scores with v1"
+    );
+
+    let resumed = beat_and_recover_jobs(&ctx.state)
+        .await
+        .expect("the beat runs");
+
+    // The beat kept this server's job alive, with its progress.
+    let mine = stored_job(&ctx, &own.id).await;
+    assert_eq!(
+        (mine.status.as_str(), mine.done, mine.total),
+        ("running", 4, 9)
+    );
+    if !ctx.on_postgres() {
+        // On SQLite one process owns the file: jobs of a stopped server
+        // are recovered at start-up, not by the beat.
+        assert!(resumed.is_none());
+        assert_eq!(stored_job(&ctx, &orphan.id).await.status, "running");
+        return;
+    }
+    let resumed = resumed.expect("the interrupted re-score starts again here");
+    let job = ctx.wait_job(&resumed.id).await;
+    assert_eq!(job["result"]["rescored"], 30, "{job}");
+    let failed = stored_job(&ctx, &orphan.id).await;
+    assert_eq!(failed.status, "failed");
+    assert_eq!(failed.error.as_deref(), Some(INTERRUPTED));
+    let other = stored_job(&ctx, &alive.id).await;
+    assert_eq!(
+        (other.status.as_str(), other.done),
+        ("running", 3),
+        "a job that still beats is left to its server"
+    );
+    // The re-score used the model the store holds as published.
+    let leads = ctx.all_leads(&ctx.admin, "").await;
+    assert_eq!(leads.len(), 30);
+    for l in &leads {
+        assert_eq!(l["score"]["model_version"], v2, "{l}");
+    }
+    let history = ctx.history(leads[0]["id"].as_str().unwrap()).await;
+    let last = history["scores"].as_array().and_then(|s| s.last()).cloned();
+    assert_eq!(last.expect("a score history")["cause"], "resume");
+
+    // Taken over once: the next beat finds nothing more to do.
+    ctx.state.jobs.finish(&own.id);
+    assert!(beat_and_recover_jobs(&ctx.state)
+        .await
+        .expect("the beat runs")
+        .is_none());
+}
