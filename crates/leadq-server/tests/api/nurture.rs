@@ -802,3 +802,33 @@ async fn starttls_with_a_login_delivers_and_a_wrong_password_fails_without_echoi
     assert!(m["status"] != "sent", "{m}");
     assert_eq!(sink.messages().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn smtps_delivers_over_tls_from_the_first_byte_and_refuses_an_untrusted_server() {
+    let sink = SmtpSink::start(&["--tls", "--auth", "mailer:s3cret-pw"]);
+    let url = format!("smtps://mailer:s3cret-pw@127.0.0.1:{}", sink.port);
+    let config =
+        || MailConfig::from_url(&url, "Acme <hello@acme.example>", "http://leadq.test").unwrap();
+
+    let ctx = ctx_with(config().with_ca_pem(sink.file("ca.pem")).unwrap());
+    let (lead, _) = one_queued_email(&ctx, "tls@acme-corp.com").await;
+    let sent = blocking(&ctx.state, |s| nurture::mail_pass(s).unwrap()).await;
+    assert_eq!(sent, 1, "{}", emails(&ctx, &lead).await);
+    let envelope = sink.envelope(1);
+    assert_eq!(envelope["tls"], true, "sent over TLS: {envelope}");
+    assert_eq!(envelope["login"], "mailer");
+    assert_eq!(envelope["rcpt_tos"][0], "tls@acme-corp.com");
+    assert_eq!(emails(&ctx, &lead).await["emails"][0]["status"], "sent");
+
+    // A server whose certificate is not trusted gets nothing.
+    let untrusted = ctx_with(config());
+    let (lead, _) = one_queued_email(&untrusted, "plain@acme-corp.com").await;
+    assert_eq!(
+        blocking(&untrusted.state, |s| nurture::mail_pass(s).unwrap()).await,
+        0
+    );
+    let m = emails(&untrusted, &lead).await["emails"][0].clone();
+    assert_eq!(m["attempts"], 1);
+    assert!(m["status"] != "sent", "{m}");
+    assert_eq!(sink.messages().len(), 1);
+}

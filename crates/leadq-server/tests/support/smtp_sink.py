@@ -7,8 +7,9 @@ messages with a temporary failure (451), to exercise retries. With
 --starttls it makes a throwaway CA (DIR/ca.pem) and a certificate it signed
 for 127.0.0.1 (openssl), and requires STARTTLS; with --auth USER:PASSWORD
 it requires that login (after STARTTLS) and records it in the envelope.
+--tls is the same with TLS from the first byte (as on port 465, smtps://).
 
-Usage: python3 smtp_sink.py DIR [--reject-first N] [--starttls] [--auth USER:PASSWORD]
+Usage: python3 smtp_sink.py DIR [--reject-first N] [--starttls | --tls] [--auth USER:PASSWORD]
 """
 
 import json
@@ -42,7 +43,10 @@ class Sink:
                 {
                     "mail_from": envelope.mail_from,
                     "rcpt_tos": envelope.rcpt_tos,
-                    "tls": session.ssl is not None,
+                    # STARTTLS sets session.ssl; TLS from the start shows
+                    # on the connection itself.
+                    "tls": session.ssl is not None
+                    or server.transport.get_extra_info("ssl_object") is not None,
                     "login": login.decode() if isinstance(login, bytes) else None,
                 },
                 f,
@@ -91,6 +95,13 @@ def main():
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(cert, key)
         options.update(tls_context=context, require_starttls=True)
+    if "--tls" in sys.argv:
+        cert, key = self_signed(directory)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert, key)
+        # aiosmtpd counts only STARTTLS as encrypted and would hide AUTH;
+        # here the whole connection is TLS.
+        options.update(ssl_context=context, auth_require_tls=False)
     if "--auth" in sys.argv:
         user, password = sys.argv[sys.argv.index("--auth") + 1].split(":", 1)
 
