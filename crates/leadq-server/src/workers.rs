@@ -239,7 +239,12 @@ pub fn rescore_all_because(
         let mut after = 0;
         let read: ApiResult<()> = (|| {
             loop {
-                let page = state.store.scan_leads(after, RESCORE_PAGE)?;
+                // Reasons are read only for leads already on this version:
+                // for the others, the new score differs whatever they were.
+                let version = state.model().map_or(0, |m| m.version());
+                let page = state
+                    .store
+                    .scan_leads_to_rescore(after, RESCORE_PAGE, version)?;
                 let Some(last) = page.last() else { break };
                 after = last.seq;
                 let changes = Service::new(state).prepare_rescore_rows(page, cause)?;

@@ -128,6 +128,15 @@ pub trait Store: Send + Sync {
     fn list_leads(&self, filter: &LeadFilter) -> Result<LeadPage, StoreError>;
     /// Leads in insertion order after `after_seq`, for re-scoring passes.
     fn scan_leads(&self, after_seq: i64, limit: usize) -> Result<Vec<LeadRow>, StoreError>;
+    /// [`Store::scan_leads`] for a pass that re-scores with
+    /// `model_version`: a lead scored by another version comes back with
+    /// its reasons as `""` (not read; its new score differs anyway).
+    fn scan_leads_to_rescore(
+        &self,
+        after_seq: i64,
+        limit: usize,
+        model_version: i64,
+    ) -> Result<Vec<LeadRow>, StoreError>;
     fn count_leads(&self) -> Result<i64, StoreError>;
     /// Deletes a lead with its events, answers and history.
     fn delete_lead(&self, id: &str) -> Result<bool, StoreError>;

@@ -18,7 +18,9 @@ pub struct LeadScore {
     pub priority_rank: i64,
     pub mql: bool,
     pub model_version: i64,
-    /// JSON array of reasons.
+    /// JSON array of reasons (`""` only from
+    /// [`crate::Store::scan_leads_to_rescore`], for a lead scored by
+    /// another model version).
     pub reasons: String,
     pub scored_at: i64,
     /// Digest of the inputs of the lead's latest ledger entry. The next

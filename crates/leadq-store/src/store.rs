@@ -43,7 +43,27 @@ impl<B: Backend> SqlStore<B> {
     }
 }
 
-const LEAD_COLS: &str = "seq, id, external_id, email, domain, company, source, campaign, country, fields, stage, stage_reason, owner, fit, grade, engagement, band, priority, sort_rank, mql, model_version, reasons, scored_at, created_at, updated_at, assigned_at, first_response_at, stage_changed_at, mql_at, sql_at, closed_at, version, total, inputs_digest";
+/// A lead row's columns, in the order [`lead_of`] reads them, with `{reasons}`
+/// where its score's reasons go.
+macro_rules! lead_cols {
+    ($reasons:literal) => {
+        concat!(
+            "seq, id, external_id, email, domain, company, source, campaign, country, fields, stage, stage_reason, owner, fit, grade, engagement, band, priority, sort_rank, mql, model_version, ",
+            $reasons,
+            ", scored_at, created_at, updated_at, assigned_at, first_response_at, stage_changed_at, mql_at, sql_at, closed_at, version, total, inputs_digest"
+        )
+    };
+}
+
+/// Every column of a lead. A scored lead's `reasons` column is NULL when
+/// its reasons are those of its latest ledger entry (see
+/// [`reasons_in_ledger`]), which is where they are then read from.
+const LEAD_COLS: &str = lead_cols!("CASE WHEN reasons IS NOT NULL OR model_version IS NULL THEN reasons ELSE (SELECT l.reasons FROM ledger l WHERE l.lead_id = leads.id ORDER BY l.seq DESC LIMIT 1) END");
+
+/// [`LEAD_COLS`] for a re-score with model version `$2`: the reasons of a
+/// lead scored by another version are not read (they come back as `""`),
+/// since its new score differs from the old one whatever they are.
+const RESCORE_COLS: &str = lead_cols!("CASE WHEN reasons IS NOT NULL OR model_version IS NULL THEN reasons WHEN model_version = $2 THEN (SELECT l.reasons FROM ledger l WHERE l.lead_id = leads.id ORDER BY l.seq DESC LIMIT 1) ELSE '' END");
 
 /// [`LEAD_COLS`] without the two large documents (the submitted fields and
 /// the score's reasons), which no metric reads: a metrics scan over many
@@ -127,6 +147,22 @@ impl ColRef<'_> {
     }
 }
 
+/// Position of `reasons` in `LEAD_WRITE_COLS`.
+const REASONS: usize = 20;
+
+/// Whether a change's lead row can leave its reasons to the ledger: the
+/// change records a ledger entry, and the last one (the lead's latest after
+/// this change) has the reasons of the lead's new score. The row then
+/// stores NULL, and reads take the reasons from that entry: they are kept
+/// once instead of in both places (each is a few hundred bytes, and a
+/// re-score after a publish rewrites every lead).
+fn reasons_in_ledger(c: &LeadChange) -> bool {
+    match (c.ledger.last(), &c.lead.score) {
+        (Some(entry), Some(score)) => entry.reasons == score.reasons,
+        _ => false,
+    }
+}
+
 /// The value of `LEAD_WRITE_COLS[col]` in `l`.
 fn lead_col(l: &LeadRow, col: usize) -> ColRef<'_> {
     fn text(v: Option<&String>) -> ColRef<'_> {
@@ -172,11 +208,21 @@ fn lead_col(l: &LeadRow, col: usize) -> ColRef<'_> {
     }
 }
 
+/// The value written for `LEAD_WRITE_COLS[col]` of `l`: its own, but NULL
+/// for reasons kept by the ledger.
+fn lead_value(l: &LeadRow, col: usize, reasons_in_ledger: bool) -> SqlValue {
+    if col == REASONS && reasons_in_ledger {
+        SqlValue::Null
+    } else {
+        lead_col(l, col).owned()
+    }
+}
+
 /// Values of every lead column except `seq` and `version`, in
 /// `LEAD_WRITE_COLS` order.
-fn lead_values(l: &LeadRow) -> Vec<SqlValue> {
+fn lead_values(l: &LeadRow, reasons_in_ledger: bool) -> Vec<SqlValue> {
     (0..LEAD_WRITE_COLS.len())
-        .map(|c| lead_col(l, c).owned())
+        .map(|c| lead_value(l, c, reasons_in_ledger))
         .collect()
 }
 
@@ -428,12 +474,13 @@ fn apply_one(
     mut c: LeadChange,
     history: &mut History,
 ) -> Result<LeadRow, StoreError> {
+    let in_ledger = reasons_in_ledger(&c);
     match c.expected_version {
         None => {
             // A taken id or external id returns no row rather than an
             // error, so the transaction goes on (PostgreSQL would abort it).
             let row = tx
-                .query_one(&INSERT_LEAD_SQL, &lead_values(&c.lead))?
+                .query_one(&INSERT_LEAD_SQL, &lead_values(&c.lead, in_ledger))?
                 .ok_or_else(|| {
                     StoreError::Conflict(format!(
                         "a lead with id {} or the same external id exists",
@@ -449,7 +496,12 @@ fn apply_one(
                 .stored
                 .as_ref()
                 .filter(|b| b.version == expected && b.id == lead.id);
-            let set = stored.map_or(ALL_BUT_ID, |b| changed_cols(b, lead));
+            let mut set = stored.map_or(ALL_BUT_ID, |b| changed_cols(b, lead));
+            if !c.ledger.is_empty() {
+                // A new ledger entry: the row's reasons now follow it (or,
+                // if they differ from it, are written out).
+                set |= 1 << REASONS;
+            }
             if let (Some(e), true) = (&lead.email, set & (1 << EMAIL) != 0) {
                 let taken = tx.query_one(
                     "SELECT id FROM leads WHERE email = $1 AND id <> $2",
@@ -478,7 +530,7 @@ fn apply_one(
             vals.push(SqlValue::Text(lead.id.clone()));
             for col in 1..LEAD_WRITE_COLS.len() {
                 if set & (1 << col) != 0 {
-                    vals.push(lead_col(lead, col).owned());
+                    vals.push(lead_value(lead, col, in_ledger));
                 }
             }
             vals.push(SqlValue::Int(expected));
@@ -1207,6 +1259,26 @@ impl<B: Backend> Store for SqlStore<B> {
                         "SELECT {LEAD_COLS} FROM leads WHERE seq > $1 ORDER BY seq LIMIT {limit}"
                     ),
                     &p![after_seq],
+                )?
+                .into_iter()
+                .map(lead_of)
+                .collect())
+        })
+    }
+
+    fn scan_leads_to_rescore(
+        &self,
+        after_seq: i64,
+        limit: usize,
+        model_version: i64,
+    ) -> Result<Vec<LeadRow>, StoreError> {
+        self.r(move |tx| {
+            Ok(tx
+                .query(
+                    &format!(
+                        "SELECT {RESCORE_COLS} FROM leads WHERE seq > $1 ORDER BY seq LIMIT {limit}"
+                    ),
+                    &p![after_seq, model_version],
                 )?
                 .into_iter()
                 .map(lead_of)

@@ -60,6 +60,15 @@ fn score(priority: &str, rank: i64, fit: f64, engagement: f64) -> LeadScore {
     }
 }
 
+/// Applies one change, which must succeed; returns the lead as stored.
+fn apply_one(store: &dyn Store, change: LeadChange) -> LeadRow {
+    store
+        .apply(vec![change])
+        .expect("apply")
+        .remove(0)
+        .expect("the change applies")
+}
+
 /// Inserts `leads` in one batch; every insert must succeed.
 fn insert(store: &dyn Store, leads: Vec<LeadRow>) -> Vec<LeadRow> {
     store
@@ -592,6 +601,145 @@ fn ledger_entries_stored_without_inputs_read_back_with_those_of_the_entry_before
     assert_eq!(read.score.unwrap().inputs_digest, Some(-8));
 }
 on_every_backend!(ledger_entries_stored_without_inputs_read_back_with_those_of_the_entry_before);
+
+fn a_leads_reasons_read_back_whether_kept_by_its_row_or_by_its_latest_ledger_entry(
+    store: &dyn Store,
+) {
+    let with_reasons = |reasons: &str, version: i64| LeadScore {
+        reasons: reasons.into(),
+        model_version: version,
+        ..score("warm", 1, 50.0, 5.0)
+    };
+    let entry = |at: i64, reasons: &str, version: i64| LedgerEntry {
+        reasons: reasons.into(),
+        model_version: version,
+        ..ledger_entry("r-1", at, "test")
+    };
+    let reads = |store: &dyn Store| -> Vec<String> {
+        let one = store.lead("r-1").unwrap().unwrap();
+        let by_ids = store.leads_by_ids(&["r-1".into()]).unwrap();
+        let found = store
+            .find_lead(&LeadKey::Id("r-1".into()))
+            .unwrap()
+            .unwrap();
+        let listed = store.list_leads(&LeadFilter::default()).unwrap().leads;
+        let scanned = store.scan_leads(0, 10).unwrap();
+        [one]
+            .into_iter()
+            .chain(by_ids)
+            .chain([found])
+            .chain(listed.into_iter().filter(|l| l.id == "r-1"))
+            .chain(scanned.into_iter().filter(|l| l.id == "r-1"))
+            .map(|l| l.score.expect("scored").reasons)
+            .collect()
+    };
+    let all = |r: &str| vec![r.to_string(); 5];
+
+    // Created with a score and its ledger entry: the reasons are kept once,
+    // and every read finds them.
+    let mut row = lead("r-1");
+    row.score = Some(with_reasons(r#"["a"]"#, 1));
+    let v1 = store
+        .apply(vec![LeadChange {
+            ledger: vec![entry(1_000, r#"["a"]"#, 1)],
+            ..LeadChange::insert(row)
+        }])
+        .unwrap()
+        .remove(0)
+        .unwrap();
+    assert_eq!(v1.score.as_ref().unwrap().reasons, r#"["a"]"#);
+    assert_eq!(reads(store), all(r#"["a"]"#));
+    insert(store, vec![lead("r-0")]); // unscored: no score, no reasons
+
+    // A change without a ledger entry leaves them where they are.
+    let mut v2 = v1.clone();
+    v2.stage = "working".into();
+    let v2 = apply_one(store, LeadChange::update(v2));
+    assert_eq!(reads(store), all(r#"["a"]"#));
+
+    // A new score with its entry: the new reasons.
+    let mut v3 = v2.clone();
+    v3.score = Some(with_reasons(r#"["b"]"#, 2));
+    let v3 = apply_one(
+        store,
+        LeadChange {
+            ledger: vec![entry(2_000, r#"["b"]"#, 2)],
+            ..LeadChange::update(v3)
+        },
+    );
+    assert_eq!(reads(store), all(r#"["b"]"#));
+
+    // An entry whose reasons are not the row's: the row keeps its own.
+    let mut v4 = v3.clone();
+    v4.score = Some(with_reasons(r#"["c"]"#, 2));
+    let v4 = apply_one(
+        store,
+        LeadChange {
+            ledger: vec![entry(3_000, r#"["other"]"#, 2)],
+            ..LeadChange::update(v4)
+        },
+    );
+    assert_eq!(reads(store), all(r#"["c"]"#));
+
+    // New reasons without an entry are written with the row.
+    let mut v5 = v4.clone();
+    v5.score = Some(with_reasons(r#"["d"]"#, 2));
+    let v5 = apply_one(store, LeadChange::update(v5));
+    assert_eq!(reads(store), all(r#"["d"]"#));
+
+    // And back to the ledger: two entries in one change, the last counts.
+    let mut v6 = v5.clone();
+    v6.score = Some(with_reasons(r#"["f"]"#, 3));
+    apply_one(
+        store,
+        LeadChange {
+            ledger: vec![entry(4_000, r#"["e"]"#, 3), entry(4_001, r#"["f"]"#, 3)],
+            ..LeadChange::update(v6)
+        },
+    );
+    assert_eq!(reads(store), all(r#"["f"]"#));
+    assert_eq!(
+        store
+            .ledger_of("r-1")
+            .unwrap()
+            .iter()
+            .map(|e| e.reasons.as_str())
+            .collect::<Vec<_>>(),
+        [
+            r#"["a"]"#,
+            r#"["b"]"#,
+            r#"["other"]"#,
+            r#"["e"]"#,
+            r#"["f"]"#
+        ]
+    );
+
+    // A re-score with version 3 reads the reasons of leads on version 3
+    // and not those of others.
+    let scan = |version| {
+        store
+            .scan_leads_to_rescore(0, 10, version)
+            .unwrap()
+            .into_iter()
+            .map(|l| (l.id, l.score.map(|s| s.reasons)))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        scan(3),
+        [
+            ("r-1".to_string(), Some(r#"["f"]"#.to_string())),
+            ("r-0".to_string(), None)
+        ]
+    );
+    assert_eq!(
+        scan(4),
+        [
+            ("r-1".to_string(), Some(String::new())),
+            ("r-0".to_string(), None)
+        ]
+    );
+}
+on_every_backend!(a_leads_reasons_read_back_whether_kept_by_its_row_or_by_its_latest_ledger_entry);
 
 fn history_written_with_a_lead_change_reads_back_in_order(store: &dyn Store) {
     store.upsert_rep(rep("rep-1")).unwrap();
