@@ -198,6 +198,30 @@ impl AppState {
         Ok(())
     }
 
+    /// Reloads what another server sharing the store (PostgreSQL) may have
+    /// changed since this one read it: the published model (compiled again
+    /// only when another version is published), the predictive models,
+    /// the webhook subscriptions and the task rules.
+    pub fn reload_shared(&self) -> Result<(), StoreError> {
+        let published = self.store.published_model()?;
+        let current = self.model();
+        let same = match (&published, &current) {
+            (Some(p), Some(c)) => p.id == c.row.id && p.version == c.row.version,
+            (None, None) => true,
+            _ => false,
+        };
+        if !same {
+            tracing::info!(
+                version = ?published.as_ref().and_then(|p| p.version),
+                "another server published a model; scoring with it from now on"
+            );
+            self.reload_model()?;
+        }
+        self.reload_predictors()?;
+        self.reload_webhooks()?;
+        self.reload_task_rules()
+    }
+
     pub fn set_model(&self, active: Arc<ActiveModel>) {
         if let Ok(mut m) = self.model.write() {
             *m = Some(active);

@@ -146,14 +146,24 @@ async fn recover_jobs(state: &AppState, all_running: bool) -> ApiResult<Option<J
     Ok(Some(job))
 }
 
-/// One heartbeat: records the jobs this server runs, then (PostgreSQL)
-/// takes over the jobs of servers whose heartbeat stopped.
-pub async fn beat_and_recover_jobs(state: &AppState) -> ApiResult<Option<JobRow>> {
+/// One heartbeat of this server: records the jobs it runs. On PostgreSQL,
+/// where other servers share the store, it then catches up with what they
+/// changed (published model, predictive models, webhooks, task rules: see
+/// [`AppState::reload_shared`]) and takes over the jobs of servers whose
+/// heartbeat stopped. Returns the re-score it started, if any.
+pub async fn beat(state: &AppState) -> ApiResult<Option<JobRow>> {
     let s = state.clone();
-    tokio::task::spawn_blocking(move || s.store.beat_jobs(s.jobs.beats(), s.clock.now_ms()))
-        .await
-        .map_err(|_| ApiError::internal("recording job heartbeats failed"))??;
-    if state.store.backend() == "sqlite" {
+    let shared = state.store.backend() != "sqlite";
+    tokio::task::spawn_blocking(move || {
+        s.store.beat_jobs(s.jobs.beats(), s.clock.now_ms())?;
+        if shared {
+            s.reload_shared()?;
+        }
+        Ok::<_, leadq_store::StoreError>(())
+    })
+    .await
+    .map_err(|_| ApiError::internal("the heartbeat failed"))??;
+    if !shared {
         return Ok(None);
     }
     recover_jobs(state, false).await
@@ -921,8 +931,8 @@ pub fn spawn_all(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle
                     _ = tokio::time::sleep(JOB_BEAT) => {}
                     _ = stop.changed() => break,
                 }
-                if let Err(e) = beat_and_recover_jobs(&state).await {
-                    tracing::warn!(error = %e.message, "job heartbeat failed");
+                if let Err(e) = beat(&state).await {
+                    tracing::warn!(error = %e.message, "the heartbeat failed");
                 }
             }
         }));

@@ -16,8 +16,6 @@ mod concurrency;
 mod events;
 #[path = "api/input.rs"]
 mod input;
-#[path = "api/jobs.rs"]
-mod jobs;
 #[path = "api/leads.rs"]
 mod leads;
 #[path = "api/ledger.rs"]
@@ -36,6 +34,8 @@ mod predictive;
 mod privacy;
 #[path = "api/routing.rs"]
 mod routing;
+#[path = "api/servers.rs"]
+mod servers;
 #[path = "api/tasks.rs"]
 mod tasks;
 #[path = "api/tracking.rs"]

@@ -84,6 +84,8 @@ pub struct Ctx {
     pub manager: String,
     _dir: tempfile::TempDir,
     _db: Option<PgDatabase>,
+    /// The PostgreSQL database of the test, when the suite runs there.
+    pg_url: Option<String>,
 }
 
 /// A fresh PostgreSQL database for one test, dropped at the end.
@@ -168,6 +170,7 @@ impl Ctx {
             marketing,
             manager,
             _dir: dir,
+            pg_url: pg.as_ref().map(|(_, url)| url.clone()),
             _db: pg.map(|(db, _)| db),
         }
     }
@@ -179,6 +182,23 @@ impl Ctx {
     }
     pub fn on_postgres(&self) -> bool {
         self._db.is_some()
+    }
+
+    /// A second server on the same PostgreSQL database (its own caches,
+    /// jobs and clock reading), as a team runs several `leadq serve`
+    /// processes; `None` on SQLite, where one process owns the file.
+    pub fn another_server(&self) -> Option<AppState> {
+        let url = self.pg_url.clone()?;
+        let clock = self.clock.clone();
+        Some(
+            std::thread::spawn(move || {
+                let store = leadq_store::open(Some(&url), std::path::Path::new("."))
+                    .expect("the store opens again");
+                AppState::new(store, clock, ServerConfig::default()).expect("the state builds")
+            })
+            .join()
+            .expect("the second server starts"),
+        )
     }
 
     /// A token for `role` (rep tokens act as `rep_id`, which must exist).

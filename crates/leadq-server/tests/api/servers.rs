@@ -1,9 +1,9 @@
-//! Jobs left by a server that stopped: with several servers on one
-//! PostgreSQL store, the ones still running take them over once the
-//! stopped server's heartbeat is older than the lease.
+//! Several servers on one PostgreSQL store: each catches up with what the
+//! others change, and the ones still running take over the jobs of a
+//! server that stopped once its heartbeat is older than the lease.
 
 use crate::common::*;
-use leadq_server::workers::{beat_and_recover_jobs, INTERRUPTED, JOB_LEASE};
+use leadq_server::workers::{beat, INTERRUPTED, JOB_LEASE};
 use leadq_store::JobRow;
 
 /// Runs `f` on the store from a plain thread (PostgreSQL's client blocks).
@@ -71,9 +71,7 @@ async fn a_rescore_whose_server_stopped_beating_is_failed_and_run_again_by_a_ser
         "this server still scores with v1"
     );
 
-    let resumed = beat_and_recover_jobs(&ctx.state)
-        .await
-        .expect("the beat runs");
+    let resumed = beat(&ctx.state).await.expect("the beat runs");
 
     // The beat kept this server's job alive, with its progress.
     let mine = stored_job(&ctx, &own.id).await;
@@ -112,8 +110,82 @@ async fn a_rescore_whose_server_stopped_beating_is_failed_and_run_again_by_a_ser
 
     // Taken over once: the next beat finds nothing more to do.
     ctx.state.jobs.finish(&own.id);
-    assert!(beat_and_recover_jobs(&ctx.state)
+    assert!(beat(&ctx.state).await.expect("the beat runs").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_model_published_and_a_webhook_added_on_one_server_reach_another_at_its_next_beat() {
+    let ctx = Ctx::new();
+    ctx.publish(DEFAULT_MODEL).await;
+    let Some(other) = ctx.another_server() else {
+        // SQLite: one process owns the file, so the beat reloads nothing.
+        let before = ctx.state.model().expect("a model").version();
+        let source = DEFAULT_MODEL.replace("points = 20\n", "points = 25\n");
+        let now = ctx.state.clock.now_ms();
+        on_store(&ctx, move |s| {
+            let draft = s.create_model("v2", &source, "root", now).expect("a draft");
+            s.publish_model(draft.id, now).expect("published");
+        })
+        .await;
+        beat(&ctx.state).await.expect("the beat runs");
+        assert_eq!(ctx.state.model().expect("a model").version(), before);
+        return;
+    };
+    assert_eq!(other.model().expect("loaded at start").version(), 1);
+
+    // This server publishes v2 and subscribes a webhook.
+    let revised = DEFAULT_MODEL.replace("points = 20\n", "points = 25\n");
+    assert_ne!(revised, DEFAULT_MODEL);
+    let v2 = ctx.publish(&revised).await;
+    assert_eq!(v2["version"], 2, "{v2}");
+    ctx.post(
+        "/api/v1/webhooks",
+        &ctx.admin,
+        serde_json::json!({ "url": "http://127.0.0.1:9/hook", "events": ["lead.stage_changed"] }),
+    )
+    .await
+    .expect(axum::http::StatusCode::CREATED);
+    assert_eq!(other.model().expect("a model").version(), 1, "not yet");
+    assert!(other.webhooks().is_empty(), "not yet");
+
+    beat(&other).await.expect("the beat runs");
+    let model = other.model().expect("a model");
+    assert_eq!(model.version(), 2);
+    assert_eq!(model.row.source, revised);
+    assert_eq!(other.webhooks().len(), 1);
+
+    // A lead posted to the other server is scored with v2.
+    let app = leadq_server::app(other.clone());
+    let token = {
+        let s = other.clone();
+        std::thread::spawn(move || {
+            leadq_server::api::issue_token(
+                &s,
+                "mia2",
+                leadq_server::auth::Role::Marketing,
+                None,
+                None,
+            )
+            .expect("a token")
+            .1
+        })
+        .join()
+        .expect("the token thread")
+    };
+    let req = axum::http::Request::post("/api/v1/leads")
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(
+            good_lead("via-b@acme-corp.com").to_string(),
+        ))
+        .expect("a request");
+    let resp = tower::ServiceExt::oneshot(app, req)
         .await
-        .expect("the beat runs")
-        .is_none());
+        .expect("a response");
+    assert_eq!(resp.status(), axum::http::StatusCode::CREATED);
+    let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .expect("the body");
+    let lead: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!(lead["score"]["model_version"], 2, "{lead}");
 }
