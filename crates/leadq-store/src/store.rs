@@ -2230,9 +2230,33 @@ impl<B: Backend> Store for SqlStore<B> {
 
     fn metric_rows(&self, from: i64, to: i64) -> Result<Vec<LeadRow>, StoreError> {
         self.r(move |tx| {
+            // SQLite, lacking statistics on the range, always reads through
+            // `leads_created` and then sorts by seq. When the range holds a
+            // good share of the leads (a young store, a long period), one
+            // pass over the table in seq order is about twice as fast, with
+            // no sort; `+created_at` keeps the index out. PostgreSQL's own
+            // planner makes that choice from its statistics.
+            let scan_table = tx.is_sqlite() && {
+                let in_range = tx
+                    .query_one(
+                        "SELECT COUNT(*) FROM leads WHERE created_at >= $1 AND created_at < $2",
+                        &p![from, to],
+                    )?
+                    .map_or(0, |r| r.int(0));
+                let all = tx
+                    .query_one("SELECT MAX(seq) FROM leads", &[])?
+                    .and_then(|r| r.opt_int(0))
+                    .unwrap_or(0);
+                in_range * 4 >= all
+            };
+            let cond = if scan_table {
+                "+created_at >= $1 AND +created_at < $2"
+            } else {
+                "created_at >= $1 AND created_at < $2"
+            };
             Ok(tx
                 .query(
-                    &format!("SELECT {METRIC_COLS} FROM leads WHERE created_at >= $1 AND created_at < $2 ORDER BY seq"),
+                    &format!("SELECT {METRIC_COLS} FROM leads WHERE {cond} ORDER BY seq"),
                     &p![from, to],
                 )?
                 .into_iter()

@@ -1535,6 +1535,33 @@ fn metric_rows_are_the_leads_created_in_the_half_open_range(store: &dyn Store) {
         },
         full
     );
+
+    // Ranges holding few of the leads and most of them (on SQLite, read
+    // through the creation index or by one pass over the table) both come
+    // in insertion order.
+    let later: Vec<LeadRow> = (0..16)
+        .map(|i| LeadRow {
+            created_at: 500 + (i * 7) % 16,
+            ..lead(&format!("m-{}", 10 + i))
+        })
+        .collect();
+    let by_seq = |from: i64, to: i64| -> Vec<String> {
+        later
+            .iter()
+            .filter(|l| l.created_at >= from && l.created_at < to)
+            .map(|l| l.id.clone())
+            .collect()
+    };
+    insert(store, later.clone());
+    assert_eq!(ids(&store.metric_rows(500, 503).unwrap()), by_seq(500, 503));
+    assert_eq!(by_seq(500, 503).len(), 3);
+    assert_eq!(
+        ids(&store.metric_rows(500, 1_000).unwrap()),
+        by_seq(500, 1_000)
+    );
+    let mut all = strs(&["m-1", "m-2", "m-3", "m-0"]);
+    all.extend(by_seq(0, 1_000));
+    assert_eq!(ids(&store.metric_rows(0, 1_000).unwrap()), all);
 }
 on_every_backend!(metric_rows_are_the_leads_created_in_the_half_open_range);
 
