@@ -259,7 +259,13 @@ pub fn read_table(bytes: &[u8], format: InputFormat) -> Result<Table, IngestErro
             })))
         }
         InputFormat::Ndjson => {
-            let text = String::from_utf8_lossy(strip_bom(bytes));
+            // The standard check first: it is quicker than the lossy
+            // converter's, which is kept for text that is not UTF-8.
+            let body = strip_bom(bytes);
+            let text = match std::str::from_utf8(body) {
+                Ok(t) => std::borrow::Cow::Borrowed(t),
+                Err(_) => String::from_utf8_lossy(body),
+            };
             let mut columns = Columns::default();
             let mut table = Table::default();
             let mut flat_rows = Vec::new();

@@ -206,11 +206,18 @@ pub fn read<B: Backend + ?Sized, R: Send + 'static>(
         .expect("read result has the type it was boxed with"))
 }
 
-/// Rewrites `$1` placeholders to SQLite's numbered `?1` form.
-pub fn to_sqlite_placeholders(sql: &str) -> String {
+/// Rewrites `$1` placeholders to SQLite's numbered `?1` form. A statement
+/// with none (built for SQLite with `?1` already) is returned as it is.
+pub fn to_sqlite_placeholders(sql: &str) -> std::borrow::Cow<'_, str> {
+    let bytes = sql.as_bytes();
+    if !bytes
+        .windows(2)
+        .any(|w| w[0] == b'$' && w[1].is_ascii_digit())
+    {
+        return std::borrow::Cow::Borrowed(sql);
+    }
     // Byte-wise: `$` and digits are ASCII, so every other byte (including
     // those of multi-byte characters) is copied through in runs.
-    let bytes = sql.as_bytes();
     let mut out = String::with_capacity(sql.len());
     let mut start = 0;
     let mut i = 0;
@@ -224,7 +231,7 @@ pub fn to_sqlite_placeholders(sql: &str) -> String {
         i = at + 1;
     }
     out.push_str(&sql[start..]);
-    out
+    std::borrow::Cow::Owned(out)
 }
 
 #[cfg(test)]
@@ -241,5 +248,10 @@ mod tests {
             to_sqlite_placeholders("SELECT '$x', 'é$' || $3 FROM t$"),
             "SELECT '$x', 'é$' || ?3 FROM t$"
         );
+        let native = "SELECT a FROM t WHERE b = ?1 AND c = '$x'";
+        assert!(matches!(
+            to_sqlite_placeholders(native),
+            std::borrow::Cow::Borrowed(s) if s == native
+        ));
     }
 }

@@ -302,12 +302,15 @@ fn update_lead_sql(set: ColSet, sqlite: bool, returning: bool) -> Arc<str> {
     built
         .entry((set, sqlite, returning))
         .or_insert_with(|| {
+            // Placeholders in each backend's own form: SQLite's need no
+            // rewriting on every execution.
+            let mark = if sqlite { '?' } else { '$' };
             let mut sets = String::new();
             let mut n = 1;
             for (i, c) in LEAD_WRITE_COLS.iter().enumerate() {
                 if set & (1 << i) != 0 {
                     n += 1;
-                    sets.push_str(&format!("{c} = ${n}, "));
+                    sets.push_str(&format!("{c} = {mark}{n}, "));
                 }
             }
             let verb = if sqlite { "UPDATE OR FAIL" } else { "UPDATE" };
@@ -315,12 +318,12 @@ fn update_lead_sql(set: ColSet, sqlite: bool, returning: bool) -> Arc<str> {
             // row): the row is found by its rowid, not through the id index.
             if returning {
                 format!(
-                    "{verb} leads SET {sets}version = version + 1 WHERE id = $1 AND version = ${} RETURNING seq, version",
+                    "{verb} leads SET {sets}version = version + 1 WHERE id = {mark}1 AND version = {mark}{} RETURNING seq, version",
                     n + 1
                 )
             } else {
                 format!(
-                    "{verb} leads SET {sets}version = version + 1 WHERE seq = ${} AND id = $1 AND version = ${}",
+                    "{verb} leads SET {sets}version = version + 1 WHERE seq = {mark}{} AND id = {mark}1 AND version = {mark}{}",
                     n + 2,
                     n + 1
                 )
@@ -358,6 +361,7 @@ fn multi_insert_sql(
         .entry((table, rows, sqlite))
         .or_insert_with(|| {
             let verb = if sqlite { "INSERT OR FAIL" } else { "INSERT" };
+            let mark = if sqlite { '?' } else { '$' };
             let mut sql = format!("{verb} INTO {table} ({cols}) VALUES ");
             for r in 0..rows {
                 sql.push_str(if r == 0 { "(" } else { ", (" });
@@ -365,7 +369,7 @@ fn multi_insert_sql(
                     if c > 0 {
                         sql.push_str(", ");
                     }
-                    sql.push_str(&format!("${}", r * width + c + 1));
+                    sql.push_str(&format!("{mark}{}", r * width + c + 1));
                 }
                 sql.push(')');
             }
