@@ -147,15 +147,19 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("anum.toml", include_str!("../frameworks/anum.toml")),
 ];
 
-/// The frameworks that ship with leadq, in a stable order.
+/// The frameworks that ship with leadq, in a stable order. Parsed once per
+/// process: the write path asks for them with every lead.
 pub fn built_in() -> Vec<Framework> {
-    BUILT_IN
-        .iter()
-        .map(|(origin, text)| {
-            Framework::from_toml(text, origin)
-                .unwrap_or_else(|e| panic!("shipped framework is invalid: {e}"))
-        })
-        .collect()
+    static PARSED: std::sync::LazyLock<Vec<Framework>> = std::sync::LazyLock::new(|| {
+        BUILT_IN
+            .iter()
+            .map(|(origin, text)| {
+                Framework::from_toml(text, origin)
+                    .unwrap_or_else(|e| panic!("shipped framework is invalid: {e}"))
+            })
+            .collect()
+    });
+    PARSED.clone()
 }
 
 /// Finds a framework by key, case-insensitively, among `extra` then the

@@ -767,14 +767,12 @@ impl Gbdt {
     /// `expected_margin` to `margin`.
     pub fn shap(&self, x: &[f64]) -> Vec<f64> {
         let mut phi = vec![0.0; self.n_features];
+        // One buffer for every path of the recursion: each level copies its
+        // parent's path into the space after it instead of allocating.
+        let mut paths = Vec::new();
         for t in &self.trees {
-            let root = PathElem {
-                feature: usize::MAX,
-                zero: 1.0,
-                one: 1.0,
-                weight: 1.0,
-            };
-            shap_recurse(t, 0, x, &mut phi, &[], 1.0, 1.0, root.feature);
+            paths.clear();
+            shap_recurse(t, 0, x, &mut phi, &mut paths, 0, 0, 1.0, 1.0, usize::MAX);
         }
         phi
     }
@@ -854,41 +852,6 @@ struct PathElem {
     weight: f64,
 }
 
-fn extend(path: &mut Vec<PathElem>, zero: f64, one: f64, feature: usize) {
-    let d = path.len();
-    path.push(PathElem {
-        feature,
-        zero,
-        one,
-        weight: if d == 0 { 1.0 } else { 0.0 },
-    });
-    for i in (0..d).rev() {
-        path[i + 1].weight += one * path[i].weight * (i + 1) as f64 / (d + 1) as f64;
-        path[i].weight = zero * path[i].weight * (d - i) as f64 / (d + 1) as f64;
-    }
-}
-
-fn unwind(path: &mut Vec<PathElem>, k: usize) {
-    let d = path.len() - 1;
-    let (one, zero) = (path[k].one, path[k].zero);
-    let mut next = path[d].weight;
-    for i in (0..d).rev() {
-        if one != 0.0 {
-            let tmp = path[i].weight;
-            path[i].weight = next * (d + 1) as f64 / ((i + 1) as f64 * one);
-            next = tmp - path[i].weight * zero * (d - i) as f64 / (d + 1) as f64;
-        } else {
-            path[i].weight = path[i].weight * (d + 1) as f64 / (zero * (d - i) as f64);
-        }
-    }
-    for i in k..d {
-        path[i].feature = path[i + 1].feature;
-        path[i].zero = path[i + 1].zero;
-        path[i].one = path[i + 1].one;
-    }
-    path.pop();
-}
-
 fn unwound_sum(path: &[PathElem], k: usize) -> f64 {
     let d = path.len() - 1;
     let (one, zero) = (path[k].one, path[k].zero);
@@ -906,27 +869,37 @@ fn unwound_sum(path: &[PathElem], k: usize) -> f64 {
     total
 }
 
+/// Visits node `n` of `tree` with the path that led there stored in
+/// `paths[parent_start..parent_start + parent_len]`; this level's path goes
+/// right after it (the recursion is depth-first, so everything past the
+/// parent's path is free).
 #[allow(clippy::too_many_arguments)]
 fn shap_recurse(
     tree: &Tree,
     n: usize,
     x: &[f64],
     phi: &mut [f64],
-    parent: &[PathElem],
+    paths: &mut Vec<PathElem>,
+    parent_start: usize,
+    parent_len: usize,
     zero: f64,
     one: f64,
     feature: usize,
 ) {
-    let mut path = parent.to_vec();
-    extend(&mut path, zero, one, feature);
+    let start = parent_start + parent_len;
+    paths.truncate(start);
+    paths.extend_from_within(parent_start..start);
+    let mut path = PathView { paths, start };
+    path.extend(zero, one, feature);
     let node = &tree.nodes[n];
     match node.child(x) {
         None => {
             let Node::Leaf { value, .. } = node else {
                 unreachable!()
             };
+            let path = &path.paths[start..];
             for k in 1..path.len() {
-                let w = unwound_sum(&path, k);
+                let w = unwound_sum(path, k);
                 let e = path[k];
                 phi[e.feature] += w * (e.one - e.zero) * value;
             }
@@ -936,14 +909,87 @@ fn shap_recurse(
             let hot_zero = tree.nodes[hot].cover() / cover;
             let cold_zero = tree.nodes[cold].cover() / cover;
             let (mut in_zero, mut in_one) = (1.0, 1.0);
-            if let Some(k) = (1..path.len()).find(|&k| path[k].feature == f) {
-                in_zero = path[k].zero;
-                in_one = path[k].one;
-                unwind(&mut path, k);
+            let found = (1..path.len()).find(|&k| path.paths[start + k].feature == f);
+            if let Some(k) = found {
+                in_zero = path.paths[start + k].zero;
+                in_one = path.paths[start + k].one;
+                path.unwind(k);
             }
-            shap_recurse(tree, hot, x, phi, &path, hot_zero * in_zero, in_one, f);
-            shap_recurse(tree, cold, x, phi, &path, cold_zero * in_zero, 0.0, f);
+            let len = path.len();
+            shap_recurse(
+                tree,
+                hot,
+                x,
+                phi,
+                paths,
+                start,
+                len,
+                hot_zero * in_zero,
+                in_one,
+                f,
+            );
+            shap_recurse(
+                tree,
+                cold,
+                x,
+                phi,
+                paths,
+                start,
+                len,
+                cold_zero * in_zero,
+                0.0,
+                f,
+            );
         }
+    }
+}
+
+/// The path of one recursion level: `paths[start..]`.
+struct PathView<'a> {
+    paths: &'a mut Vec<PathElem>,
+    start: usize,
+}
+
+impl PathView<'_> {
+    fn len(&self) -> usize {
+        self.paths.len() - self.start
+    }
+
+    fn extend(&mut self, zero: f64, one: f64, feature: usize) {
+        let d = self.len();
+        self.paths.push(PathElem {
+            feature,
+            zero,
+            one,
+            weight: if d == 0 { 1.0 } else { 0.0 },
+        });
+        let path = &mut self.paths[self.start..];
+        for i in (0..d).rev() {
+            path[i + 1].weight += one * path[i].weight * (i + 1) as f64 / (d + 1) as f64;
+            path[i].weight = zero * path[i].weight * (d - i) as f64 / (d + 1) as f64;
+        }
+    }
+
+    fn unwind(&mut self, k: usize) {
+        let path = &mut self.paths[self.start..];
+        let d = path.len() - 1;
+        let (one, zero) = (path[k].one, path[k].zero);
+        let mut next = path[d].weight;
+        for i in (0..d).rev() {
+            if one != 0.0 {
+                let tmp = path[i].weight;
+                path[i].weight = next * (d + 1) as f64 / ((i + 1) as f64 * one);
+                next = tmp - path[i].weight * zero * (d - i) as f64 / (d + 1) as f64;
+            } else {
+                path[i].weight = path[i].weight * (d + 1) as f64 / (zero * (d - i) as f64);
+            }
+        }
+        for i in k..d {
+            path[i].feature = path[i + 1].feature;
+            path[i].zero = path[i + 1].zero;
+            path[i].one = path[i + 1].one;
+        }
+        self.paths.pop();
     }
 }
 
