@@ -1211,6 +1211,71 @@ mod tests {
         assert!(mean_abs(2) < mean_abs(1) / 3.0);
     }
 
+    /// The tree's expected value with the features in `known` (a bitmask)
+    /// fixed to `x` and the others averaged over the training cover: the
+    /// value function path-dependent TreeSHAP takes the Shapley values of.
+    fn expected_given(tree: &Tree, n: usize, x: &[f64], known: u32) -> f64 {
+        let node = &tree.nodes[n];
+        match node.child(x) {
+            None => match node {
+                Node::Leaf { value, .. } => *value,
+                _ => unreachable!(),
+            },
+            Some((f, hot, _)) if known & (1 << f) != 0 => expected_given(tree, hot, x, known),
+            Some((_, hot, cold)) => {
+                let (h, c) = (&tree.nodes[hot], &tree.nodes[cold]);
+                (h.cover() * expected_given(tree, hot, x, known)
+                    + c.cover() * expected_given(tree, cold, x, known))
+                    / node.cover()
+            }
+        }
+    }
+
+    #[test]
+    fn shap_values_equal_shapley_values_computed_over_every_subset() {
+        let (x, y) = xor_data(2000, 7);
+        let m = Gbdt::fit(
+            &x,
+            &[false, true, false],
+            &y,
+            &GbdtParams {
+                n_trees: 12,
+                max_depth: 4,
+                ..GbdtParams::default()
+            },
+        );
+        let features = 3usize;
+        let factorial = |k: usize| (1..=k).product::<usize>() as f64;
+        for r in 0..40 {
+            let row = x.row(r);
+            let phi = m.shap(&row);
+            for (i, &got) in phi.iter().enumerate() {
+                let mut want = 0.0;
+                for subset in 0u32..(1 << features) {
+                    if subset & (1 << i) != 0 {
+                        continue;
+                    }
+                    let size = subset.count_ones() as usize;
+                    let weight =
+                        factorial(size) * factorial(features - size - 1) / factorial(features);
+                    let gain: f64 = m
+                        .trees
+                        .iter()
+                        .map(|t| {
+                            expected_given(t, 0, &row, subset | (1 << i))
+                                - expected_given(t, 0, &row, subset)
+                        })
+                        .sum();
+                    want += weight * gain;
+                }
+                assert!(
+                    (got - want).abs() < 1e-9,
+                    "row {r}, feature {i}: {got} vs {want}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn shap_of_a_single_split_tree_is_the_leaf_gap_weighted_by_cover() {
         let tree = Tree {
