@@ -127,6 +127,21 @@ fn predict(model: &Model, leads: &[LeadRow]) -> ApiResult<Vec<Prediction>> {
         .map_err(|e| ApiError::internal(format!("predicting failed: {e}")))
 }
 
+/// The probabilities alone (no factors): what the shadow challenger needs.
+fn probabilities(model: &Model, leads: &[LeadRow]) -> ApiResult<Vec<f64>> {
+    let headers: Vec<String> = model
+        .features
+        .features
+        .iter()
+        .map(|f| f.name.clone())
+        .collect();
+    let x = model
+        .features
+        .encode(&table_of(leads, &headers))
+        .map_err(|e| ApiError::internal(format!("predicting failed: {e}")))?;
+    Ok(model.probabilities(&x))
+}
+
 /// Predicts `leads` with the loaded champion (and challenger) and stores
 /// the predictions; nothing when there is no champion. Returns how many.
 pub fn predict_and_store(state: &AppState, leads: &[LeadRow]) -> ApiResult<usize> {
@@ -139,7 +154,8 @@ pub fn predict_and_store(state: &AppState, leads: &[LeadRow]) -> ApiResult<usize
     }
     let main = predict(&champion.model, leads)?;
     let shadow = match &predictors.challenger {
-        Some(c) => Some((c.row.version, predict(&c.model, leads)?)),
+        // Only its probability is kept: explaining it would be wasted.
+        Some(c) => Some((c.row.version, probabilities(&c.model, leads)?)),
         None => None,
     };
     let now = state.clock.now_ms();
@@ -153,7 +169,7 @@ pub fn predict_and_store(state: &AppState, leads: &[LeadRow]) -> ApiResult<usize
             probability: p.probability,
             factors: serde_json::to_string(&p.factors).unwrap_or_else(|_| "[]".into()),
             challenger_version: shadow.as_ref().map(|(v, _)| *v),
-            challenger_probability: shadow.as_ref().map(|(_, ps)| ps[i].probability),
+            challenger_probability: shadow.as_ref().map(|(_, ps)| ps[i]),
             scored_at: now,
         })
         .collect::<Vec<_>>();
