@@ -115,29 +115,28 @@ pub fn table_of(leads: &[LeadRow], headers: &[String]) -> TextTable {
     }
 }
 
-fn predict(model: &Model, leads: &[LeadRow]) -> ApiResult<Vec<Prediction>> {
+/// `leads` as a table of the columns `model` reads.
+fn model_table(model: &Model, leads: &[LeadRow]) -> TextTable {
     let headers: Vec<String> = model
         .features
         .features
         .iter()
         .map(|f| f.name.clone())
         .collect();
+    table_of(leads, &headers)
+}
+
+fn predict(model: &Model, leads: &[LeadRow]) -> ApiResult<Vec<Prediction>> {
     model
-        .predict(&table_of(leads, &headers), TOP_FACTORS)
+        .predict(&model_table(model, leads), TOP_FACTORS)
         .map_err(|e| ApiError::internal(format!("predicting failed: {e}")))
 }
 
 /// The probabilities alone (no factors): what the shadow challenger needs.
 fn probabilities(model: &Model, leads: &[LeadRow]) -> ApiResult<Vec<f64>> {
-    let headers: Vec<String> = model
-        .features
-        .features
-        .iter()
-        .map(|f| f.name.clone())
-        .collect();
     let x = model
         .features
-        .encode(&table_of(leads, &headers))
+        .encode(&model_table(model, leads))
         .map_err(|e| ApiError::internal(format!("predicting failed: {e}")))?;
     Ok(model.probabilities(&x))
 }

@@ -46,7 +46,7 @@ impl<B: Backend> SqlStore<B> {
 /// A lead row's columns, in the order [`lead_of`] reads them, with `{reasons}`
 /// where its score's reasons go.
 macro_rules! lead_cols {
-    ($reasons:literal) => {
+    ($reasons:expr) => {
         concat!(
             "seq, id, external_id, email, domain, company, source, campaign, country, fields, stage, stage_reason, owner, fit, grade, engagement, band, priority, sort_rank, mql, model_version, ",
             $reasons,
@@ -55,15 +55,31 @@ macro_rules! lead_cols {
     };
 }
 
+/// The reasons of the lead's latest ledger entry (read through
+/// `ledger_lead (lead_id, seq)`).
+macro_rules! latest_reasons {
+    () => {
+        "(SELECT l.reasons FROM ledger l WHERE l.lead_id = leads.id ORDER BY l.seq DESC LIMIT 1)"
+    };
+}
+
 /// Every column of a lead. A scored lead's `reasons` column is NULL when
 /// its reasons are those of its latest ledger entry (see
 /// [`reasons_in_ledger`]), which is where they are then read from.
-const LEAD_COLS: &str = lead_cols!("CASE WHEN reasons IS NOT NULL OR model_version IS NULL THEN reasons ELSE (SELECT l.reasons FROM ledger l WHERE l.lead_id = leads.id ORDER BY l.seq DESC LIMIT 1) END");
+const LEAD_COLS: &str = lead_cols!(concat!(
+    "CASE WHEN reasons IS NOT NULL OR model_version IS NULL THEN reasons ELSE ",
+    latest_reasons!(),
+    " END"
+));
 
 /// [`LEAD_COLS`] for a re-score with model version `$2`: the reasons of a
 /// lead scored by another version are not read (they come back as `""`),
 /// since its new score differs from the old one whatever they are.
-const RESCORE_COLS: &str = lead_cols!("CASE WHEN reasons IS NOT NULL OR model_version IS NULL THEN reasons WHEN model_version = $2 THEN (SELECT l.reasons FROM ledger l WHERE l.lead_id = leads.id ORDER BY l.seq DESC LIMIT 1) ELSE '' END");
+const RESCORE_COLS: &str = lead_cols!(concat!(
+    "CASE WHEN reasons IS NOT NULL OR model_version IS NULL THEN reasons WHEN model_version = $2 THEN ",
+    latest_reasons!(),
+    " ELSE '' END"
+));
 
 /// [`LEAD_COLS`] without the two large documents (the submitted fields and
 /// the score's reasons), which no metric reads: a metrics scan over many
