@@ -12,10 +12,12 @@
 
 use crate::calibrate::sigmoid;
 use crate::features::Matrix;
+use crate::shap::{self, LeafTable};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+use std::sync::OnceLock;
 
 /// Learning parameters. The defaults suit tables of a few thousand to a
 /// few hundred thousand leads.
@@ -93,7 +95,7 @@ pub enum Node {
 }
 
 impl Node {
-    fn cover(&self) -> f64 {
+    pub(crate) fn cover(&self) -> f64 {
         match self {
             Node::Leaf { cover, .. }
             | Node::Numeric { cover, .. }
@@ -102,7 +104,7 @@ impl Node {
     }
 
     /// The child a value goes to, or `None` for a leaf.
-    fn child(&self, x: &[f64]) -> Option<(usize, usize, usize)> {
+    pub(crate) fn child(&self, x: &[f64]) -> Option<(usize, usize, usize)> {
         match self {
             Node::Leaf { .. } => None,
             Node::Numeric {
@@ -197,6 +199,20 @@ pub struct Gbdt {
     pub base: f64,
     pub n_features: usize,
     pub trees: Vec<Tree>,
+    /// Per tree, its SHAP leaf table, built on the first explanation.
+    #[serde(skip)]
+    pub(crate) shap_tables: ShapTables,
+}
+
+/// The SHAP tables of a model's trees (`None` for a tree explained by
+/// recursion), built once. A cache, so it takes no part in equality.
+#[derive(Debug, Clone, Default)]
+pub struct ShapTables(OnceLock<Vec<Option<LeafTable>>>);
+
+impl PartialEq for ShapTables {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 /// Per feature, a row's bin; rows are stored row-major so that building a
@@ -712,6 +728,7 @@ impl Gbdt {
             base,
             n_features: nf,
             trees,
+            shap_tables: ShapTables::default(),
         }
     }
 
@@ -762,17 +779,36 @@ impl Gbdt {
         self.base + self.trees.iter().map(|t| t.expected(0)).sum::<f64>()
     }
 
-    /// Path-dependent TreeSHAP (Lundberg et al. 2018, algorithm 2): exact
-    /// Shapley values of the margin per feature, which sum with
-    /// `expected_margin` to `margin`.
+    /// Path-dependent TreeSHAP (Lundberg et al. 2018): exact Shapley values
+    /// of the margin per feature, which sum with `expected_margin` to
+    /// `margin`. Trees are explained from their precomputed leaf tables
+    /// (see `shap`), built on the first call.
     pub fn shap(&self, x: &[f64]) -> Vec<f64> {
+        let tables = self.shap_tables.0.get_or_init(|| {
+            let mut budget = shap::MODEL_TABLE_LIMIT;
+            self.trees
+                .iter()
+                .map(|t| {
+                    let table = LeafTable::build(t, budget)?;
+                    budget -= table.len();
+                    Some(table)
+                })
+                .collect()
+        });
+        self.shap_with(x, tables)
+    }
+
+    /// SHAP values with the given tables; a tree without one is explained
+    /// by recursion.
+    fn shap_with(&self, x: &[f64], tables: &[Option<LeafTable>]) -> Vec<f64> {
         let mut phi = vec![0.0; self.n_features];
-        // One buffer for every path of the recursion: each level copies its
-        // parent's path into the space after it instead of allocating.
+        let mut stack = Vec::new();
         let mut paths = Vec::new();
-        for t in &self.trees {
-            paths.clear();
-            shap_recurse(t, 0, x, &mut phi, &mut paths, 0, 0, 1.0, 1.0, usize::MAX);
+        for (t, table) in self.trees.iter().zip(tables) {
+            match table {
+                Some(table) => table.add(t, x, &mut phi, &mut stack),
+                None => shap::add_by_recursion(t, x, &mut phi, &mut paths),
+            }
         }
         phi
     }
@@ -841,155 +877,6 @@ fn flatten(t: &Tree, flat: &mut Vec<FlatNode>, sets: &mut Vec<[u64; 4]>) {
                 }
             }
         });
-    }
-}
-
-#[derive(Clone, Copy)]
-struct PathElem {
-    feature: usize,
-    zero: f64,
-    one: f64,
-    weight: f64,
-}
-
-fn unwound_sum(path: &[PathElem], k: usize) -> f64 {
-    let d = path.len() - 1;
-    let (one, zero) = (path[k].one, path[k].zero);
-    let mut next = path[d].weight;
-    let mut total = 0.0;
-    for i in (0..d).rev() {
-        if one != 0.0 {
-            let tmp = next * (d + 1) as f64 / ((i + 1) as f64 * one);
-            total += tmp;
-            next = path[i].weight - tmp * zero * (d - i) as f64 / (d + 1) as f64;
-        } else {
-            total += path[i].weight / zero / ((d - i) as f64 / (d + 1) as f64);
-        }
-    }
-    total
-}
-
-/// Visits node `n` of `tree` with the path that led there stored in
-/// `paths[parent_start..parent_start + parent_len]`; this level's path goes
-/// right after it (the recursion is depth-first, so everything past the
-/// parent's path is free).
-#[allow(clippy::too_many_arguments)]
-fn shap_recurse(
-    tree: &Tree,
-    n: usize,
-    x: &[f64],
-    phi: &mut [f64],
-    paths: &mut Vec<PathElem>,
-    parent_start: usize,
-    parent_len: usize,
-    zero: f64,
-    one: f64,
-    feature: usize,
-) {
-    let start = parent_start + parent_len;
-    paths.truncate(start);
-    paths.extend_from_within(parent_start..start);
-    let mut path = PathView { paths, start };
-    path.extend(zero, one, feature);
-    let node = &tree.nodes[n];
-    match node.child(x) {
-        None => {
-            let Node::Leaf { value, .. } = node else {
-                unreachable!()
-            };
-            let path = &path.paths[start..];
-            for k in 1..path.len() {
-                let w = unwound_sum(path, k);
-                let e = path[k];
-                phi[e.feature] += w * (e.one - e.zero) * value;
-            }
-        }
-        Some((f, hot, cold)) => {
-            let cover = node.cover();
-            let hot_zero = tree.nodes[hot].cover() / cover;
-            let cold_zero = tree.nodes[cold].cover() / cover;
-            let (mut in_zero, mut in_one) = (1.0, 1.0);
-            let found = (1..path.len()).find(|&k| path.paths[start + k].feature == f);
-            if let Some(k) = found {
-                in_zero = path.paths[start + k].zero;
-                in_one = path.paths[start + k].one;
-                path.unwind(k);
-            }
-            let len = path.len();
-            shap_recurse(
-                tree,
-                hot,
-                x,
-                phi,
-                paths,
-                start,
-                len,
-                hot_zero * in_zero,
-                in_one,
-                f,
-            );
-            shap_recurse(
-                tree,
-                cold,
-                x,
-                phi,
-                paths,
-                start,
-                len,
-                cold_zero * in_zero,
-                0.0,
-                f,
-            );
-        }
-    }
-}
-
-/// The path of one recursion level: `paths[start..]`.
-struct PathView<'a> {
-    paths: &'a mut Vec<PathElem>,
-    start: usize,
-}
-
-impl PathView<'_> {
-    fn len(&self) -> usize {
-        self.paths.len() - self.start
-    }
-
-    fn extend(&mut self, zero: f64, one: f64, feature: usize) {
-        let d = self.len();
-        self.paths.push(PathElem {
-            feature,
-            zero,
-            one,
-            weight: if d == 0 { 1.0 } else { 0.0 },
-        });
-        let path = &mut self.paths[self.start..];
-        for i in (0..d).rev() {
-            path[i + 1].weight += one * path[i].weight * (i + 1) as f64 / (d + 1) as f64;
-            path[i].weight = zero * path[i].weight * (d - i) as f64 / (d + 1) as f64;
-        }
-    }
-
-    fn unwind(&mut self, k: usize) {
-        let path = &mut self.paths[self.start..];
-        let d = path.len() - 1;
-        let (one, zero) = (path[k].one, path[k].zero);
-        let mut next = path[d].weight;
-        for i in (0..d).rev() {
-            if one != 0.0 {
-                let tmp = path[i].weight;
-                path[i].weight = next * (d + 1) as f64 / ((i + 1) as f64 * one);
-                next = tmp - path[i].weight * zero * (d - i) as f64 / (d + 1) as f64;
-            } else {
-                path[i].weight = path[i].weight * (d + 1) as f64 / (zero * (d - i) as f64);
-            }
-        }
-        for i in k..d {
-            path[i].feature = path[i + 1].feature;
-            path[i].zero = path[i + 1].zero;
-            path[i].one = path[i + 1].one;
-        }
-        self.paths.pop();
     }
 }
 
@@ -1276,6 +1163,111 @@ mod tests {
         }
     }
 
+    /// Ten numeric features, the label driven by the first six through
+    /// interactions, so deep trees split on many distinct features per path
+    /// and on the same feature more than once.
+    fn wide_data(n: usize, seed: u64) -> (Matrix, Vec<bool>) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut columns = vec![Vec::with_capacity(n); 10];
+        let mut y = Vec::with_capacity(n);
+        for _ in 0..n {
+            let v: Vec<f64> = (0..10).map(|_| rng.random::<f64>()).collect();
+            let signal = (v[0] - 0.5) * (v[1] - 0.3) * 8.0 + (v[2] > 0.7) as u8 as f64
+                - (v[3] < 0.2 && v[4] > 0.5) as u8 as f64
+                + (v[5] * 6.0).sin();
+            y.push(signal + rng.random::<f64>() - 0.5 > 0.3);
+            for (c, x) in columns.iter_mut().zip(v) {
+                c.push(if rng.random::<f64>() < 0.05 {
+                    f64::NAN
+                } else {
+                    x
+                });
+            }
+        }
+        (Matrix { columns, rows: n }, y)
+    }
+
+    #[test]
+    fn shap_from_leaf_tables_equals_shap_by_recursion_on_deep_trees() {
+        let (x, y) = wide_data(4000, 3);
+        let m = Gbdt::fit(
+            &x,
+            &[false; 10],
+            &y,
+            &GbdtParams {
+                n_trees: 25,
+                max_depth: 8,
+                min_rows_leaf: 5,
+                colsample: 1.0,
+                ..GbdtParams::default()
+            },
+        );
+        let recursion_only = vec![None; m.trees.len()];
+        let mut deepest = 0;
+        for r in 0..150 {
+            let row = x.row(r);
+            let fast = m.shap(&row);
+            let slow = m.shap_with(&row, &recursion_only);
+            for (f, (a, b)) in fast.iter().zip(&slow).enumerate() {
+                assert!((a - b).abs() < 1e-9, "row {r}, feature {f}: {a} vs {b}");
+            }
+            let total = m.expected_margin() + fast.iter().sum::<f64>();
+            assert!((total - m.margin(&row)).abs() < 1e-9, "row {r}");
+        }
+        let tables = m.shap_tables.0.get().expect("built by the first call");
+        for table in tables.iter().flatten() {
+            deepest = deepest.max(table.widest_path());
+        }
+        // Every tree was explained from its table, and the comparison
+        // covered paths with many distinct features.
+        assert!(tables.iter().all(Option::is_some));
+        assert!(deepest >= 6, "widest path has {deepest} features");
+    }
+
+    #[test]
+    fn a_model_past_its_table_budget_explains_the_rest_of_its_trees_by_recursion() {
+        let (x, y) = wide_data(3000, 9);
+        let m = Gbdt::fit(
+            &x,
+            &[false; 10],
+            &y,
+            &GbdtParams {
+                n_trees: 12,
+                max_depth: 6,
+                min_rows_leaf: 5,
+                ..GbdtParams::default()
+            },
+        );
+        // Only every other tree gets a table, as when the budget runs out.
+        let mixed: Vec<Option<LeafTable>> = m
+            .trees
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                if i % 2 == 0 {
+                    LeafTable::build(t, usize::MAX)
+                } else {
+                    None
+                }
+            })
+            .collect();
+        assert!(mixed.iter().any(Option::is_some));
+        for t in &m.trees {
+            assert!(
+                LeafTable::build(t, 0).is_none(),
+                "a zero budget holds no tree"
+            );
+        }
+        for r in 0..100 {
+            let row = x.row(r);
+            let all_tables = m.shap(&row);
+            let half = m.shap_with(&row, &mixed);
+            for (f, (a, b)) in all_tables.iter().zip(&half).enumerate() {
+                assert!((a - b).abs() < 1e-9, "row {r}, feature {f}: {a} vs {b}");
+            }
+        }
+    }
+
     #[test]
     fn shap_of_a_single_split_tree_is_the_leaf_gap_weighted_by_cover() {
         let tree = Tree {
@@ -1303,6 +1295,7 @@ mod tests {
             base: 0.0,
             n_features: 2,
             trees: vec![tree],
+            shap_tables: ShapTables::default(),
         };
         // Expected value: (1·1 − 1·3)/4 = −0.5; a left row gets 1 − (−0.5).
         assert_eq!(m.expected_margin(), -0.5);

@@ -16,6 +16,7 @@ pub mod leakage;
 pub mod logistic;
 pub mod metrics;
 pub mod model;
+mod shap;
 pub mod split;
 pub mod train;
 

@@ -98,9 +98,9 @@ fn fields_of(lead: &LeadRow) -> Map<String, Json> {
 }
 
 /// A text table of the leads' fields under `headers`; absent fields are empty.
-pub fn table_of(leads: &[LeadRow], headers: &[String]) -> TextTable {
+pub fn table_of<'a>(leads: impl IntoIterator<Item = &'a LeadRow>, headers: &[String]) -> TextTable {
     let rows = leads
-        .iter()
+        .into_iter()
         .map(|l| {
             let f = fields_of(l);
             headers
@@ -116,24 +116,24 @@ pub fn table_of(leads: &[LeadRow], headers: &[String]) -> TextTable {
 }
 
 /// `leads` as a table of the columns `model` reads.
-fn model_table(model: &Model, leads: &[LeadRow]) -> TextTable {
+fn model_table(model: &Model, leads: &[&LeadRow]) -> TextTable {
     let headers: Vec<String> = model
         .features
         .features
         .iter()
         .map(|f| f.name.clone())
         .collect();
-    table_of(leads, &headers)
+    table_of(leads.iter().copied(), &headers)
 }
 
-fn predict(model: &Model, leads: &[LeadRow]) -> ApiResult<Vec<Prediction>> {
+fn predict(model: &Model, leads: &[&LeadRow]) -> ApiResult<Vec<Prediction>> {
     model
         .predict(&model_table(model, leads), TOP_FACTORS)
         .map_err(|e| ApiError::internal(format!("predicting failed: {e}")))
 }
 
 /// The probabilities alone (no factors): what the shadow challenger needs.
-fn probabilities(model: &Model, leads: &[LeadRow]) -> ApiResult<Vec<f64>> {
+fn probabilities(model: &Model, leads: &[&LeadRow]) -> ApiResult<Vec<f64>> {
     let x = model
         .features
         .encode(&model_table(model, leads))
@@ -141,15 +141,15 @@ fn probabilities(model: &Model, leads: &[LeadRow]) -> ApiResult<Vec<f64>> {
     Ok(model.probabilities(&x))
 }
 
-/// Predicts `leads` with the loaded champion (and challenger) and stores
-/// the predictions; nothing when there is no champion. Returns how many.
-pub fn predict_and_store(state: &AppState, leads: &[LeadRow]) -> ApiResult<usize> {
+/// The predictions of `leads` by the loaded champion (and challenger), in
+/// their order; empty when there is no champion.
+pub fn predictions_of(state: &AppState, leads: &[&LeadRow]) -> ApiResult<Vec<PredictionRow>> {
     let predictors = state.predictors();
     let Some(champion) = &predictors.champion else {
-        return Ok(0);
+        return Ok(Vec::new());
     };
     if leads.is_empty() {
-        return Ok(0);
+        return Ok(Vec::new());
     }
     let main = predict(&champion.model, leads)?;
     let shadow = match &predictors.challenger {
@@ -158,7 +158,7 @@ pub fn predict_and_store(state: &AppState, leads: &[LeadRow]) -> ApiResult<usize
         None => None,
     };
     let now = state.clock.now_ms();
-    let rows = leads
+    Ok(leads
         .iter()
         .zip(main)
         .enumerate()
@@ -171,7 +171,13 @@ pub fn predict_and_store(state: &AppState, leads: &[LeadRow]) -> ApiResult<usize
             challenger_probability: shadow.as_ref().map(|(_, ps)| ps[i]),
             scored_at: now,
         })
-        .collect::<Vec<_>>();
+        .collect())
+}
+
+/// Predicts `leads` with the loaded champion (and challenger) and stores
+/// the predictions; nothing when there is no champion. Returns how many.
+pub fn predict_and_store(state: &AppState, leads: &[LeadRow]) -> ApiResult<usize> {
+    let rows = predictions_of(state, &leads.iter().collect::<Vec<_>>())?;
     let n = rows.len();
     state.store.put_predictions(rows)?;
     Ok(n)

@@ -601,7 +601,9 @@ impl<'a> Service<'a> {
             }
             let positions: Vec<usize> = drafts.iter().map(|(i, _, _)| *i).collect();
             let created: Vec<bool> = drafts.iter().map(|(_, _, c)| *c).collect();
-            let changes: Vec<LeadChange> = drafts.into_iter().map(|(_, d, _)| d.finish()).collect();
+            let mut changes: Vec<LeadChange> =
+                drafts.into_iter().map(|(_, d, _)| d.finish()).collect();
+            self.attach_predictions(&mut changes);
             let applied = self.apply(changes)?;
             // A concurrent writer created or changed the lead meanwhile:
             // prepare just those again, from what is stored now.
@@ -620,7 +622,6 @@ impl<'a> Service<'a> {
             }
             if retry.is_empty() {
                 self.state.after_write();
-                self.predict_written(&results);
                 return Ok(results);
             }
             only = Some(retry);
@@ -631,16 +632,21 @@ impl<'a> Service<'a> {
         ))
     }
 
-    /// Stores the predictive probability of the leads just written, in one
-    /// batch. The write has committed: a failure here leaves the old
-    /// prediction for the next re-scoring rather than failing the request.
-    fn predict_written(&self, results: &[ApiResult<(LeadRow, bool)>]) {
-        let rows: Vec<LeadRow> = results
-            .iter()
-            .filter_map(|r| r.as_ref().ok().map(|(row, _)| row.clone()))
-            .collect();
-        if let Err(e) = crate::predictive::predict_and_store(self.state, &rows) {
-            tracing::warn!(error = %e.message, leads = rows.len(), "predicting written leads failed");
+    /// Predicts the leads about to be written, so that each prediction is
+    /// stored in the same transaction as its lead (one commit, one sync).
+    /// A failure keeps the earlier predictions for the next re-scoring
+    /// rather than failing the request.
+    fn attach_predictions(&self, changes: &mut [LeadChange]) {
+        let leads: Vec<&LeadRow> = changes.iter().map(|c| &c.lead).collect();
+        match crate::predictive::predictions_of(self.state, &leads) {
+            Ok(predictions) => {
+                for (change, prediction) in changes.iter_mut().zip(predictions) {
+                    change.prediction = Some(prediction);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e.message, leads = leads.len(), "predicting leads failed")
+            }
         }
     }
 

@@ -213,7 +213,11 @@ pub trait Store: Send + Sync {
     /// Makes the challenger `id` the champion; the previous champion is
     /// retired. Conflict when `id` is not the challenger.
     fn promote_predictive_model(&self, id: i64) -> Result<PredictiveModelRow, StoreError>;
-    /// Inserts or replaces the predictions of the given leads.
+    /// Inserts or replaces the predictions of the given leads. Written
+    /// relaxed (see `Backend::write_relaxed_boxed`): a prediction is derived
+    /// from the stored lead and the champion, so it does not make a request
+    /// wait for a second sync; a power loss may lose the last ones, which
+    /// the lead's next change or re-score recomputes.
     fn put_predictions(&self, predictions: Vec<PredictionRow>) -> Result<(), StoreError>;
     fn prediction_of(&self, lead_id: &str) -> Result<Option<PredictionRow>, StoreError>;
     /// The stored predictions of the leads among `ids` that have one.

@@ -137,6 +137,10 @@ pub struct LeadChange {
     /// Boxed: changes are moved between threads by the thousand, and a
     /// second row inline would double what each move copies.
     pub stored: Option<Box<LeadRow>>,
+    /// The lead's predicted conversion, computed from `lead`: stored (in
+    /// place of any earlier one) in the same transaction as the lead, and
+    /// only if the lead's change succeeds.
+    pub prediction: Option<PredictionRow>,
 }
 
 impl LeadChange {
@@ -166,6 +170,7 @@ impl LeadChange {
             tasks: Vec::new(),
             cancel_open_tasks: false,
             stored: None,
+            prediction: None,
         }
     }
     pub fn update(lead: LeadRow) -> LeadChange {

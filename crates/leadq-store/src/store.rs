@@ -599,6 +599,15 @@ fn apply_one(
     Ok(c.lead)
 }
 
+/// Inserts or replaces one lead's prediction.
+fn put_prediction(tx: &mut dyn Tx, p: &PredictionRow) -> Result<(), StoreError> {
+    tx.exec(
+        "INSERT INTO lead_predictions (lead_id, champion_version, probability, factors, challenger_version, challenger_probability, scored_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (lead_id) DO UPDATE SET champion_version = excluded.champion_version, probability = excluded.probability, factors = excluded.factors, challenger_version = excluded.challenger_version, challenger_probability = excluded.challenger_probability, scored_at = excluded.scored_at",
+        &p![p.lead_id.clone(), p.champion_version, p.probability, p.factors.clone(), p.challenger_version, p.challenger_probability, p.scored_at],
+    )?;
+    Ok(())
+}
+
 fn write_related(tx: &mut dyn Tx, c: &LeadChange) -> Result<(), StoreError> {
     for a in &c.assignments {
         tx.exec(
@@ -623,6 +632,9 @@ fn write_related(tx: &mut dyn Tx, c: &LeadChange) -> Result<(), StoreError> {
             "UPDATE tasks SET status = 'cancelled', completed_at = $2, completed_by = 'system:closed' WHERE lead_id = $1 AND status = 'open'",
             &p![c.lead.id.clone(), c.lead.updated_at],
         )?;
+    }
+    if let Some(prediction) = &c.prediction {
+        put_prediction(tx, prediction)?;
     }
     for t in &c.tasks {
         // One open task per lead and origin: a rule firing again while its
@@ -1831,12 +1843,9 @@ impl<B: Backend> Store for SqlStore<B> {
         if predictions.is_empty() {
             return Ok(());
         }
-        self.w(move |tx| {
-            for p in predictions {
-                tx.exec(
-                    "INSERT INTO lead_predictions (lead_id, champion_version, probability, factors, challenger_version, challenger_probability, scored_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (lead_id) DO UPDATE SET champion_version = excluded.champion_version, probability = excluded.probability, factors = excluded.factors, challenger_version = excluded.challenger_version, challenger_probability = excluded.challenger_probability, scored_at = excluded.scored_at",
-                    &p![p.lead_id, p.champion_version, p.probability, p.factors, p.challenger_version, p.challenger_probability, p.scored_at],
-                )?;
+        self.w_relaxed(move |tx| {
+            for p in &predictions {
+                put_prediction(tx, p)?;
             }
             Ok(())
         })

@@ -494,6 +494,7 @@ fn one_failing_change_does_not_stop_the_others_in_its_batch(store: &dyn Store) {
         tasks: Vec::new(),
         cancel_open_tasks: false,
         stored: None,
+        prediction: Some(prediction(&l.id, 1, 0.25)),
         expected_version,
         lead: l,
     };
@@ -544,6 +545,16 @@ fn one_failing_change_does_not_stop_the_others_in_its_batch(store: &dyn Store) {
     assert_eq!(store.lead("other").unwrap().unwrap().stage, "working");
     // Deliveries of the three accepted changes only.
     assert_eq!(store.deliveries_of("wh-batch", 100).unwrap().len(), 3);
+    // Predictions too: each is stored with its lead, or not at all.
+    for id in ["first", "other", "last"] {
+        assert_eq!(
+            store.prediction_of(id).unwrap(),
+            Some(prediction(id, 1, 0.25)),
+            "{id}"
+        );
+    }
+    assert_eq!(store.prediction_of("dup").unwrap(), None);
+    assert_eq!(store.prediction_of("ext-clash").unwrap(), None);
 }
 on_every_backend!(one_failing_change_does_not_stop_the_others_in_its_batch);
 
