@@ -1168,7 +1168,7 @@ mod tests {
     /// and on the same feature more than once.
     fn wide_data(n: usize, seed: u64) -> (Matrix, Vec<bool>) {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut columns = vec![Vec::with_capacity(n); 10];
+        let mut columns = vec![Vec::new(); 10];
         let mut y = Vec::with_capacity(n);
         for _ in 0..n {
             let v: Vec<f64> = (0..10).map(|_| rng.random::<f64>()).collect();
