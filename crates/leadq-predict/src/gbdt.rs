@@ -802,11 +802,10 @@ impl Gbdt {
     /// by recursion.
     fn shap_with(&self, x: &[f64], tables: &[Option<LeafTable>]) -> Vec<f64> {
         let mut phi = vec![0.0; self.n_features];
-        let mut stack = Vec::new();
         let mut paths = Vec::new();
         for (t, table) in self.trees.iter().zip(tables) {
             match table {
-                Some(table) => table.add(t, x, &mut phi, &mut stack),
+                Some(table) => table.add(x, &mut phi),
                 None => shap::add_by_recursion(t, x, &mut phi, &mut paths),
             }
         }
@@ -1187,24 +1186,15 @@ mod tests {
         (Matrix { columns, rows: n }, y)
     }
 
-    #[test]
-    fn shap_from_leaf_tables_equals_shap_by_recursion_on_deep_trees() {
-        let (x, y) = wide_data(4000, 3);
-        let m = Gbdt::fit(
-            &x,
-            &[false; 10],
-            &y,
-            &GbdtParams {
-                n_trees: 25,
-                max_depth: 8,
-                min_rows_leaf: 5,
-                colsample: 1.0,
-                ..GbdtParams::default()
-            },
-        );
+    /// Checks `m.shap` (tables where they fit) against the recursion alone
+    /// and against the margin; returns the tables it used.
+    fn check_tables_against_recursion<'a>(
+        m: &'a Gbdt,
+        x: &Matrix,
+        rows: usize,
+    ) -> &'a [Option<LeafTable>] {
         let recursion_only = vec![None; m.trees.len()];
-        let mut deepest = 0;
-        for r in 0..150 {
+        for r in 0..rows {
             let row = x.row(r);
             let fast = m.shap(&row);
             let slow = m.shap_with(&row, &recursion_only);
@@ -1214,14 +1204,40 @@ mod tests {
             let total = m.expected_margin() + fast.iter().sum::<f64>();
             assert!((total - m.margin(&row)).abs() < 1e-9, "row {r}");
         }
-        let tables = m.shap_tables.0.get().expect("built by the first call");
-        for table in tables.iter().flatten() {
-            deepest = deepest.max(table.widest_path());
-        }
+        m.shap_tables.0.get().expect("built by the first call")
+    }
+
+    #[test]
+    fn shap_from_leaf_tables_equals_shap_by_recursion_on_deep_trees() {
+        let (x, y) = wide_data(4000, 3);
+        let params = GbdtParams {
+            n_trees: 25,
+            max_depth: 6,
+            min_rows_leaf: 5,
+            colsample: 1.0,
+            ..GbdtParams::default()
+        };
+        let m = Gbdt::fit(&x, &[false; 10], &y, &params);
+        let tables = check_tables_against_recursion(&m, &x, 150);
         // Every tree was explained from its table, and the comparison
         // covered paths with many distinct features.
         assert!(tables.iter().all(Option::is_some));
-        assert!(deepest >= 6, "widest path has {deepest} features");
+        let widest = tables.iter().flatten().map(|t| t.widest_path()).max();
+        assert!(widest >= Some(5), "widest path has {widest:?} features");
+
+        // Deeper trees have more splits than a table notes a row's way
+        // through: those are explained by recursion, with the same result.
+        let deep = Gbdt::fit(
+            &x,
+            &[false; 10],
+            &y,
+            &GbdtParams {
+                max_depth: 9,
+                ..params
+            },
+        );
+        let tables = check_tables_against_recursion(&deep, &x, 100);
+        assert!(tables.iter().any(Option::is_none));
     }
 
     #[test]

@@ -23,45 +23,84 @@ const TREE_TABLE_LIMIT: usize = 1 << 16;
 pub(crate) const MODEL_TABLE_LIMIT: usize = 1 << 22;
 /// Past this many distinct features on one path, 2^d patterns are too many.
 const MAX_PATH_FEATURES: usize = 12;
+/// A row's way through a tree is kept as one bit per split in a `u64`.
+const MAX_SPLITS: usize = 64;
 
 /// One tree's SHAP contributions, precomputed per leaf and per pattern.
+///
+/// Explaining a row takes two flat passes, with no walk of the tree: one
+/// over the splits, to note which way the row goes at each (bit `i` of a
+/// `u64` for split `i`), and one over the leaves, where a leaf's pattern
+/// bit for a feature is set unless the row leaves the leaf's path at one of
+/// that feature's splits, found with a mask per feature.
 #[derive(Debug, Clone)]
 pub(crate) struct LeafTable {
-    /// Per node: for a split, the slot its feature holds on the path from
-    /// the root (slots are numbered by first appearance, so a node's slot is
-    /// the same for every leaf below it); for a leaf, where its values and
-    /// features start and how many distinct features its path has.
-    nodes: Vec<TableNode>,
+    splits: Vec<Split>,
+    /// Left codes of categorical splits, as 256-bit sets.
+    sets: Vec<[u64; 4]>,
+    leaves: Vec<TableLeaf>,
+    /// Per leaf, its `d` distinct path features in order of first
+    /// appearance from the root, and for each the splits on it.
+    features: Vec<u32>,
+    feature_splits: Vec<u64>,
     /// Per leaf, `2^d` patterns × `d` contributions, already multiplied by
     /// the leaf value and by (one − zero) of the feature.
     values: Vec<f64>,
-    /// Per leaf, its `d` distinct path features in slot order.
-    features: Vec<u32>,
 }
 
-#[derive(Debug, Clone, Copy, Default)]
-struct TableNode {
-    slot: u8,
+#[derive(Debug, Clone)]
+struct Split {
+    feature: u32,
+    /// Index into `sets` for a categorical split, `u32::MAX` for numeric.
+    set: u32,
+    default_left: bool,
+    threshold: f64,
+}
+
+#[derive(Debug, Clone)]
+struct TableLeaf {
+    /// The splits on the root-to-leaf path.
+    path: u64,
+    /// Those of them the path leaves to the left.
+    left: u64,
     depth: u8,
-    values_at: u32,
+    /// Where the leaf's `features` / `feature_splits` start.
     features_at: u32,
+    values_at: u32,
+}
+
+/// What `LeafTable::visit` carries down the tree.
+struct Walk {
+    /// Distinct features met so far, with the product of their cover
+    /// ratios (the "zero fraction") and the splits on each.
+    path: Vec<(usize, f64, u64)>,
+    path_bits: u64,
+    left_bits: u64,
+    weights: Vec<PathElem>,
+    limit: usize,
 }
 
 impl LeafTable {
     /// The table of `tree`, or `None` when it would hold more than `limit`
-    /// values (or more than `TREE_TABLE_LIMIT`).
+    /// values (or more than `TREE_TABLE_LIMIT`), or the tree has more
+    /// splits than a row's way through it can be noted in.
     pub(crate) fn build(tree: &Tree, limit: usize) -> Option<LeafTable> {
-        let limit = limit.min(TREE_TABLE_LIMIT);
         let mut table = LeafTable {
-            nodes: vec![TableNode::default(); tree.nodes.len()],
-            values: Vec::new(),
+            splits: Vec::new(),
+            sets: Vec::new(),
+            leaves: Vec::new(),
             features: Vec::new(),
+            feature_splits: Vec::new(),
+            values: Vec::new(),
         };
-        let mut path = Vec::new();
-        let mut weights = Vec::new();
-        table
-            .visit(tree, 0, &mut path, &mut weights, limit)
-            .then_some(table)
+        let mut walk = Walk {
+            path: Vec::new(),
+            path_bits: 0,
+            left_bits: 0,
+            weights: Vec::new(),
+            limit: limit.min(TREE_TABLE_LIMIT),
+        };
+        table.visit(tree, 0, &mut walk).then_some(table)
     }
 
     /// The number of values the table holds.
@@ -72,128 +111,172 @@ impl LeafTable {
     /// The most distinct features on any one path of the tree.
     #[cfg(test)]
     pub(crate) fn widest_path(&self) -> usize {
-        self.nodes
+        self.leaves
             .iter()
-            .map(|n| n.depth as usize)
+            .map(|l| l.depth as usize)
             .max()
             .unwrap_or(0)
     }
 
-    /// Depth-first from node `n`; `path` holds the distinct features met so
-    /// far with the product of their cover ratios (the "zero fraction").
-    fn visit(
-        &mut self,
-        tree: &Tree,
-        n: usize,
-        path: &mut Vec<(usize, f64)>,
-        weights: &mut Vec<PathElem>,
-        limit: usize,
-    ) -> bool {
+    /// Depth-first from node `n`; false when the tree does not fit.
+    fn visit(&mut self, tree: &Tree, n: usize, walk: &mut Walk) -> bool {
         let node = &tree.nodes[n];
-        let (feature, left, right) = match node {
-            Node::Leaf { value, .. } => return self.fill_leaf(n, *value, path, weights, limit),
+        let (feature, left, right, split) = match node {
+            Node::Leaf { value, .. } => return self.fill_leaf(*value, walk),
             Node::Numeric {
                 feature,
+                threshold,
+                default_left,
                 left,
                 right,
                 ..
-            }
-            | Node::Categorical {
+            } => (
+                *feature,
+                *left,
+                *right,
+                Split {
+                    feature: *feature as u32,
+                    set: u32::MAX,
+                    default_left: *default_left,
+                    threshold: *threshold,
+                },
+            ),
+            Node::Categorical {
                 feature,
+                left_codes,
+                default_left,
                 left,
                 right,
                 ..
-            } => (*feature, *left, *right),
-        };
-        let (slot, introduced) = match path.iter().position(|&(f, _)| f == feature) {
-            Some(slot) => (slot, false),
-            None if path.len() == MAX_PATH_FEATURES => return false,
-            None => {
-                path.push((feature, 1.0));
-                (path.len() - 1, true)
+            } => {
+                let mut bits = [0u64; 4];
+                for &c in left_codes {
+                    if c >= 256 {
+                        return false;
+                    }
+                    bits[(c / 64) as usize] |= 1 << (c % 64);
+                }
+                self.sets.push(bits);
+                (
+                    *feature,
+                    *left,
+                    *right,
+                    Split {
+                        feature: *feature as u32,
+                        set: (self.sets.len() - 1) as u32,
+                        default_left: *default_left,
+                        threshold: 0.0,
+                    },
+                )
             }
         };
-        self.nodes[n].slot = slot as u8;
-        let zero_before = path[slot].1;
+        if self.splits.len() == MAX_SPLITS {
+            return false;
+        }
+        let bit = 1u64 << self.splits.len();
+        self.splits.push(split);
+        let (slot, introduced) = match walk.path.iter().position(|&(f, _, _)| f == feature) {
+            Some(slot) => (slot, false),
+            None if walk.path.len() == MAX_PATH_FEATURES => return false,
+            None => {
+                walk.path.push((feature, 1.0, 0));
+                (walk.path.len() - 1, true)
+            }
+        };
+        let (zero_before, splits_before) = (walk.path[slot].1, walk.path[slot].2);
+        walk.path[slot].2 |= bit;
+        walk.path_bits |= bit;
         let cover = node.cover();
-        for child in [left, right] {
-            path[slot].1 = zero_before * tree.nodes[child].cover() / cover;
-            if !self.visit(tree, child, path, weights, limit) {
+        for (child, goes_left) in [(left, true), (right, false)] {
+            walk.path[slot].1 = zero_before * tree.nodes[child].cover() / cover;
+            if goes_left {
+                walk.left_bits |= bit;
+            } else {
+                walk.left_bits &= !bit;
+            }
+            if !self.visit(tree, child, walk) {
                 return false;
             }
         }
-        path[slot].1 = zero_before;
+        walk.path_bits &= !bit;
+        walk.left_bits &= !bit;
+        walk.path[slot].1 = zero_before;
+        walk.path[slot].2 = splits_before;
         if introduced {
-            path.pop();
+            walk.path.pop();
         }
         true
     }
 
-    fn fill_leaf(
-        &mut self,
-        n: usize,
-        value: f64,
-        path: &[(usize, f64)],
-        weights: &mut Vec<PathElem>,
-        limit: usize,
-    ) -> bool {
-        let d = path.len();
+    fn fill_leaf(&mut self, value: f64, walk: &mut Walk) -> bool {
+        let d = walk.path.len();
+        if d == 0 {
+            // A tree that is a single leaf explains nothing.
+            return true;
+        }
         let size = (1usize << d) * d;
-        if self.values.len() + size > limit {
+        if self.values.len() + size > walk.limit {
             return false;
         }
-        self.nodes[n] = TableNode {
-            slot: 0,
+        self.leaves.push(TableLeaf {
+            path: walk.path_bits,
+            left: walk.left_bits,
             depth: d as u8,
-            values_at: self.values.len() as u32,
             features_at: self.features.len() as u32,
-        };
-        self.features.extend(path.iter().map(|&(f, _)| f as u32));
+            values_at: self.values.len() as u32,
+        });
+        for &(f, _, splits) in &walk.path {
+            self.features.push(f as u32);
+            self.feature_splits.push(splits);
+        }
         for pattern in 0..1usize << d {
-            weights.clear();
+            walk.weights.clear();
             let mut view = PathView {
-                paths: weights,
+                paths: &mut walk.weights,
                 start: 0,
             };
             view.extend(1.0, 1.0, usize::MAX);
-            for (k, &(f, zero)) in path.iter().enumerate() {
+            for (k, &(f, zero, _)) in walk.path.iter().enumerate() {
                 let one = if pattern >> k & 1 == 1 { 1.0 } else { 0.0 };
                 view.extend(zero, one, f);
             }
             for k in 0..d {
-                let e = weights[k + 1];
+                let e = walk.weights[k + 1];
                 self.values
-                    .push(unwound_sum(weights, k + 1) * (e.one - e.zero) * value);
+                    .push(unwound_sum(&walk.weights, k + 1) * (e.one - e.zero) * value);
             }
         }
         true
     }
 
-    /// Adds the tree's SHAP values for row `x` to `phi`; `stack` is scratch.
-    pub(crate) fn add(&self, tree: &Tree, x: &[f64], phi: &mut [f64], stack: &mut Vec<(u32, u32)>) {
-        stack.clear();
-        stack.push((0, u32::MAX));
-        while let Some((n, pattern)) = stack.pop() {
-            let n = n as usize;
-            match tree.nodes[n].child(x) {
-                Some((_, hot, cold)) => {
-                    let slot = self.nodes[n].slot;
-                    stack.push((cold as u32, pattern & !(1 << slot)));
-                    stack.push((hot as u32, pattern));
-                }
-                None => {
-                    let leaf = self.nodes[n];
-                    let d = leaf.depth as usize;
-                    if d == 0 {
-                        continue;
-                    }
-                    let p = (pattern & ((1u32 << d) - 1)) as usize;
-                    let values = &self.values[leaf.values_at as usize + p * d..][..d];
-                    let features = &self.features[leaf.features_at as usize..][..d];
-                    for (&f, &v) in features.iter().zip(values) {
-                        phi[f as usize] += v;
-                    }
-                }
+    /// Adds the tree's SHAP values for row `x` to `phi`.
+    pub(crate) fn add(&self, x: &[f64], phi: &mut [f64]) {
+        let mut goes_left = 0u64;
+        for (i, s) in self.splits.iter().enumerate() {
+            let v = x[s.feature as usize];
+            let left = if v.is_nan() {
+                s.default_left
+            } else if s.set != u32::MAX {
+                // `as u32` as in `Node::child`.
+                let c = v as u32;
+                c < 256 && self.sets[s.set as usize][(c / 64) as usize] >> (c % 64) & 1 == 1
+            } else {
+                v <= s.threshold
+            };
+            goes_left |= (left as u64) << i;
+        }
+        for leaf in &self.leaves {
+            // The splits of the path where the row goes the other way.
+            let off_path = (goes_left ^ leaf.left) & leaf.path;
+            let d = leaf.depth as usize;
+            let at = leaf.features_at as usize;
+            let mut pattern = 0;
+            for (k, &splits) in self.feature_splits[at..at + d].iter().enumerate() {
+                pattern |= ((off_path & splits == 0) as usize) << k;
+            }
+            let values = &self.values[leaf.values_at as usize + pattern * d..][..d];
+            for (&f, &v) in self.features[at..at + d].iter().zip(values) {
+                phi[f as usize] += v;
             }
         }
     }
