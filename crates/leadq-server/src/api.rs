@@ -26,6 +26,7 @@ use leadq_store::{
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
+use std::collections::HashSet;
 use std::time::Instant;
 use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -615,7 +616,15 @@ pub struct EventsResult {
     pub errors: Vec<Json>,
 }
 
-fn event_row(state: &AppState, e: EventIn, path: &str, now: i64) -> ApiResult<EventRow> {
+/// Validates one event of a batch; `known` holds the ids among the
+/// batch's `lead_id`s that name a stored lead (read once per batch).
+fn event_row(
+    state: &AppState,
+    e: EventIn,
+    path: &str,
+    now: i64,
+    known: &HashSet<String>,
+) -> ApiResult<EventRow> {
     let kind = e.kind.trim().to_lowercase();
     if kind.is_empty()
         || kind.len() > 64
@@ -646,19 +655,26 @@ fn event_row(state: &AppState, e: EventIn, path: &str, now: i64) -> ApiResult<Ev
             "must be an object",
         ));
     }
-    let lead = match (&e.lead_id, &e.email) {
-        (Some(id), _) => state.store.lead(id)?.ok_or_else(|| {
-            ApiError::invalid(&format!("{path}.lead_id"), format!("no lead '{id}'"))
-        })?,
-        (None, Some(email)) => state
-            .store
-            .find_lead(&LeadKey::Email(email.trim().to_lowercase()))?
-            .ok_or_else(|| {
-                ApiError::invalid(
-                    &format!("{path}.email"),
-                    format!("no lead with email '{email}'"),
-                )
-            })?,
+    let lead_id = match (e.lead_id, &e.email) {
+        (Some(id), _) if known.contains(&id) => id,
+        (Some(id), _) => {
+            return Err(ApiError::invalid(
+                &format!("{path}.lead_id"),
+                format!("no lead '{id}'"),
+            ))
+        }
+        (None, Some(email)) => {
+            state
+                .store
+                .find_lead(&LeadKey::Email(email.trim().to_lowercase()))?
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        &format!("{path}.email"),
+                        format!("no lead with email '{email}'"),
+                    )
+                })?
+                .id
+        }
         (None, None) => return Err(ApiError::invalid(path, "give lead_id or email")),
     };
     let props = if e.properties.is_null() {
@@ -677,14 +693,14 @@ fn event_row(state: &AppState, e: EventIn, path: &str, now: i64) -> ApiResult<Ev
         None => {
             use sha2::Digest;
             let h = sha2::Sha256::digest(
-                format!("{}\u{0}{kind}\u{0}{at}\u{0}{props}", lead.id).as_bytes(),
+                format!("{lead_id}\u{0}{kind}\u{0}{at}\u{0}{props}").as_bytes(),
             );
             format!("auto:{}", hex::encode(&h[..16]))
         }
     };
     Ok(EventRow {
         seq: 0,
-        lead_id: lead.id,
+        lead_id,
         kind,
         at,
         props,
@@ -702,8 +718,16 @@ async fn ingest_events(
         let now = s.clock.now_ms();
         let mut rows = Vec::new();
         let mut errors = Vec::new();
+        // The leads the batch names, read in one go rather than per event.
+        let named: Vec<String> = events
+            .iter()
+            .filter_map(|e| e.lead_id.clone())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let known: HashSet<String> = s.store.existing_lead_ids(&named)?.into_iter().collect();
         for (i, e) in events.into_iter().enumerate() {
-            match event_row(s, e, &format!("events[{i}]"), now) {
+            match event_row(s, e, &format!("events[{i}]"), now, &known) {
                 Ok(r) => rows.push(r),
                 Err(err) => errors.push(json!({ "index": i, "error": error_json(&err) })),
             }

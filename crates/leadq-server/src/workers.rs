@@ -893,8 +893,18 @@ pub async fn deliver_due(state: &AppState, client: &reqwest::Client) -> usize {
     ok
 }
 
+/// The longest rest of the background re-scorer between two passes.
+const RESCORE_REST_MAX: Duration = Duration::from_secs(2);
+
 /// Re-scores the leads queued by event batches until the queue is empty.
-pub async fn drain_rescore_queue(state: &AppState) {
+///
+/// With `pace`, a pass that leaves more leads queued is followed by a rest
+/// as long as the pass took (at most `RESCORE_REST_MAX`): under a sustained
+/// stream of events the re-scorer then keeps about half of one core and
+/// leaves the rest to acknowledging writes, and a lead touched by several
+/// batches meanwhile is re-scored once. Scores lag the events by about two
+/// passes at most; with the queue drained it waits for the next batch.
+pub async fn drain_rescore_queue(state: &AppState, pace: bool) {
     loop {
         let ids = state.take_rescore(2000);
         if ids.is_empty() {
@@ -902,6 +912,7 @@ pub async fn drain_rescore_queue(state: &AppState) {
         }
         let s = state.clone();
         let again = ids.clone();
+        let started = std::time::Instant::now();
         match tokio::task::spawn_blocking(move || Service::new(&s).rescore_leads(&ids, "event"))
             .await
         {
@@ -912,6 +923,9 @@ pub async fn drain_rescore_queue(state: &AppState) {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
             Err(_) => return,
+        }
+        if pace && state.rescore_backlog() > 0 {
+            tokio::time::sleep(started.elapsed().min(RESCORE_REST_MAX)).await;
         }
     }
 }
@@ -965,11 +979,11 @@ pub fn spawn_all(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle
         let mut stop = stop.clone();
         handles.push(tokio::spawn(async move {
             loop {
-                drain_rescore_queue(&state).await;
+                drain_rescore_queue(&state, true).await;
                 tokio::select! {
                     _ = state.rescore_ready.notified() => {}
                     _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                    _ = stop.changed() => { drain_rescore_queue(&state).await; break }
+                    _ = stop.changed() => { drain_rescore_queue(&state, false).await; break }
                 }
             }
         }));

@@ -123,6 +123,9 @@ pub trait Store: Send + Sync {
     fn lead(&self, id: &str) -> Result<Option<LeadRow>, StoreError>;
     /// The stored leads among `ids` (missing ones are left out), by id order of `ids`.
     fn leads_by_ids(&self, ids: &[String]) -> Result<Vec<LeadRow>, StoreError>;
+    /// Which of `ids` name a stored lead (in no particular order): what an
+    /// event batch checks, without reading the leads themselves.
+    fn existing_lead_ids(&self, ids: &[String]) -> Result<Vec<String>, StoreError>;
     /// Finds a lead by id, external id or email (in that order).
     fn find_lead(&self, key: &LeadKey) -> Result<Option<LeadRow>, StoreError>;
     fn list_leads(&self, filter: &LeadFilter) -> Result<LeadPage, StoreError>;

@@ -1165,6 +1165,21 @@ impl<B: Backend> Store for SqlStore<B> {
         })
     }
 
+    fn existing_lead_ids(&self, ids: &[String]) -> Result<Vec<String>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = ids.to_vec();
+        self.r(move |tx| {
+            Ok(
+                query_in(tx, "SELECT id FROM leads WHERE id IN ({ids})", &ids)?
+                    .iter()
+                    .map(|r| r.text(0))
+                    .collect(),
+            )
+        })
+    }
+
     fn find_lead(&self, key: &LeadKey) -> Result<Option<LeadRow>, StoreError> {
         let (col, v) = match key {
             LeadKey::Id(v) => ("id", v.clone()),

@@ -423,6 +423,14 @@ fn leads_by_ids_are_the_stored_ones_in_the_order_asked(store: &dyn Store) {
     assert_eq!(got[1], stored[3]);
     assert!(store.leads_by_ids(&[]).unwrap().is_empty());
     assert!(store.leads_by_ids(&strs(&["missing"])).unwrap().is_empty());
+
+    // Existence alone, past one statement's worth of ids.
+    let mut asked: Vec<String> = (0..1_200).map(|i| format!("many-{i:04}")).collect();
+    asked.push("missing".into());
+    let mut existing = store.existing_lead_ids(&asked).unwrap();
+    existing.sort();
+    assert_eq!(existing, ids(&stored));
+    assert!(store.existing_lead_ids(&[]).unwrap().is_empty());
     // Beyond one statement's worth of ids, newest first.
     let all: Vec<String> = ids(&stored).into_iter().rev().collect();
     assert_eq!(ids(&store.leads_by_ids(&all).unwrap()), all);
