@@ -9,9 +9,9 @@
 //!   on that feature towards the leaf?), so for a path with d distinct
 //!   features there are 2^d possible rows' worth of contributions. Storing
 //!   them all (for a depth-5 tree, at most 32 leaves × 32 patterns × 5
-//!   values) turns the per-row work into a walk of the tree and a lookup
-//!   per leaf, several times faster. This is the idea of "Fast TreeSHAP v2"
-//!   (Yang 2021). Trees too deep for the table's memory budget keep the
+//!   values) turns the per-row work into one pass over the splits and a
+//!   lookup per leaf (see `LeafTable`). This is the idea of "Fast TreeSHAP
+//!   v2" (Yang 2021). Trees too large for the table's limits keep the
 //!   recursion.
 
 use crate::gbdt::{Node, Tree};
