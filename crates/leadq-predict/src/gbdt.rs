@@ -756,16 +756,8 @@ impl Gbdt {
                         break;
                     }
                     let v = x.columns[nd.feature as usize][r];
-                    let go_left = if v.is_nan() {
-                        nd.default_left
-                    } else if nd.set != u32::MAX {
-                        // `as u32` as in `Node::child`; codes past 255 are
-                        // never among the left codes.
-                        let c = v as u32;
-                        c < 256 && sets[nd.set as usize][(c / 64) as usize] >> (c % 64) & 1 == 1
-                    } else {
-                        v <= nd.value
-                    };
+                    let set = (nd.set != u32::MAX).then(|| &sets[nd.set as usize]);
+                    let go_left = flat_goes_left(v, nd.default_left, set, nd.value);
                     i = if go_left { nd.left } else { nd.right } as usize;
                 }
             }
@@ -810,6 +802,38 @@ impl Gbdt {
             }
         }
         phi
+    }
+}
+
+/// A categorical split's left codes as a 256-bit set; codes past 255 are
+/// never among the left codes.
+pub(crate) fn code_set(codes: &[u32]) -> [u64; 4] {
+    let mut bits = [0u64; 4];
+    for &c in codes.iter().filter(|&&c| c < 256) {
+        bits[(c / 64) as usize] |= 1 << (c % 64);
+    }
+    bits
+}
+
+/// Whether value `v` goes left at a flattened split: by `set` (from
+/// `code_set`) for a categorical split, else by `threshold`. Decides as
+/// `Node::child` does (codes are taken `as u32`).
+#[inline]
+pub(crate) fn flat_goes_left(
+    v: f64,
+    default_left: bool,
+    set: Option<&[u64; 4]>,
+    threshold: f64,
+) -> bool {
+    if v.is_nan() {
+        return default_left;
+    }
+    match set {
+        Some(bits) => {
+            let c = v as u32;
+            c < 256 && bits[(c / 64) as usize] >> (c % 64) & 1 == 1
+        }
+        None => v <= threshold,
     }
 }
 
@@ -861,11 +885,7 @@ fn flatten(t: &Tree, flat: &mut Vec<FlatNode>, sets: &mut Vec<[u64; 4]>) {
                 right,
                 ..
             } => {
-                let mut bits = [0u64; 4];
-                for &c in left_codes.iter().filter(|&&c| c < 256) {
-                    bits[(c / 64) as usize] |= 1 << (c % 64);
-                }
-                sets.push(bits);
+                sets.push(code_set(left_codes));
                 FlatNode {
                     feature: *feature as u32,
                     set: (sets.len() - 1) as u32,

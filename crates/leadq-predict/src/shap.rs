@@ -14,7 +14,7 @@
 //!   v2" (Yang 2021). Trees too large for the table's limits keep the
 //!   recursion.
 
-use crate::gbdt::{Node, Tree};
+use crate::gbdt::{code_set, flat_goes_left, Node, Tree};
 
 /// Most values one tree's table may hold (512 KiB); past it the tree is
 /// explained by recursion.
@@ -149,14 +149,7 @@ impl LeafTable {
                 right,
                 ..
             } => {
-                let mut bits = [0u64; 4];
-                for &c in left_codes {
-                    if c >= 256 {
-                        return false;
-                    }
-                    bits[(c / 64) as usize] |= 1 << (c % 64);
-                }
-                self.sets.push(bits);
+                self.sets.push(code_set(left_codes));
                 (
                     *feature,
                     *left,
@@ -254,15 +247,8 @@ impl LeafTable {
         let mut goes_left = 0u64;
         for (i, s) in self.splits.iter().enumerate() {
             let v = x[s.feature as usize];
-            let left = if v.is_nan() {
-                s.default_left
-            } else if s.set != u32::MAX {
-                // `as u32` as in `Node::child`.
-                let c = v as u32;
-                c < 256 && self.sets[s.set as usize][(c / 64) as usize] >> (c % 64) & 1 == 1
-            } else {
-                v <= s.threshold
-            };
+            let set = (s.set != u32::MAX).then(|| &self.sets[s.set as usize]);
+            let left = flat_goes_left(v, s.default_left, set, s.threshold);
             goes_left |= (left as u64) << i;
         }
         for leaf in &self.leaves {
