@@ -217,10 +217,11 @@ pub trait Store: Send + Sync {
     /// retired. Conflict when `id` is not the challenger.
     fn promote_predictive_model(&self, id: i64) -> Result<PredictiveModelRow, StoreError>;
     /// Inserts or replaces the predictions of the given leads. Written
-    /// relaxed (see `Backend::write_relaxed_boxed`): a prediction is derived
-    /// from the stored lead and the champion, so it does not make a request
-    /// wait for a second sync; a power loss may lose the last ones, which
-    /// the lead's next change or re-score recomputes.
+    /// relaxed (see `Backend::write_relaxed_boxed`): these are the bulk
+    /// predictions of a training or promotion, derived from the stored
+    /// leads and the champion. A power loss may lose the last ones; the
+    /// lead's next change or the next training or promotion recomputes them.
+    /// (A lead's own write carries its prediction: `LeadChange::prediction`.)
     fn put_predictions(&self, predictions: Vec<PredictionRow>) -> Result<(), StoreError>;
     fn prediction_of(&self, lead_id: &str) -> Result<Option<PredictionRow>, StoreError>;
     /// The stored predictions of the leads among `ids` that have one.
