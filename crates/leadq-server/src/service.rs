@@ -2,7 +2,7 @@
 //! record events and answers, move leads through their lifecycle, route
 //! them, re-score them. HTTP handlers are thin shells over these.
 
-use crate::auth::{new_id, Principal};
+use crate::auth::{new_id, new_ordered_id, Principal};
 use crate::engine::{self, ActiveModel};
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
@@ -725,7 +725,10 @@ impl<'a> Service<'a> {
                 None => (
                     LeadRow {
                         seq: 0,
-                        id: input.id.clone().unwrap_or_else(|| new_id("ld")),
+                        id: input
+                            .id
+                            .clone()
+                            .unwrap_or_else(|| new_ordered_id("ld", now)),
                         external_id: input.external_id.clone(),
                         email: None,
                         domain: None,

@@ -22,8 +22,9 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 use std::any::Any;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 type AnyBox = Box<dyn Any + Send>;
 type Reply = SyncSender<Result<AnyBox, StoreError>>;
@@ -61,6 +62,9 @@ fn db_err(e: rusqlite::Error) -> StoreError {
     StoreError::Database(e.to_string())
 }
 
+/// How long a connection waits for a lock another one holds.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn open(path: &Path, write: bool) -> Result<Connection, StoreError> {
     let flags = if write {
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
@@ -69,8 +73,7 @@ fn open(path: &Path, write: bool) -> Result<Connection, StoreError> {
     } | OpenFlags::SQLITE_OPEN_NO_MUTEX
         | OpenFlags::SQLITE_OPEN_URI;
     let conn = Connection::open_with_flags(path, flags).map_err(db_err)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))
-        .map_err(db_err)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(db_err)?;
     if write {
         // WAL lets readers run beside the writer; FULL syncs the WAL on
         // every commit, which is what makes an acknowledgement durable.
@@ -185,14 +188,16 @@ impl SqliteBackend {
             .map_err(db_err)?;
         let checkpoint_conn = open(path, true)?;
         let (committed, commits) = sync_channel::<()>(1);
+        let restart_wanted = Arc::new(AtomicBool::new(false));
+        let wanted = restart_wanted.clone();
         let checkpointer = std::thread::Builder::new()
             .name("leadq-sqlite-checkpointer".into())
-            .spawn(move || checkpoint_loop(checkpoint_conn, commits))
+            .spawn(move || checkpoint_loop(checkpoint_conn, commits, &wanted))
             .map_err(|e| StoreError::Database(format!("cannot start checkpointer: {e}")))?;
         let (tx, rx) = sync_channel::<Job>(4 * MAX_GROUP);
         let writer = std::thread::Builder::new()
             .name("leadq-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx, committed))
+            .spawn(move || writer_loop(conn, rx, committed, &restart_wanted))
             .map_err(|e| StoreError::Database(format!("cannot start writer: {e}")))?;
         Ok(SqliteBackend {
             path: path.to_path_buf(),
@@ -225,15 +230,42 @@ impl Drop for SqliteBackend {
 }
 
 /// WAL pages after which the writer checkpoints by itself (4 KiB each):
-/// reached only when the checkpointer thread falls behind.
-const WRITER_CHECKPOINT_PAGES: i64 = 16_384;
+/// reached only when the WAL could not be restarted for a long while.
+const WRITER_CHECKPOINT_PAGES: i64 = 32_768;
+
+/// WAL frames after which the writer, once the checkpointer has copied
+/// nearly all of them, copies the rest and starts the WAL over from its
+/// beginning.
+///
+/// Why the writer: SQLite starts the WAL over only when a write begins
+/// with every frame copied and no reader inside the WAL. Under a steady
+/// stream of commits the checkpointer never sees that: new frames land
+/// while it copies. Left alone, the WAL grows to the writer's automatic
+/// checkpoint, which then runs after commit after commit, each with a sync
+/// of the database file, until one happens to catch a moment without
+/// readers: a stall of tens of milliseconds for every write waiting behind
+/// it. A RESTART checkpoint from the writer, between two groups, copies
+/// only what landed since the checkpointer's last round and waits for the
+/// readers still inside the WAL (a millisecond or two) so that the next
+/// write starts the WAL over.
+const WAL_RESTART_FRAMES: i64 = 8_192;
+
+/// Longest the writer waits for readers inside the WAL when it restarts
+/// it: snapshots are short, and a long one (an export) only puts the
+/// restart off to the next round.
+const RESTART_WAIT: std::time::Duration = std::time::Duration::from_millis(4);
 
 /// Least time between two background checkpoints: commits in between are
 /// copied together, and a busy stream of small commits does not turn into
 /// a stream of database-file syncs.
 const CHECKPOINT_PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
 
-fn writer_loop(conn: Connection, rx: Receiver<Job>, committed: SyncSender<()>) {
+fn writer_loop(
+    conn: Connection,
+    rx: Receiver<Job>,
+    committed: SyncSender<()>,
+    restart_wanted: &AtomicBool,
+) {
     let mut synced = true;
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
@@ -261,6 +293,26 @@ fn writer_loop(conn: Connection, rx: Receiver<Job>, committed: SyncSender<()>) {
         run_group(&conn, group);
         // A full channel already holds a wake-up for the checkpointer.
         let _ = committed.try_send(());
+        if restart_wanted.swap(false, Ordering::Relaxed) {
+            restart_wal(&conn);
+        }
+    }
+}
+
+/// Copies the frames the checkpointer has not and waits briefly for
+/// readers to leave the WAL, so that the next commit writes it from its
+/// start (see [`WAL_RESTART_FRAMES`]).
+fn restart_wal(conn: &Connection) {
+    let restarted = conn
+        .busy_timeout(RESTART_WAIT)
+        .and_then(|_| conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0)));
+    if let Err(e) = conn.busy_timeout(BUSY_TIMEOUT) {
+        tracing::warn!(error = %e, "cannot reset the writer's busy timeout");
+    }
+    match restarted {
+        // Busy: a reader stayed; the checkpointer asks again next round.
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "WAL restart checkpoint failed"),
     }
 }
 
@@ -268,10 +320,20 @@ fn writer_loop(conn: Connection, rx: Receiver<Job>, committed: SyncSender<()>) {
 /// the writer's thread. PASSIVE never blocks the writer or readers; frames
 /// a reader still needs are copied on a later round. With nothing new in
 /// the WAL a round does no I/O.
-fn checkpoint_loop(conn: Connection, commits: Receiver<()>) {
+fn checkpoint_loop(conn: Connection, commits: Receiver<()>, restart_wanted: &AtomicBool) {
     while commits.recv().is_ok() {
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::warn!(error = %e, "background WAL checkpoint failed; the writer's own checkpoint takes over");
+        // (busy, frames in the WAL, frames copied)
+        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+            Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+        }) {
+            Ok((frames, copied)) => {
+                if frames >= WAL_RESTART_FRAMES && copied >= frames - frames / 8 {
+                    restart_wanted.store(true, Ordering::Relaxed);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "background WAL checkpoint failed; the writer's own checkpoint takes over")
+            }
         }
         std::thread::sleep(CHECKPOINT_PAUSE);
     }

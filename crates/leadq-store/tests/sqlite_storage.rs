@@ -104,3 +104,61 @@ fn reasons_recorded_in_the_ledger_are_not_stored_again_in_the_lead_row() {
         .expect("the entry");
     assert_eq!(in_ledger, reasons);
 }
+
+#[test]
+fn the_wal_starts_over_under_a_steady_stream_of_commits_while_readers_read() {
+    // Frames the background checkpointer lets the WAL reach before the
+    // writer starts it over (8,192), plus what a checkpoint round can let
+    // in meanwhile; the writer's own automatic checkpoint alone would let
+    // it grow to 32,768.
+    const MOST_FRAMES: u64 = 16_384;
+    const FRAME_BYTES: u64 = 4096 + 24;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = std::sync::Arc::new(leadq_store::open(None, dir.path()).expect("store opens"));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Readers always inside a snapshot: what keeps SQLite from starting
+    // the WAL over on its own.
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let (store, stop) = (store.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut reads = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    store.lead("w-0").expect("read");
+                    reads += 1;
+                }
+                reads
+            })
+        })
+        .collect();
+    let filler = "x".repeat(3000);
+    let wal = dir.path().join("leadq.db-wal");
+    // Each commit of four 3 KB leads writes about 16 frames (their pages
+    // and the indexes'), so 4,000 commits write about 64,000: twice what
+    // the writer's own checkpoint would let the WAL hold.
+    for i in 0..4_000 {
+        let changes = (0..4)
+            .map(|k| {
+                let mut lead = scored_lead(&format!("w-{}", i * 4 + k), "[]");
+                lead.fields = format!(r#"{{"note":"{filler}{i}"}}"#);
+                LeadChange::insert(lead)
+            })
+            .collect();
+        for r in store.apply(changes).expect("apply") {
+            r.expect("inserted");
+        }
+        // The file is written over from its start, never shrunk: its size
+        // is the most frames it ever held.
+        let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        assert!(
+            size <= MOST_FRAMES * FRAME_BYTES,
+            "the WAL reached {} frames after {} commits",
+            size / FRAME_BYTES,
+            i + 1
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for r in readers {
+        assert!(r.join().expect("reader") > 0, "the readers read");
+    }
+}
