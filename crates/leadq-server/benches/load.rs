@@ -25,30 +25,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
+mod common;
+use common::{arg, arg_or, COUNTRIES, INDUSTRIES};
 
-fn arg_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    match arg(name) {
-        Some(v) => v
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}: cannot parse {v:?}")),
-        None => default,
-    }
-}
-
-const INDUSTRIES: [&str; 5] = [
-    "Software",
-    "Fintech",
-    "Retail",
-    "Healthcare",
-    "Manufacturing",
-];
-const COUNTRIES: [&str; 5] = ["United States", "Germany", "Japan", "Brazil", "France"];
 const EVENT_KINDS: [&str; 5] = [
     "page_view",
     "pricing_page_view",

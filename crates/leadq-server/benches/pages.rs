@@ -23,12 +23,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const MODEL: &str = include_str!("../../../examples/default-model.toml");
 
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
+mod common;
+use common::{arg, COUNTRIES, INDUSTRIES};
 
 const REPS: [&str; 4] = ["rep-na", "rep-emea", "rep-apac", "rep-latam"];
 
@@ -36,14 +32,6 @@ const REPS: [&str; 4] = ["rep-na", "rep-emea", "rep-apac", "rep-latam"];
 /// about a third closed (won or lost) so the dashboard and backtest have
 /// outcomes to work on.
 fn lead(i: usize, now: i64) -> LeadRow {
-    const INDUSTRIES: [&str; 5] = [
-        "Software",
-        "Fintech",
-        "Retail",
-        "Healthcare",
-        "Manufacturing",
-    ];
-    const COUNTRIES: [&str; 5] = ["United States", "Germany", "Japan", "Brazil", "France"];
     const TITLES: [&str; 4] = ["VP Engineering", "CTO", "Marketing Manager", "Student"];
     const SOURCES: [&str; 4] = ["web", "event", "partner", "paid search"];
     let fields = serde_json::json!({

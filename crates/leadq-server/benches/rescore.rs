@@ -19,22 +19,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const MODEL: &str = include_str!("../../../examples/default-model.toml");
 
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
+mod common;
+use common::{arg, COUNTRIES, INDUSTRIES};
 
 fn lead(i: usize, now: i64) -> LeadRow {
-    const INDUSTRIES: [&str; 5] = [
-        "Software",
-        "Fintech",
-        "Retail",
-        "Healthcare",
-        "Manufacturing",
-    ];
-    const COUNTRIES: [&str; 5] = ["United States", "Germany", "Japan", "Brazil", "France"];
     const TITLES: [&str; 4] = ["VP Engineering", "CTO", "Marketing Manager", "Student"];
     let fields = serde_json::json!({
         "email": format!("p{i}@corp{}.example.com", i % 9973),
