@@ -44,7 +44,60 @@ pub struct SqliteBackend {
     queue: Mutex<Option<SyncSender<Job>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     checkpointer: Mutex<Option<std::thread::JoinHandle<()>>>,
-    readers: Mutex<Vec<Connection>>,
+    readers: ReaderPool,
+}
+
+/// Most read connections open at once. Opening one costs a parse of the
+/// whole schema and a fresh statement cache, so connections are kept and
+/// reused; a read that finds them all busy waits for one rather than
+/// opening another. More readers than this would not read faster on a
+/// machine with a few cores, they would only hold more page caches.
+const MAX_READERS: usize = 16;
+
+/// Read connections, kept open between reads (see [`MAX_READERS`]).
+#[derive(Default)]
+struct ReaderPool {
+    state: Mutex<ReaderState>,
+    returned: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct ReaderState {
+    idle: Vec<Connection>,
+    /// Connections open, idle or in use.
+    open: usize,
+}
+
+impl ReaderPool {
+    /// An idle connection, a new one while fewer than [`MAX_READERS`] are
+    /// open, or else the next one returned.
+    fn take(&self, path: &Path) -> Result<Connection, StoreError> {
+        let poisoned = |_| StoreError::Database("the reader pool lock is poisoned".into());
+        let mut state = self.state.lock().map_err(poisoned)?;
+        loop {
+            if let Some(conn) = state.idle.pop() {
+                return Ok(conn);
+            }
+            if state.open < MAX_READERS {
+                state.open += 1;
+                drop(state);
+                return open(path, false).inspect_err(|_| {
+                    if let Ok(mut state) = self.state.lock() {
+                        state.open -= 1;
+                    }
+                    self.returned.notify_one();
+                });
+            }
+            state = self.returned.wait(state).map_err(poisoned)?;
+        }
+    }
+
+    fn give_back(&self, conn: Connection) {
+        if let Ok(mut state) = self.state.lock() {
+            state.idle.push(conn);
+        }
+        self.returned.notify_one();
+    }
 }
 
 fn db_err(e: rusqlite::Error) -> StoreError {
@@ -65,6 +118,34 @@ fn db_err(e: rusqlite::Error) -> StoreError {
 /// How long a connection waits for a lock another one holds.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Puts the database in WAL mode. Switching needs the file to itself, and
+/// SQLite answers "busy" at once, without its busy handler, while another
+/// connection is opening the same file (two services starting together),
+/// so the switch is retried here for as long as any lock is waited for.
+fn enable_wal(conn: &Connection) -> Result<(), StoreError> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0)) {
+            Ok(mode) if mode.eq_ignore_ascii_case("wal") => return Ok(()),
+            Ok(mode) => {
+                return Err(StoreError::Database(format!(
+                    "the database stayed in journal mode {mode}, not WAL"
+                )))
+            }
+            Err(e) => {
+                let busy = matches!(
+                    e.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+                );
+                if !busy || std::time::Instant::now() >= deadline {
+                    return Err(db_err(e));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
+    }
+}
+
 fn open(path: &Path, write: bool) -> Result<Connection, StoreError> {
     let flags = if write {
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
@@ -77,12 +158,11 @@ fn open(path: &Path, write: bool) -> Result<Connection, StoreError> {
     if write {
         // WAL lets readers run beside the writer; FULL syncs the WAL on
         // every commit, which is what makes an acknowledgement durable.
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(db_err)?;
+        enable_wal(&conn)?;
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(db_err)?;
-        // Every write runs in a savepoint (see the module docs); keeping
-        // their sub-journals in memory spares a temp-file write per page.
+        // Statement journals (kept while a statement that may fail half
+        // way runs) stay in memory: no temp-file write per page.
         conn.pragma_update(None, "temp_store", "MEMORY")
             .map_err(db_err)?;
         conn.pragma_update(None, "cache_size", -65_536)
@@ -204,7 +284,7 @@ impl SqliteBackend {
             queue: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
             checkpointer: Mutex::new(Some(checkpointer)),
-            readers: Mutex::new(Vec::new()),
+            readers: ReaderPool::default(),
         })
     }
 
@@ -415,18 +495,16 @@ impl Backend for SqliteBackend {
     }
 
     fn read_boxed(&self, f: ReadFn<'_, AnyBox>) -> Result<AnyBox, StoreError> {
-        let conn = match self.readers.lock().ok().and_then(|mut r| r.pop()) {
-            Some(c) => c,
-            None => open(&self.path, false)?,
-        };
-        conn.execute_batch("BEGIN").map_err(db_err)?;
-        let out = f(&mut SqliteTx(&conn));
-        let _ = conn.execute_batch("COMMIT");
-        if let Ok(mut r) = self.readers.lock() {
-            if r.len() < 8 {
-                r.push(conn);
+        let conn = self.readers.take(&self.path)?;
+        let out = match conn.execute_batch("BEGIN") {
+            Ok(()) => {
+                let out = f(&mut SqliteTx(&conn));
+                let _ = conn.execute_batch("COMMIT");
+                out
             }
-        }
+            Err(e) => Err(db_err(e)),
+        };
+        self.readers.give_back(conn);
         out
     }
 
@@ -478,5 +556,49 @@ impl SqliteBackend {
         answer
             .recv()
             .map_err(|_| StoreError::Unavailable("store writer stopped".into()))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sql::read;
+    use std::sync::atomic::AtomicUsize;
+
+    #[test]
+    fn more_concurrent_reads_than_pooled_connections_wait_and_all_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = SqliteBackend::open(&dir.path().join("leadq.db")).unwrap();
+        crate::sql::write(&backend, |tx| {
+            tx.batch("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (7)")
+        })
+        .unwrap();
+        let inside = AtomicUsize::new(0);
+        let most_inside = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..3 * MAX_READERS)
+                .map(|_| {
+                    s.spawn(|| {
+                        read(&backend, |tx| {
+                            let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                            most_inside.fetch_max(now, Ordering::SeqCst);
+                            std::thread::sleep(std::time::Duration::from_millis(20));
+                            let x = tx.query("SELECT x FROM t", &[])?[0].int(0);
+                            inside.fetch_sub(1, Ordering::SeqCst);
+                            Ok(x)
+                        })
+                    })
+                })
+                .collect();
+            for h in handles {
+                assert_eq!(h.join().unwrap().unwrap(), 7);
+            }
+        });
+        let state = backend.readers.state.lock().unwrap();
+        assert!(state.open <= MAX_READERS, "{} connections open", state.open);
+        assert_eq!(state.idle.len(), state.open, "every connection came back");
+        assert!(most_inside.load(Ordering::SeqCst) <= MAX_READERS);
+        // The reads overlapped: the pool was used in parallel, not one by one.
+        assert!(most_inside.load(Ordering::SeqCst) > 1);
     }
 }
