@@ -63,6 +63,11 @@ const SQLITE: &[Migration] = &[
         name: "0011_job_heartbeats",
         sql: include_str!("../migrations/sqlite/0011_job_heartbeats.sql"),
     },
+    Migration {
+        version: 12,
+        name: "0012_one_event_index_per_lead",
+        sql: include_str!("../migrations/sqlite/0012_one_event_index_per_lead.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -120,6 +125,11 @@ const POSTGRES: &[Migration] = &[
         version: 11,
         name: "0011_job_heartbeats",
         sql: include_str!("../migrations/postgres/0011_job_heartbeats.sql"),
+    },
+    Migration {
+        version: 12,
+        name: "0012_one_event_index_per_lead",
+        sql: include_str!("../migrations/postgres/0012_one_event_index_per_lead.sql"),
     },
 ];
 
