@@ -131,10 +131,10 @@ struct RoutingSnapshot {
 
 impl RoutingSnapshot {
     fn load(state: &AppState) -> ApiResult<RoutingSnapshot> {
-        let open: HashMap<String, i64> = state.store.open_leads_by_owner()?.into_iter().collect();
-        let reps = state
-            .store
-            .list_reps()?
+        let reps = state.store.list_reps()?;
+        let caps: Vec<(String, i64)> = reps.iter().map(|r| (r.id.clone(), r.capacity)).collect();
+        let open: HashMap<String, i64> = state.store.open_leads_up_to(&caps)?.into_iter().collect();
+        let reps = reps
             .into_iter()
             .map(|r| RepState {
                 hours: WorkingHours::parse(&r.working_hours, &r.timezone)
@@ -1328,4 +1328,19 @@ fn apply_raw_columns(row: &mut LeadRow) {
     row.source = get("source");
     row.campaign = get("campaign");
     row.country = get("country");
+}
+
+#[cfg(test)]
+mod tests {
+    use leadq_core::lifecycle::Stage;
+
+    #[test]
+    fn the_stores_open_stages_are_exactly_the_stages_not_closed() {
+        let open: Vec<&str> = Stage::ALL
+            .into_iter()
+            .filter(|s| !s.is_closed())
+            .map(Stage::as_str)
+            .collect();
+        assert_eq!(leadq_store::OPEN_STAGES, open.as_slice());
+    }
 }

@@ -15,7 +15,7 @@ mod store;
 
 pub use migrate::{migrations, Migration};
 pub use records::*;
-pub use store::SqlStore;
+pub use store::{SqlStore, OPEN_STAGES};
 
 use std::path::Path;
 use std::sync::Arc;
@@ -145,6 +145,12 @@ pub trait Store: Send + Sync {
     fn delete_lead(&self, id: &str) -> Result<bool, StoreError>;
     /// Open (not closed) leads per owner.
     fn open_leads_by_owner(&self) -> Result<Vec<(String, i64)>, StoreError>;
+    /// Per `(owner, cap)`, the owner's open leads counted up to `cap`, in
+    /// the order given. Routing needs no more: a rep with `capacity` open
+    /// leads is full however many more they hold. The count reads at most
+    /// `cap` index entries per owner, so it stays cheap however many leads
+    /// the reps have owned and closed.
+    fn open_leads_up_to(&self, caps: &[(String, i64)]) -> Result<Vec<(String, i64)>, StoreError>;
     /// The owner of another lead of the same company domain, if any.
     fn account_owner(&self, domain: &str, except_lead: &str) -> Result<Option<String>, StoreError>;
 

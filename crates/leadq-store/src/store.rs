@@ -811,6 +811,20 @@ fn answer_of(r: &Row) -> AnswerRow {
     }
 }
 
+/// The stages of a lead still in play: every stage but `won`, `lost` and
+/// `disqualified` (`Stage::is_closed` in leadq-core, which a test holds this
+/// list to).
+pub const OPEN_STAGES: &[&str] = &[
+    "new",
+    "working",
+    "mql",
+    "sal",
+    "sql",
+    "opportunity",
+    "nurture",
+    "recycled",
+];
+
 const EVENT_COLS: &str = "seq, lead_id, kind, at, props, idempotency_key, received_at";
 fn event_of(r: &Row) -> EventRow {
     EventRow {
@@ -1378,6 +1392,27 @@ impl<B: Backend> Store for SqlStore<B> {
                 .iter()
                 .map(|r| (r.text(0), r.int(1)))
                 .collect())
+        })
+    }
+
+    fn open_leads_up_to(&self, caps: &[(String, i64)]) -> Result<Vec<(String, i64)>, StoreError> {
+        let caps = caps.to_vec();
+        self.r(move |tx| {
+            // One equality seek per open stage on `leads_owner_stage`: closed
+            // leads, which only accumulate, are never read.
+            let sql = format!(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM leads WHERE owner = $1 AND stage IN ({}) LIMIT $2) AS open_leads",
+                OPEN_STAGES.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ")
+            );
+            caps.into_iter()
+                .map(|(owner, cap)| {
+                    let n = tx
+                        .query_one(&sql, &p![owner.clone(), cap.max(0)])?
+                        .map(|r| r.int(0))
+                        .unwrap_or(0);
+                    Ok((owner, n))
+                })
+                .collect()
         })
     }
 

@@ -1493,6 +1493,51 @@ fn open_leads_per_owner_ignore_closed_stages(store: &dyn Store) {
 }
 on_every_backend!(open_leads_per_owner_ignore_closed_stages);
 
+fn open_leads_up_to_a_cap_count_every_open_stage_and_stop_at_the_cap(store: &dyn Store) {
+    let open = leadq_store::OPEN_STAGES;
+    let mut rows: Vec<LeadRow> = open
+        .iter()
+        .enumerate()
+        .map(|(i, stage)| LeadRow {
+            stage: stage.to_string(),
+            owner: Some("rep-a".into()),
+            ..lead(&format!("a-{i}"))
+        })
+        .collect();
+    for (i, stage) in ["won", "lost", "disqualified"].iter().enumerate() {
+        rows.push(LeadRow {
+            stage: stage.to_string(),
+            owner: Some("rep-a".into()),
+            ..lead(&format!("closed-{i}"))
+        });
+    }
+    rows.push(LeadRow {
+        owner: Some("rep-b".into()),
+        ..lead("b-1")
+    });
+    insert(store, rows);
+    let n = open.len() as i64;
+    let caps = [
+        ("rep-a".to_string(), 100),
+        ("rep-b".to_string(), 100),
+        ("rep-c".to_string(), 100),
+    ];
+    assert_eq!(
+        store.open_leads_up_to(&caps).unwrap(),
+        vec![
+            ("rep-a".to_string(), n),
+            ("rep-b".to_string(), 1),
+            ("rep-c".to_string(), 0)
+        ]
+    );
+    let capped = [("rep-a".to_string(), 3), ("rep-b".to_string(), 0)];
+    assert_eq!(
+        store.open_leads_up_to(&capped).unwrap(),
+        vec![("rep-a".to_string(), 3), ("rep-b".to_string(), 0)]
+    );
+}
+on_every_backend!(open_leads_up_to_a_cap_count_every_open_stage_and_stop_at_the_cap);
+
 fn the_account_owner_is_the_latest_assigned_owner_of_another_lead_of_the_domain(store: &dyn Store) {
     let rows = [
         ("d-1", "acme.io", Some("rep-1"), Some(100)),
