@@ -1396,18 +1396,21 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     fn open_leads_up_to(&self, caps: &[(String, i64)]) -> Result<Vec<(String, i64)>, StoreError> {
-        let caps = caps.to_vec();
-        self.r(move |tx| {
-            // One equality seek per open stage on `leads_owner_stage`: closed
-            // leads, which only accumulate, are never read.
-            let sql = format!(
+        // One equality seek per open stage on `leads_owner_stage`: closed
+        // leads, which only accumulate, are never read. Built once: routing
+        // runs it for every batch of new leads.
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            format!(
                 "SELECT COUNT(*) FROM (SELECT 1 FROM leads WHERE owner = $1 AND stage IN ({}) LIMIT $2) AS open_leads",
                 OPEN_STAGES.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ")
-            );
+            )
+        });
+        let caps = caps.to_vec();
+        self.r(move |tx| {
             caps.into_iter()
                 .map(|(owner, cap)| {
                     let n = tx
-                        .query_one(&sql, &p![owner.clone(), cap.max(0)])?
+                        .query_one(&SQL, &p![owner.clone(), cap.max(0)])?
                         .map(|r| r.int(0))
                         .unwrap_or(0);
                     Ok((owner, n))
