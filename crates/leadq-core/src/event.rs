@@ -117,17 +117,25 @@ impl fmt::Display for EventKind {
     }
 }
 
+/// The id of an absent property value in [`EventsView::props`].
+pub const NO_VALUE: u32 = u32::MAX;
+
 /// The events of one lead in the columnar form the scorer reads: parallel
 /// slices, one entry per event. `kinds` holds the model's index of the event
 /// kind (see [`crate::model::CompiledModel::event_kind_index`]); `props`
-/// holds, per event, one value per property the model reads
-/// ([`crate::model::CompiledModel::event_properties`]), flattened.
+/// holds, per event, one value id per property the model reads
+/// ([`crate::model::CompiledModel::event_properties`]), flattened. An id
+/// indexes `values` ([`NO_VALUE`]: the event has no such property).
+/// Property values repeat a lot (a site has far fewer pages than visits),
+/// so each distinct value is kept once and an event holds four bytes per
+/// property.
 /// Events need not be sorted and must already be de-duplicated.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct EventsView<'a> {
     pub kinds: &'a [u16],
     pub at: &'a [Timestamp],
-    pub props: &'a [Option<compact_str::CompactString>],
+    pub props: &'a [u32],
+    pub values: &'a [compact_str::CompactString],
     pub props_per_event: usize,
 }
 
@@ -140,9 +148,20 @@ impl<'a> EventsView<'a> {
         self.kinds.is_empty()
     }
 
-    pub fn props_of(&self, i: usize) -> &'a [Option<compact_str::CompactString>] {
+    /// The value ids of event `i`'s properties.
+    pub fn prop_ids(&self, i: usize) -> &'a [u32] {
         let w = self.props_per_event;
         &self.props[i * w..(i + 1) * w]
+    }
+
+    /// Property `p` of event `i`, when the event has it.
+    pub fn prop(&self, i: usize, p: usize) -> Option<&'a str> {
+        self.value(*self.prop_ids(i).get(p)?)
+    }
+
+    /// The text of a value id.
+    pub fn value(&self, id: u32) -> Option<&'a str> {
+        self.values.get(id as usize).map(|v| v.as_str())
     }
 }
 
@@ -151,8 +170,10 @@ impl<'a> EventsView<'a> {
 pub struct EventColumns {
     pub kinds: Vec<u16>,
     pub at: Vec<Timestamp>,
-    pub props: Vec<Option<compact_str::CompactString>>,
+    pub props: Vec<u32>,
+    pub values: Vec<compact_str::CompactString>,
     pub props_per_event: usize,
+    ids: std::collections::HashMap<compact_str::CompactString, u32>,
 }
 
 impl EventColumns {
@@ -172,7 +193,21 @@ impl EventColumns {
         self.kinds.push(kind);
         self.at.push(at);
         let before = self.props.len();
-        self.props.extend(props);
+        for p in props {
+            let id = match p {
+                None => NO_VALUE,
+                Some(v) => match self.ids.get(&v) {
+                    Some(&id) => id,
+                    None => {
+                        let id = self.values.len() as u32;
+                        self.values.push(v.clone());
+                        self.ids.insert(v, id);
+                        id
+                    }
+                },
+            };
+            self.props.push(id);
+        }
         debug_assert_eq!(self.props.len() - before, self.props_per_event);
     }
 
@@ -181,7 +216,32 @@ impl EventColumns {
             kinds: &self.kinds,
             at: &self.at,
             props: &self.props,
+            values: &self.values,
             props_per_event: self.props_per_event,
         }
+    }
+}
+
+#[cfg(test)]
+mod columns_tests {
+    use super::*;
+    use compact_str::CompactString;
+
+    #[test]
+    fn a_repeated_property_value_is_kept_once_and_every_event_reads_it_back() {
+        let mut cols = EventColumns::new(2);
+        let v = |s: &str| Some(CompactString::new(s));
+        cols.push(0, Timestamp(1), [v("/pricing"), v("ads")]);
+        cols.push(1, Timestamp(2), [v("/docs"), None]);
+        cols.push(0, Timestamp(3), [v("/pricing"), v("ads")]);
+        assert_eq!(cols.values.len(), 3, "{:?}", cols.values);
+        let view = cols.view();
+        assert_eq!(view.prop(0, 0), Some("/pricing"));
+        assert_eq!(view.prop(0, 1), Some("ads"));
+        assert_eq!(view.prop(1, 0), Some("/docs"));
+        assert_eq!(view.prop(1, 1), None);
+        assert_eq!(view.prop(2, 0), Some("/pricing"));
+        assert_eq!(view.prop_ids(0), view.prop_ids(2));
+        assert_eq!(view.prop(2, 5), None, "a property the model does not read");
     }
 }

@@ -139,7 +139,9 @@ struct LeadEnv<'a> {
     lead: &'a Lead,
     now: Timestamp,
     frameworks: &'a [Evaluation],
-    event: Option<(&'a str, &'a [Option<compact_str::CompactString>])>,
+    /// The event being tested: its kind and the ids of its properties.
+    event: Option<(&'a str, &'a [u32])>,
+    event_values: &'a [compact_str::CompactString],
     outcome: Option<(&'a Score, f64)>,
 }
 
@@ -165,8 +167,8 @@ impl Env for LeadEnv<'_> {
             Slot::EventProp(i) => self
                 .event
                 .and_then(|(_, props)| props.get(i))
-                .and_then(|p| p.as_deref())
-                .map_or(ValueRef::Null, ValueRef::Str),
+                .and_then(|&id| self.event_values.get(id as usize))
+                .map_or(ValueRef::Null, |v| ValueRef::Str(v.as_str())),
             Slot::Fit => self
                 .outcome
                 .map_or(ValueRef::Null, |(s, _)| ValueRef::Num(s.fit)),
@@ -250,6 +252,7 @@ impl CompiledModel {
             now: as_of,
             frameworks: &frameworks,
             event: None,
+            event_values: events.values,
             outcome: None,
         };
         let mut reasons = Vec::new();
@@ -335,7 +338,7 @@ impl CompiledModel {
                 if rules.is_empty() {
                     continue;
                 }
-                env.event = Some((self.event_kinds[kind].as_str(), events.props_of(ei)));
+                env.event = Some((self.event_kinds[kind].as_str(), events.prop_ids(ei)));
                 let age_days = (as_of.0 - events.at[ei].0) as f64 / SECONDS_PER_DAY;
                 for &ri in rules {
                     let r = &self.engagement[ri as usize];
@@ -423,6 +426,7 @@ impl CompiledModel {
                 now: as_of,
                 frameworks: &frameworks,
                 event: None,
+                event_values: &[],
                 outcome: Some((&score, combined)),
             };
             (self.mql.test(&env), self.sql.as_ref().map(|p| p.test(&env)))

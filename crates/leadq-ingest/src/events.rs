@@ -12,6 +12,7 @@ use crate::time::parse_timestamp;
 use crate::IngestError;
 use compact_str::CompactString;
 use leadq_core::event::EventKind;
+use leadq_core::event::NO_VALUE;
 use leadq_core::{CompiledModel, EventsView, Timestamp};
 use rayon::prelude::*;
 use std::hash::{Hash, Hasher};
@@ -22,8 +23,36 @@ pub struct EventStore {
     offsets: Vec<u32>,
     kinds: Vec<u16>,
     at: Vec<Timestamp>,
-    props: Vec<Option<CompactString>>,
+    /// Value ids into `values`, `props_per_event` per event.
+    props: Vec<u32>,
+    values: Vec<CompactString>,
     props_per_event: usize,
+}
+
+/// Distinct property values, each kept once, and their ids.
+#[derive(Default)]
+struct Dictionary {
+    ids: rustc_hash::FxHashMap<CompactString, u32>,
+    values: Vec<CompactString>,
+}
+
+impl Dictionary {
+    fn id(&mut self, value: &str) -> u32 {
+        if let Some(&id) = self.ids.get(value) {
+            return id;
+        }
+        self.insert(CompactString::new(value))
+    }
+
+    fn insert(&mut self, value: CompactString) -> u32 {
+        if let Some(&id) = self.ids.get(&value) {
+            return id;
+        }
+        let id = self.values.len() as u32;
+        self.values.push(value.clone());
+        self.ids.insert(value, id);
+        id
+    }
 }
 
 /// A kind index no model uses: marks a dropped duplicate in place.
@@ -46,6 +75,7 @@ impl EventStore {
             kinds: &self.kinds[a..b],
             at: &self.at[a..b],
             props: &self.props[a * w..b * w],
+            values: &self.values,
             props_per_event: w,
         }
     }
@@ -169,7 +199,9 @@ struct Parsed {
     kind: Vec<u16>,
     at: Vec<Timestamp>,
     key: Vec<u64>,
-    props: Vec<Option<CompactString>>,
+    /// Ids into `dictionary`, which is this part's own.
+    props: Vec<u32>,
+    dictionary: Dictionary,
     stats: EventStats,
     rejects: Vec<Reject>,
 }
@@ -263,19 +295,21 @@ fn parse_record(
         _ => None,
     };
     for (pi, col) in cols.props.iter().enumerate() {
-        let v = match col {
-            Some(c) => Some(field(*c))
-                .filter(|s| !s.is_empty())
-                .map(CompactString::new),
-            None => json
+        let id = match col {
+            Some(c) => match field(*c) {
+                "" => NO_VALUE,
+                v => out.dictionary.id(v),
+            },
+            None => match json
                 .as_ref()
                 .and_then(|m| m.get(&model.event_properties[pi]))
-                .map(|v| match v {
-                    serde_json::Value::String(s) => CompactString::new(s),
-                    other => CompactString::new(other.to_string()),
-                }),
+            {
+                None => NO_VALUE,
+                Some(serde_json::Value::String(v)) => out.dictionary.id(v),
+                Some(other) => out.dictionary.insert(CompactString::new(other.to_string())),
+            },
         };
-        out.props.push(v);
+        out.props.push(id);
     }
     out.lead.push(lead);
     out.kind.push(kind);
@@ -301,6 +335,7 @@ pub fn read_events(
         at: Vec::with_capacity(bytes / 40),
         key: Vec::with_capacity(bytes / 40),
         props: Vec::with_capacity(bytes / 40 * w),
+        dictionary: Dictionary::default(),
         stats: EventStats::default(),
         rejects: vec![],
     };
@@ -397,9 +432,16 @@ pub fn read_events(
     let mut kinds = vec![0u16; total];
     let mut at = vec![Timestamp(0); total];
     let mut keys = vec![0u64; total];
-    let mut props: Vec<Option<CompactString>> = vec![None; total * w];
+    let mut props: Vec<u32> = vec![NO_VALUE; total * w];
+    let mut dictionary = Dictionary::default();
     let mut cursor = counts;
     for mut p in parts {
+        // This part's value ids → the ids of the whole file.
+        let global: Vec<u32> = std::mem::take(&mut p.dictionary.values)
+            .into_iter()
+            .map(|v| dictionary.insert(v))
+            .collect();
+        drop(p.dictionary);
         for i in 0..p.lead.len() {
             let slot = &mut cursor[p.lead[i] as usize];
             let pos = *slot as usize;
@@ -408,7 +450,10 @@ pub fn read_events(
             at[pos] = p.at[i];
             keys[pos] = p.key[i];
             for j in 0..w {
-                props[pos * w + j] = p.props[i * w + j].take();
+                let id = p.props[i * w + j];
+                if id != NO_VALUE {
+                    props[pos * w + j] = global[id as usize];
+                }
             }
         }
         stats.read += p.stats.read;
@@ -448,6 +493,7 @@ pub fn read_events(
             kinds,
             at,
             props,
+            values: dictionary.values,
             props_per_event: w,
         },
         stats,
@@ -506,7 +552,7 @@ when = "band <= 2"
             (3, 2, 1, 0)
         );
         let a1 = store.view(0);
-        assert_eq!(a1.props_of(0)[0].as_deref(), Some("/pricing"));
+        assert_eq!(a1.prop(0, 0), Some("/pricing"));
         assert_eq!(
             store.view(1).len(),
             1,

@@ -118,53 +118,84 @@ pub fn clean_records(
     })
 }
 
-/// Reads, cleans, validates and de-duplicates the leads of one file.
+/// Reads, cleans, validates and de-duplicates the leads of one file,
+/// keeping each lead's input record in `raw` (see [`load_leads_with`]).
 pub fn load_leads(
     bytes: &[u8],
     format: InputFormat,
     model: &CompiledModel,
     mapping: &Mapping,
 ) -> Result<LeadBatch, IngestError> {
-    let table = reader::read_table(bytes, format)?;
-    let plan = mapping.plan(&table.headers, model)?;
-    let built: Vec<Result<Lead, Reject>> = table
-        .rows
-        .par_iter()
-        .map(|r| leads::build_lead(r, &table.headers, &plan, mapping, model))
-        .collect();
-    let mut rejects: Vec<Reject> = table
-        .broken
-        .iter()
-        .map(|(row, line, reason)| Reject {
-            file: "leads",
-            row: *row,
-            line: *line,
-            column: None,
-            value: None,
-            reason: format!("cannot be read: {reason}"),
-        })
-        .collect();
-    let mut raw_idx = Vec::with_capacity(built.len());
-    for (i, b) in built.iter().enumerate() {
-        match b {
-            Ok(_) => raw_idx.push(i),
-            Err(r) => rejects.push(r.clone()),
+    load_leads_with(bytes, format, model, mapping, true)
+}
+
+/// Where the input record of an accepted lead is found again.
+enum RawSource {
+    /// The records of a JSON/NDJSON file, already held whole.
+    Table(Vec<reader::RawRow>),
+    /// A CSV file: the byte range of each accepted record in the body,
+    /// read again only for the survivors and only when asked for.
+    Csv {
+        body_start: usize,
+        delimiter: u8,
+        ranges: Vec<std::ops::Range<usize>>,
+    },
+}
+
+/// Reads, cleans, validates and de-duplicates the leads of one file.
+/// With `keep_input_rows` false, `raw` stays empty: a CSV file's records
+/// are then never held in memory beyond the chunk being read, which is
+/// most of the memory (and on a fresh machine, much of the time) a large
+/// file takes.
+pub fn load_leads_with(
+    bytes: &[u8],
+    format: InputFormat,
+    model: &CompiledModel,
+    mapping: &Mapping,
+    keep_input_rows: bool,
+) -> Result<LeadBatch, IngestError> {
+    let (headers, accepted, rows, mut rejects, warnings, source) = match format {
+        InputFormat::Csv => read_csv_leads(bytes, model, mapping)?,
+        InputFormat::Json | InputFormat::Ndjson => {
+            let table = reader::read_table(bytes, format)?;
+            let plan = mapping.plan(&table.headers, model)?;
+            let built: Vec<Result<Lead, Reject>> = table
+                .rows
+                .par_iter()
+                .map(|r| leads::build_lead(r, &table.headers, &plan, mapping, model))
+                .collect();
+            let mut rejects: Vec<Reject> = table
+                .broken
+                .iter()
+                .map(|(row, line, reason)| broken_reject(*row, *line, reason))
+                .collect();
+            let mut kept_rows = Vec::with_capacity(built.len());
+            for (b, r) in built.iter().zip(&table.rows) {
+                match b {
+                    Ok(_) => kept_rows.push(r.row),
+                    Err(reject) => rejects.push(reject.clone()),
+                }
+            }
+            // Collected in place: a million leads are not copied once more.
+            let accepted: Vec<Lead> = built.into_iter().filter_map(Result::ok).collect();
+            let mut table_rows = table.rows;
+            table_rows.retain(|r| kept_rows.binary_search(&r.row).is_ok());
+            (
+                table.headers,
+                accepted,
+                kept_rows,
+                rejects,
+                plan.warnings,
+                RawSource::Table(table_rows),
+            )
         }
-    }
-    // Collected in place: a million leads are not copied once more.
-    let accepted: Vec<Lead> = built.into_iter().filter_map(Result::ok).collect();
+    };
     rejects.sort_by_key(|r| r.row);
-    let rows: Vec<usize> = raw_idx.iter().map(|&i| table.rows[i].row).collect();
     let (leads, members, merges) = dedupe::dedupe(accepted, &rows, mapping);
     let mut index = LeadIndex::default();
     index.reserve(leads.len() * 2);
-    let mut raw = Vec::with_capacity(leads.len());
-    let mut out_rows = Vec::with_capacity(leads.len());
-    let mut table_rows = table.rows;
-    for (li, (lead, m)) in leads.iter().zip(&members).enumerate() {
-        let survivor = raw_idx[m[0]];
-        raw.push(std::mem::take(&mut table_rows[survivor].fields));
-        out_rows.push(rows[m[0]]);
+    let out_rows: Vec<usize> = members.iter().map(|m| rows[m[0]]).collect();
+    for (li, lead) in leads.iter().enumerate() {
         index.insert(lead.id.clone(), li as u32);
         if let Some(e) = &lead.contact.email {
             index
@@ -179,14 +210,221 @@ pub fn load_leads(
             }
         }
     }
+    let raw = if !keep_input_rows {
+        Vec::new()
+    } else {
+        match source {
+            RawSource::Table(mut table_rows) => members
+                .iter()
+                .map(|m| std::mem::take(&mut table_rows[m[0]].fields))
+                .collect(),
+            RawSource::Csv {
+                body_start,
+                delimiter,
+                ranges,
+            } => {
+                let body = &reader::strip_bom(bytes)[body_start..];
+                members
+                    .par_iter()
+                    .map(|m| reader::reread_record(&body[ranges[m[0]].clone()], delimiter))
+                    .collect()
+            }
+        }
+    };
     Ok(LeadBatch {
-        headers: table.headers,
+        headers,
         leads,
         raw,
         rows: out_rows,
         rejects,
         merges,
-        warnings: plan.warnings,
+        warnings,
         index,
     })
+}
+
+fn broken_reject(row: usize, line: u64, reason: &str) -> Reject {
+    Reject {
+        file: "leads",
+        row,
+        line,
+        column: None,
+        value: None,
+        reason: format!("cannot be read: {reason}"),
+    }
+}
+
+/// What one chunk of a CSV file gave, apart from its leads (which are
+/// written straight into their slots of the batch).
+#[derive(Default)]
+struct CsvChunk {
+    /// Per record: its byte range within the chunk, when it became a lead.
+    accepted: Vec<Option<std::ops::Range<usize>>>,
+    /// Rows numbered within the chunk (1-based) until the chunks are joined.
+    rejects: Vec<Reject>,
+}
+
+type CsvLeads = (
+    Vec<String>,
+    Vec<Lead>,
+    Vec<usize>,
+    Vec<Reject>,
+    Vec<String>,
+    RawSource,
+);
+
+/// Calls `each` for every data record of a chunk, in order: blank lines are
+/// skipped, a record that cannot be split is passed as `Err` with its line.
+fn for_each_record(
+    rdr: &mut csv::Reader<&[u8]>,
+    chunk: &[u8],
+    first_line: u64,
+    mut each: impl FnMut(Result<(&mut csv::ByteRecord, u64, std::ops::Range<usize>), (u64, String)>),
+) {
+    let mut rec = csv::ByteRecord::new();
+    loop {
+        match rdr.read_byte_record(&mut rec) {
+            Ok(false) => break,
+            Ok(true) => {
+                let line = reader::record_line(chunk, first_line, rec.position());
+                if rec.len() == 1 && rec.get(0).is_some_and(|f| f.is_empty()) {
+                    continue; // blank line
+                }
+                let start = rec.position().map_or(0, |p| p.byte() as usize);
+                let end = rdr.position().byte() as usize;
+                each(Ok((&mut rec, line, start..end)));
+            }
+            Err(e) => {
+                let line = first_line + e.position().map_or(1, |p| p.line()) - 1;
+                each(Err((line, e.to_string())));
+            }
+        }
+    }
+}
+
+/// Reads a CSV lead file chunk by chunk in parallel, building each lead
+/// from the record just read (no table of records is kept). A first, quick
+/// pass counts each chunk's records so that every lead is built in its
+/// final slot: a million leads are neither held twice nor copied.
+fn read_csv_leads(
+    bytes: &[u8],
+    model: &CompiledModel,
+    mapping: &Mapping,
+) -> Result<CsvLeads, IngestError> {
+    let (headers, body, delimiter, header_lines) = reader::csv_header(bytes)?;
+    let body_start = reader::strip_bom(bytes).len() - body.len();
+    let plan = mapping.plan(&headers, model)?;
+    let width = headers.len();
+    let chunks = reader::record_chunks(body, rayon::current_num_threads() * 8);
+    let first_lines = reader::first_lines(body, &chunks, header_lines);
+    let reader_of = |r: &std::ops::Range<usize>| {
+        csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .delimiter(delimiter)
+            .from_reader(&body[r.clone()])
+    };
+    let counts: Vec<usize> = chunks
+        .par_iter()
+        .zip(&first_lines)
+        .map(|(r, &first)| {
+            let mut n = 0;
+            for_each_record(&mut reader_of(r), &body[r.clone()], first, |_| n += 1);
+            n
+        })
+        .collect();
+    let mut slots: Vec<Lead> = Vec::new();
+    slots.resize_with(counts.iter().sum(), Lead::default);
+    let mut parts = Vec::with_capacity(chunks.len());
+    let mut rest = slots.as_mut_slice();
+    for ((r, &first), &n) in chunks.iter().zip(&first_lines).zip(&counts) {
+        let (mine, tail) = rest.split_at_mut(n);
+        parts.push((r.clone(), first, mine));
+        rest = tail;
+    }
+    let outs: Vec<CsvChunk> = parts
+        .into_par_iter()
+        .map(|(r, first, mine)| {
+            let mut out = CsvChunk {
+                accepted: Vec::with_capacity(mine.len()),
+                ..CsvChunk::default()
+            };
+            let mut raw = reader::RawRow {
+                row: 0,
+                line: 0,
+                fields: csv::StringRecord::new(),
+            };
+            let mut k = 0;
+            for_each_record(&mut reader_of(&r), &body[r.clone()], first, |item| {
+                // The counting pass saw the same records; never more.
+                if k >= mine.len() {
+                    return;
+                }
+                k += 1;
+                out.accepted.push(None);
+                let (rec, line, range) = match item {
+                    Ok(x) => x,
+                    Err((line, why)) => return out.rejects.push(broken_reject(k, line, &why)),
+                };
+                if rec.len() != width {
+                    let why = format!("has {} fields but the header has {width}", rec.len());
+                    return out.rejects.push(broken_reject(k, line, &why));
+                }
+                // The record's buffers are handed back and forth, so no
+                // record allocates once the first few have grown them.
+                let taken = std::mem::take(rec);
+                raw.fields = match csv::StringRecord::from_byte_record(taken) {
+                    Ok(r) => r,
+                    Err(e) => csv::StringRecord::from_byte_record_lossy(e.into_byte_record()),
+                };
+                raw.row = k;
+                raw.line = line;
+                match leads::build_lead(&raw, &headers, &plan, mapping, model) {
+                    Ok(lead) => {
+                        mine[k - 1] = lead;
+                        out.accepted[k - 1] = Some(range);
+                    }
+                    Err(reject) => out.rejects.push(reject),
+                }
+                *rec = std::mem::take(&mut raw.fields).into_byte_record();
+            });
+            out
+        })
+        .collect();
+    // Number records across chunks in file order, unreadable ones
+    // included, so that a row number always matches the data record a user
+    // counts.
+    let mut rows = Vec::with_capacity(slots.len());
+    let mut ranges = Vec::with_capacity(slots.len());
+    let mut keep = Vec::with_capacity(slots.len());
+    let mut rejects = Vec::new();
+    let mut base = 0;
+    for ((chunk, out), &n) in chunks.iter().zip(outs).zip(&counts) {
+        for (local, range) in out.accepted.into_iter().enumerate() {
+            keep.push(range.is_some());
+            if let Some(range) = range {
+                rows.push(base + local + 1);
+                ranges.push(chunk.start + range.start..chunk.start + range.end);
+            }
+        }
+        for mut r in out.rejects {
+            r.row += base;
+            rejects.push(r);
+        }
+        base += n;
+    }
+    let mut kept = keep.iter();
+    slots.retain(|_| kept.next().copied().unwrap_or(false));
+    Ok((
+        headers,
+        slots,
+        rows,
+        rejects,
+        plan.warnings,
+        RawSource::Csv {
+            body_start,
+            delimiter,
+            ranges,
+        },
+    ))
 }

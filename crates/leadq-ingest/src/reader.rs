@@ -157,8 +157,29 @@ pub fn par_chunks<T: Send>(
     delimiter: u8,
     f: impl Fn(&mut csv::Reader<&[u8]>, &[u8], u64) -> T + Sync,
 ) -> Vec<T> {
-    let parts = rayon::current_num_threads() * 8;
-    let chunks = record_chunks(body, parts);
+    par_chunks_at(body, line_offset, delimiter, f)
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect()
+}
+
+/// Reads the one CSV record in `bytes` (a range a chunk reader reported)
+/// again, as text; bytes that are not UTF-8 are replaced, as on first read.
+pub fn reread_record(bytes: &[u8], delimiter: u8) -> csv::StringRecord {
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .from_reader(bytes);
+    let mut rec = csv::ByteRecord::new();
+    // The range held a whole record when it was first read.
+    let _ = rdr.read_byte_record(&mut rec);
+    csv::StringRecord::from_byte_record_lossy(rec)
+}
+
+/// The 1-based file line each chunk of `body` starts on, the body itself
+/// starting on `line_offset`.
+pub fn first_lines(body: &[u8], chunks: &[Range<usize>], line_offset: u64) -> Vec<u64> {
     let lines: Vec<u64> = chunks
         .par_iter()
         .map(|r| memchr::memchr_iter(b'\n', &body[r.clone()]).count() as u64)
@@ -169,6 +190,20 @@ pub fn par_chunks<T: Send>(
         first_lines.push(acc);
         acc += n;
     }
+    first_lines
+}
+
+/// [`par_chunks`], each result paired with the offset in `body` where its
+/// chunk starts.
+pub fn par_chunks_at<T: Send>(
+    body: &[u8],
+    line_offset: u64,
+    delimiter: u8,
+    f: impl Fn(&mut csv::Reader<&[u8]>, &[u8], u64) -> T + Sync,
+) -> Vec<(usize, T)> {
+    let parts = rayon::current_num_threads() * 8;
+    let chunks = record_chunks(body, parts);
+    let first_lines = first_lines(body, &chunks, line_offset);
     chunks
         .into_par_iter()
         .zip(first_lines)
@@ -178,7 +213,7 @@ pub fn par_chunks<T: Send>(
                 .flexible(true)
                 .delimiter(delimiter)
                 .from_reader(&body[r.clone()]);
-            f(&mut rdr, &body[r], first)
+            (r.start, f(&mut rdr, &body[r], first))
         })
         .collect()
 }

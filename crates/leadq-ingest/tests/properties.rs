@@ -3,7 +3,7 @@
 use leadq_core::CompiledModel;
 use leadq_ingest::events::read_events;
 use leadq_ingest::normalize::{fold, parse_number};
-use leadq_ingest::{load_leads, InputFormat, Mapping};
+use leadq_ingest::{clean_records, load_leads, load_leads_with, reader, InputFormat, Mapping};
 use proptest::prelude::*;
 
 const MODEL: &str = r#"
@@ -88,6 +88,31 @@ fn engagement(leads: &str, events: &str) -> Vec<f64> {
         .collect()
 }
 
+/// A lead file mixing every kind of record a real export holds: good rows,
+/// duplicates, invalid values, rows without an id, rows of the wrong width,
+/// blank lines, quoted fields over several lines and bytes that are not
+/// UTF-8.
+fn messy_csv(kinds: &[u8]) -> Vec<u8> {
+    let mut s = b"lead_id,email,employees\n".to_vec();
+    for (i, k) in kinds.iter().enumerate() {
+        let line = match k % 8 {
+            0 | 1 => format!("L{i},p{i}@acme{i}.com,{}\n", i * 37 % 500),
+            2 => format!("D{i},p{}@acme{}.com,\n", i / 2, i / 2),
+            3 => format!("B{i},bad{i}@@acme.com,5\n"),
+            4 => ",,12\n".to_string(),
+            5 => format!("W{i},w{i}@acme.com\n"),
+            6 => format!("\"Q{i}\nsecond line\",q{i}@acme.com,7\n\n"),
+            _ => {
+                s.extend_from_slice(format!("U{i},u{i}@acme.com,\"9").as_bytes());
+                s.push(0xFF);
+                "\"\n".to_string()
+            }
+        };
+        s.extend_from_slice(line.as_bytes());
+    }
+    s
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
@@ -150,5 +175,43 @@ proptest! {
             .collect::<Vec<_>>()
             .join(" ");
         prop_assert_eq!(fold(&raw), expected);
+    }
+
+    #[test]
+    fn csv_leads_built_while_reading_match_the_records_read_whole(
+        kinds in prop::collection::vec(0u8..8, 0..300),
+    ) {
+        let model = CompiledModel::from_toml(MODEL).unwrap();
+        let mapping = Mapping::default();
+        let text = messy_csv(&kinds);
+        let kept = load_leads_with(&text, InputFormat::Csv, &model, &mapping, true).unwrap();
+        let lean = load_leads_with(&text, InputFormat::Csv, &model, &mapping, false).unwrap();
+        prop_assert_eq!(&kept.leads, &lean.leads);
+        prop_assert_eq!(&kept.rows, &lean.rows);
+        prop_assert_eq!(&kept.rejects, &lean.rejects);
+        prop_assert_eq!(kept.merges.len(), lean.merges.len());
+        prop_assert!(lean.raw.is_empty());
+
+        // Every record, cleaned one by one from the whole table: the same
+        // rejects with the same rows and lines, the same accepted records.
+        let cleaned = clean_records(&text, InputFormat::Csv, &model, &mapping).unwrap();
+        let rejected: Vec<_> = cleaned
+            .results
+            .iter()
+            .filter_map(|(_, r)| r.as_ref().err().cloned())
+            .collect();
+        prop_assert_eq!(&kept.rejects, &rejected);
+        let accepted = cleaned.results.iter().filter(|(_, r)| r.is_ok()).count();
+        let merged: usize = kept.merges.iter().map(|m| m.merged_rows.len()).sum();
+        prop_assert_eq!(kept.leads.len() + merged, accepted);
+        prop_assert_eq!(kept.records(), cleaned.results.len());
+
+        // Each survivor's record, read again, is the record the table holds.
+        let table = reader::read_table(&text, InputFormat::Csv).unwrap();
+        prop_assert_eq!(kept.raw.len(), kept.leads.len());
+        for (raw, row) in kept.raw.iter().zip(&kept.rows) {
+            let original = table.rows.iter().find(|r| r.row == *row).unwrap();
+            prop_assert_eq!(raw, &original.fields);
+        }
     }
 }

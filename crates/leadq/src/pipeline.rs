@@ -136,12 +136,9 @@ pub fn load_and_score(
     let spin = progress::spinner("reading leads");
     let bytes = read_file(input, "input")?;
     let format = format_of(input, &bytes, input_format);
-    let mut batch = leadq_ingest::load_leads(&bytes, format, &model, mapping)
+    let batch = leadq_ingest::load_leads_with(&bytes, format, &model, mapping, keep_input_rows)
         .with_context(|| format!("cannot read leads from {}", input.display()))?;
     drop(bytes);
-    if !keep_input_rows {
-        batch.raw = Vec::new();
-    }
     spin.finish_and_clear();
     timings.push(("read leads", t.elapsed().as_secs_f64()));
 
