@@ -68,6 +68,11 @@ const SQLITE: &[Migration] = &[
         name: "0012_one_event_index_per_lead",
         sql: include_str!("../migrations/sqlite/0012_one_event_index_per_lead.sql"),
     },
+    Migration {
+        version: 13,
+        name: "0013_lead_fields_apart",
+        sql: include_str!("../migrations/sqlite/0013_lead_fields_apart.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -130,6 +135,11 @@ const POSTGRES: &[Migration] = &[
         version: 12,
         name: "0012_one_event_index_per_lead",
         sql: include_str!("../migrations/postgres/0012_one_event_index_per_lead.sql"),
+    },
+    Migration {
+        version: 13,
+        name: "0013_lead_fields_apart",
+        sql: include_str!("../migrations/postgres/0013_lead_fields_apart.sql"),
     },
 ];
 

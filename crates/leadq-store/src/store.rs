@@ -48,10 +48,20 @@ impl<B: Backend> SqlStore<B> {
 macro_rules! lead_cols {
     ($reasons:expr) => {
         concat!(
-            "seq, id, external_id, email, domain, company, source, campaign, country, fields, stage, stage_reason, owner, fit, grade, engagement, band, priority, sort_rank, mql, model_version, ",
+            "seq, id, external_id, email, domain, company, source, campaign, country, ",
+            lead_fields!(),
+            ", stage, stage_reason, owner, fit, grade, engagement, band, priority, sort_rank, mql, model_version, ",
             $reasons,
             ", scored_at, created_at, updated_at, assigned_at, first_response_at, stage_changed_at, mql_at, sql_at, closed_at, version, total, inputs_digest"
         )
+    };
+}
+
+/// The lead's submitted fields, kept beside its row in `lead_fields` (see
+/// [`FIELDS`]).
+macro_rules! lead_fields {
+    () => {
+        "(SELECT f.fields FROM lead_fields f WHERE f.seq = leads.seq)"
     };
 }
 
@@ -165,6 +175,14 @@ impl ColRef<'_> {
 
 /// Position of `reasons` in `LEAD_WRITE_COLS`.
 const REASONS: usize = 20;
+/// Position of `fields` in `LEAD_WRITE_COLS`. The submitted document is not
+/// a column of `leads` but a row of `lead_fields`, keyed by the lead's seq:
+/// a re-score rewrites the lead row and leaves the document alone, so the
+/// row it rewrites is a third of the size. It is written only when it
+/// changes.
+const FIELDS: usize = 8;
+/// The columns stored in the `leads` row itself.
+const ROW_COLS: ColSet = ALL_COLS & !(1 << FIELDS);
 
 /// Whether a change's lead row can leave its reasons to the ledger: the
 /// change records a ledger entry, and the last one (the lead's latest after
@@ -234,13 +252,27 @@ fn lead_value(l: &LeadRow, col: usize, reasons_in_ledger: bool) -> SqlValue {
     }
 }
 
-/// Values of every lead column except `seq` and `version`, in
+/// Values of every column of the lead row except `seq` and `version`, in
 /// `LEAD_WRITE_COLS` order.
 fn lead_values(l: &LeadRow, reasons_in_ledger: bool) -> Vec<SqlValue> {
     (0..LEAD_WRITE_COLS.len())
+        .filter(|&c| ROW_COLS & (1 << c) != 0)
         .map(|c| lead_value(l, c, reasons_in_ledger))
         .collect()
 }
+
+/// Stores the submitted fields of the lead whose row is `seq`.
+fn put_fields(tx: &mut dyn Tx, seq: i64, fields: &str) -> Result<(), StoreError> {
+    tx.exec(
+        "INSERT INTO lead_fields (seq, fields) VALUES ($1, $2) ON CONFLICT (seq) DO UPDATE SET fields = excluded.fields",
+        &[SqlValue::Int(seq), SqlValue::Text(fields.to_string())],
+    )?;
+    Ok(())
+}
+
+/// Deletes the lead with id `$1` from `lead_fields`; run before its row goes.
+const DELETE_FIELDS_SQL: &str =
+    "DELETE FROM lead_fields WHERE seq IN (SELECT seq FROM leads WHERE id = $1)";
 
 const LEAD_WRITE_COLS: [&str; 32] = [
     "id",
@@ -280,7 +312,9 @@ const LEAD_WRITE_COLS: [&str; 32] = [
 /// A set of `LEAD_WRITE_COLS` positions, one bit each.
 type ColSet = u64;
 /// Every column but `id` (which names the row and never changes).
-const ALL_BUT_ID: ColSet = ((1 << LEAD_WRITE_COLS.len()) - 1) & !1;
+const ALL_BUT_ID: ColSet = ALL_COLS & !1;
+/// Every column.
+const ALL_COLS: ColSet = (1 << LEAD_WRITE_COLS.len()) - 1;
 const EXTERNAL_ID: usize = 1;
 const EMAIL: usize = 2;
 
@@ -292,8 +326,12 @@ fn changed_cols(a: &LeadRow, b: &LeadRow) -> ColSet {
 }
 
 static INSERT_LEAD_SQL: LazyLock<String> = LazyLock::new(|| {
-    let cols = LEAD_WRITE_COLS.join(", ");
-    let vals: Vec<String> = (1..=LEAD_WRITE_COLS.len())
+    let cols: Vec<&str> = (0..LEAD_WRITE_COLS.len())
+        .filter(|&c| ROW_COLS & (1 << c) != 0)
+        .map(|c| LEAD_WRITE_COLS[c])
+        .collect();
+    let cols = cols.join(", ");
+    let vals: Vec<String> = (1..=ROW_COLS.count_ones())
         .map(|i| format!("${i}"))
         .collect();
     format!(
@@ -509,6 +547,7 @@ fn apply_one(
                 })?;
             c.lead.seq = row.int(0);
             c.lead.version = 1;
+            put_fields(tx, c.lead.seq, &c.lead.fields)?;
         }
         Some(expected) => {
             let lead = &c.lead;
@@ -546,6 +585,8 @@ fn apply_one(
                     )));
                 }
             }
+            let fields_changed = set & (1 << FIELDS) != 0;
+            let set = set & ROW_COLS;
             let mut vals = Vec::with_capacity(set.count_ones() as usize + 2);
             vals.push(SqlValue::Text(lead.id.clone()));
             for col in 1..LEAD_WRITE_COLS.len() {
@@ -571,6 +612,9 @@ fn apply_one(
                 Some((seq, version)) => {
                     c.lead.seq = seq;
                     c.lead.version = version;
+                    if fields_changed {
+                        put_fields(tx, seq, &c.lead.fields)?;
+                    }
                 }
                 None => {
                     let exists = tx
@@ -1378,6 +1422,7 @@ impl<B: Backend> Store for SqlStore<B> {
                 )?;
             }
             delete_visitors_of(tx, &id)?;
+            tx.exec(DELETE_FIELDS_SQL, &p![id.clone()])?;
             Ok(tx.exec("DELETE FROM leads WHERE id = $1", &p![id])? > 0)
         })
     }
@@ -2465,6 +2510,7 @@ impl<B: Backend> Store for SqlStore<B> {
                 let (visitors, visitor_events) = delete_visitors_of(tx, id)?;
                 count("visitors", visitors);
                 count("visitor_events", visitor_events);
+                tx.exec(DELETE_FIELDS_SQL, &p![id.clone()])?;
                 let n = tx.exec("DELETE FROM leads WHERE id = $1", &p![id.clone()])?;
                 count("leads", n);
             } else {

@@ -162,3 +162,104 @@ fn the_wal_starts_over_under_a_steady_stream_of_commits_while_readers_read() {
         assert!(r.join().expect("reader") > 0, "the readers read");
     }
 }
+
+#[test]
+fn a_leads_fields_live_beside_its_row_are_left_alone_by_a_rescore_and_go_with_the_lead() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = leadq_store::open(None, dir.path()).expect("store opens");
+    let mut lead = scored_lead("kept", "[]");
+    lead.fields = r#"{"industry":"Software","employees":250}"#.into();
+    let mut other = scored_lead("other", "[]");
+    other.fields = r#"{"industry":"Retail"}"#.into();
+    for r in store
+        .apply(vec![LeadChange::insert(lead), LeadChange::insert(other)])
+        .expect("apply")
+    {
+        r.expect("inserted");
+    }
+    let stored = store.lead("kept").expect("read").expect("stored");
+    assert_eq!(stored.fields, r#"{"industry":"Software","employees":250}"#);
+
+    // A re-score: only the score moves.
+    let mut rescored = stored.clone();
+    rescored.score.as_mut().expect("scored").fit = 55.0;
+    let change = LeadChange {
+        stored: Some(Box::new(stored.clone())),
+        ..LeadChange::update(rescored)
+    };
+    store.apply(vec![change]).expect("apply")[0]
+        .as_ref()
+        .expect("updated");
+    let after = store.lead("kept").expect("read").expect("stored");
+    assert_eq!(after.score.as_ref().expect("scored").fit, 55.0);
+    assert_eq!(after.fields, stored.fields);
+
+    // A change of the fields themselves is stored.
+    let mut edited = after.clone();
+    edited.fields = r#"{"industry":"Fintech"}"#.into();
+    store.apply(vec![LeadChange::update(edited)]).expect("apply")[0]
+        .as_ref()
+        .expect("updated");
+    let edited = store.lead("kept").expect("read").expect("stored");
+    assert_eq!(edited.fields, r#"{"industry":"Fintech"}"#);
+    assert!(store.delete_lead("kept").expect("delete"));
+    drop(store);
+
+    let conn = Connection::open(dir.path().join("leadq.db")).expect("open file");
+    let columns: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('leads')")
+        .expect("prepare")
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("names");
+    assert!(!columns.iter().any(|c| c == "fields"), "{columns:?}");
+    let documents: Vec<String> = conn
+        .prepare("SELECT fields FROM lead_fields ORDER BY seq")
+        .expect("prepare")
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("documents");
+    assert_eq!(documents, vec![r#"{"industry":"Retail"}"#.to_string()]);
+}
+
+#[test]
+fn a_database_made_before_the_fields_moved_keeps_every_leads_fields_when_migrated() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("leadq.db");
+    {
+        let conn = Connection::open(&path).expect("create file");
+        conn.execute_batch(
+            "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+        )
+        .expect("migrations table");
+        for m in leadq_store::migrations("sqlite")
+            .iter()
+            .filter(|m| m.version <= 12)
+        {
+            conn.execute_batch(m.sql).expect(m.name);
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, 0)",
+                rusqlite::params![m.version, m.name],
+            )
+            .expect("recorded");
+        }
+        for (id, fields) in [("old-1", r#"{"country":"DE"}"#), ("old-2", r#"{"country":"FR"}"#)] {
+            conn.execute(
+                "INSERT INTO leads (id, fields, stage, created_at, updated_at, stage_changed_at) VALUES (?1, ?2, 'new', 1, 1, 1)",
+                [id, fields],
+            )
+            .expect("an old lead");
+        }
+    }
+    let store = leadq_store::open(None, dir.path()).expect("store opens and migrates");
+    assert_eq!(
+        store.lead("old-1").expect("read").expect("kept").fields,
+        r#"{"country":"DE"}"#
+    );
+    assert_eq!(
+        store.lead("old-2").expect("read").expect("kept").fields,
+        r#"{"country":"FR"}"#
+    );
+}
