@@ -197,7 +197,9 @@ fn a_leads_fields_live_beside_its_row_are_left_alone_by_a_rescore_and_go_with_th
     // A change of the fields themselves is stored.
     let mut edited = after.clone();
     edited.fields = r#"{"industry":"Fintech"}"#.into();
-    store.apply(vec![LeadChange::update(edited)]).expect("apply")[0]
+    store
+        .apply(vec![LeadChange::update(edited)])
+        .expect("apply")[0]
         .as_ref()
         .expect("updated");
     let edited = store.lead("kept").expect("read").expect("stored");
@@ -245,7 +247,10 @@ fn a_database_made_before_the_fields_moved_keeps_every_leads_fields_when_migrate
             )
             .expect("recorded");
         }
-        for (id, fields) in [("old-1", r#"{"country":"DE"}"#), ("old-2", r#"{"country":"FR"}"#)] {
+        for (id, fields) in [
+            ("old-1", r#"{"country":"DE"}"#),
+            ("old-2", r#"{"country":"FR"}"#),
+        ] {
             conn.execute(
                 "INSERT INTO leads (id, fields, stage, created_at, updated_at, stage_changed_at) VALUES (?1, ?2, 'new', 1, 1, 1)",
                 [id, fields],
