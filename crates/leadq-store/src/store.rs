@@ -255,10 +255,14 @@ fn lead_value(l: &LeadRow, col: usize, reasons_in_ledger: bool) -> SqlValue {
 /// Values of every column of the lead row except `seq` and `version`, in
 /// `LEAD_WRITE_COLS` order.
 fn lead_values(l: &LeadRow, reasons_in_ledger: bool) -> Vec<SqlValue> {
-    (0..LEAD_WRITE_COLS.len())
-        .filter(|&c| ROW_COLS & (1 << c) != 0)
+    row_col_positions()
         .map(|c| lead_value(l, c, reasons_in_ledger))
         .collect()
+}
+
+/// Positions in `LEAD_WRITE_COLS` of the columns in the lead row itself.
+fn row_col_positions() -> impl Iterator<Item = usize> {
+    (0..LEAD_WRITE_COLS.len()).filter(|&c| ROW_COLS & (1 << c) != 0)
 }
 
 /// Stores the submitted fields of the lead whose row is `seq`.
@@ -326,10 +330,7 @@ fn changed_cols(a: &LeadRow, b: &LeadRow) -> ColSet {
 }
 
 static INSERT_LEAD_SQL: LazyLock<String> = LazyLock::new(|| {
-    let cols: Vec<&str> = (0..LEAD_WRITE_COLS.len())
-        .filter(|&c| ROW_COLS & (1 << c) != 0)
-        .map(|c| LEAD_WRITE_COLS[c])
-        .collect();
+    let cols: Vec<&str> = row_col_positions().map(|c| LEAD_WRITE_COLS[c]).collect();
     let cols = cols.join(", ");
     let vals: Vec<String> = (1..=ROW_COLS.count_ones())
         .map(|i| format!("${i}"))

@@ -208,21 +208,17 @@ fn a_leads_fields_live_beside_its_row_are_left_alone_by_a_rescore_and_go_with_th
     drop(store);
 
     let conn = Connection::open(dir.path().join("leadq.db")).expect("open file");
-    let columns: Vec<String> = conn
-        .prepare("SELECT name FROM pragma_table_info('leads')")
-        .expect("prepare")
-        .query_map([], |r| r.get(0))
-        .expect("query")
-        .collect::<Result<_, _>>()
-        .expect("names");
+    let texts = |sql: &str| -> Vec<String> {
+        conn.prepare(sql)
+            .expect("prepare")
+            .query_map([], |r| r.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    };
+    let columns = texts("SELECT name FROM pragma_table_info('leads')");
     assert!(!columns.iter().any(|c| c == "fields"), "{columns:?}");
-    let documents: Vec<String> = conn
-        .prepare("SELECT fields FROM lead_fields ORDER BY seq")
-        .expect("prepare")
-        .query_map([], |r| r.get(0))
-        .expect("query")
-        .collect::<Result<_, _>>()
-        .expect("documents");
+    let documents = texts("SELECT fields FROM lead_fields ORDER BY seq");
     assert_eq!(documents, vec![r#"{"industry":"Retail"}"#.to_string()]);
 }
 
