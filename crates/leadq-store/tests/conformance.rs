@@ -760,6 +760,43 @@ fn a_leads_reasons_read_back_whether_kept_by_its_row_or_by_its_latest_ledger_ent
 }
 on_every_backend!(a_leads_reasons_read_back_whether_kept_by_its_row_or_by_its_latest_ledger_entry);
 
+fn a_rescore_scan_reads_each_lead_with_its_fields_as_a_lookup_does(store: &dyn Store) {
+    let leads: Vec<LeadRow> = (0..5)
+        .map(|i| LeadRow {
+            fields: format!(r#"{{"company":"Acme {i}","employees":{}}}"#, 10 * i),
+            ..lead(&format!("f-{i}"))
+        })
+        .collect();
+    let stored = insert(store, leads);
+    let after = stored[0].seq;
+    let scanned = store.scan_leads_to_rescore(after, 3, 1).unwrap();
+    // From just after the first lead, in order, at most the page asked for.
+    assert_eq!(
+        scanned.iter().map(|l| l.id.as_str()).collect::<Vec<_>>(),
+        ["f-1", "f-2", "f-3"]
+    );
+    for l in &scanned {
+        let looked_up = store.lead(&l.id).unwrap().expect("stored");
+        assert_eq!(l.fields, looked_up.fields, "fields of {}", l.id);
+        assert_eq!(l.seq, looked_up.seq);
+    }
+    assert_eq!(scanned[1].fields, r#"{"company":"Acme 2","employees":20}"#);
+    let rest = store
+        .scan_leads_to_rescore(scanned[2].seq, 3, 1)
+        .unwrap()
+        .into_iter()
+        .map(|l| (l.id, l.fields))
+        .collect::<Vec<_>>();
+    assert_eq!(
+        rest,
+        [(
+            "f-4".to_string(),
+            r#"{"company":"Acme 4","employees":40}"#.to_string()
+        )]
+    );
+}
+on_every_backend!(a_rescore_scan_reads_each_lead_with_its_fields_as_a_lookup_does);
+
 fn history_written_with_a_lead_change_reads_back_in_order(store: &dyn Store) {
     store.upsert_rep(rep("rep-1")).unwrap();
     store.upsert_rep(rep("rep-2")).unwrap();
