@@ -196,7 +196,7 @@ pub fn lead_view(l: &LeadRow) -> LeadView {
             priority: s.priority.clone(),
             mql: s.mql,
             model_version: s.model_version,
-            reasons: serde_json::from_str(&s.reasons).unwrap_or(Json::Null),
+            reasons: crate::engine::shown_reasons(&s.reasons),
             scored_at: ts(s.scored_at),
         }),
         created_at: ts(l.created_at),
@@ -545,7 +545,7 @@ async fn lead_history(
         let scores: Vec<Json> = s.store.ledger_of(&id)?.into_iter().map(|e| json!({
             "at": ts(e.at), "as_of": ts(e.as_of * 1000), "model_version": e.model_version, "fit": e.fit, "grade": e.grade,
             "engagement": e.engagement, "band": e.band, "priority": e.priority, "mql": e.mql,
-            "reasons": serde_json::from_str::<Json>(&e.reasons).unwrap_or(Json::Null), "cause": e.cause,
+            "reasons": crate::engine::shown_reasons(&e.reasons), "cause": e.cause,
         })).collect();
         let stages: Vec<Json> = s.store.transitions_of(&id)?.into_iter().map(|t| json!({
             "at": ts(t.at), "from": t.from_stage, "to": t.to_stage, "actor": t.actor, "reason": t.reason,

@@ -218,52 +218,96 @@ pub fn reasons_json(model: &CompiledModel, score: &Score) -> Json {
     )
 }
 
-/// [`reasons_json`] as text, written straight from the reasons rather than
-/// through a [`Json`] tree (the same keys in the same order). A re-score
-/// pass writes this for every lead, so it goes into one buffer sized up
-/// front; serde_json still escapes the names and formats the numbers.
-pub fn reasons_text(model: &CompiledModel, score: &Score) -> String {
+/// Reasons in the form a score stores them: one array per rule that fired,
+/// `["f", rule, points]` for a fit rule and `["e", rule, points,
+/// raw_points, events, capped]` for an engagement rule, with the rule's
+/// description after them when it has one. [`shown_reasons`] turns them
+/// back into [`reasons_json`]'s objects.
+///
+/// Why not the objects themselves: a re-score writes one of these per lead
+/// into the ledger, and without the keys they take half the bytes (the
+/// ledger is the largest write of a re-score). They still name every rule,
+/// so an entry reads on its own, whatever became of its model. Written
+/// straight into one buffer sized up front; serde_json escapes the names
+/// and formats the numbers.
+pub fn stored_reasons(model: &CompiledModel, score: &Score) -> String {
     fn put<T: serde::Serialize + ?Sized>(buf: &mut Vec<u8>, v: &T) {
         serde_json::to_writer(&mut *buf, v).expect("plain values serialise");
     }
-    let mut buf = Vec::with_capacity(2 + score.reasons.len() * 96);
+    let mut buf = Vec::with_capacity(2 + score.reasons.len() * 48);
     buf.push(b'[');
     for (i, r) in score.reasons.iter().enumerate() {
         if i > 0 {
             buf.push(b',');
         }
-        let (kind, description) = match r.kind {
-            RuleKind::Fit => ("fit", model.fit[r.rule as usize].description.as_deref()),
-            RuleKind::Engagement => (
-                "engagement",
-                model.engagement[r.rule as usize].description.as_deref(),
-            ),
+        let description = match r.kind {
+            RuleKind::Fit => {
+                buf.extend_from_slice(b"[\"f\",");
+                model.fit[r.rule as usize].description.as_deref()
+            }
+            RuleKind::Engagement => {
+                buf.extend_from_slice(b"[\"e\",");
+                model.engagement[r.rule as usize].description.as_deref()
+            }
         };
-        buf.extend_from_slice(b"{\"kind\":\"");
-        buf.extend_from_slice(kind.as_bytes());
-        buf.extend_from_slice(b"\",\"rule\":");
         put(&mut buf, model.rule_name(r));
-        buf.extend_from_slice(b",\"points\":");
+        buf.push(b',');
         put(&mut buf, &round2(r.points));
         if r.kind == RuleKind::Engagement {
-            buf.extend_from_slice(b",\"raw_points\":");
+            buf.push(b',');
             put(&mut buf, &round2(r.raw_points));
-            buf.extend_from_slice(b",\"events\":");
+            buf.push(b',');
             put(&mut buf, &r.events);
-            buf.extend_from_slice(if r.capped {
-                b",\"capped\":true"
-            } else {
-                b",\"capped\":false"
-            });
+            buf.extend_from_slice(if r.capped { b",true" } else { b",false" });
         }
         if let Some(d) = description {
-            buf.extend_from_slice(b",\"description\":");
+            buf.push(b',');
             put(&mut buf, d);
         }
-        buf.push(b'}');
+        buf.push(b']');
     }
     buf.push(b']');
     String::from_utf8(buf).expect("serde_json writes UTF-8")
+}
+
+/// Stored reasons as they are shown: [`reasons_json`]'s objects. Takes the
+/// form [`stored_reasons`] writes and the object form scores were stored in
+/// before it (kept as it is), so every ledger entry reads the same way.
+/// Text that is not JSON comes back as a string, and an element of neither
+/// form as it is: nothing stored is hidden.
+pub fn shown_reasons(stored: &str) -> Json {
+    let Ok(parsed) = serde_json::from_str::<Json>(stored) else {
+        return Json::String(stored.to_string());
+    };
+    let Json::Array(items) = parsed else {
+        return parsed;
+    };
+    Json::Array(items.into_iter().map(shown_reason).collect())
+}
+
+fn shown_reason(item: Json) -> Json {
+    let Json::Array(parts) = &item else {
+        return item;
+    };
+    let number = |i: usize| parts.get(i).and_then(Json::as_f64);
+    let (kind, extra) = match parts.first().and_then(Json::as_str) {
+        Some("f") => ("fit", 0),
+        Some("e") => ("engagement", 3),
+        _ => return item,
+    };
+    let (Some(rule), Some(points)) = (parts.get(1).and_then(Json::as_str), number(2)) else {
+        return item;
+    };
+    let mut o = json!({ "kind": kind, "rule": rule, "points": points });
+    if extra > 0 {
+        o["raw_points"] = json!(number(3));
+        o["events"] = json!(parts.get(4).and_then(Json::as_u64));
+        o["capped"] = json!(parts.get(5).and_then(Json::as_bool));
+    }
+    if let Some(d) = parts.get(3 + extra).and_then(Json::as_str) {
+        o["description"] = json!(d);
+    }
+    o
 }
 
 pub fn round2(x: f64) -> f64 {
@@ -281,7 +325,7 @@ pub fn to_lead_score(model: &ActiveModel, score: &Score, scored_at: i64) -> Lead
         priority_rank: model.compiled.priority_rank(score.priority) as i64,
         mql: score.mql,
         model_version: model.version(),
-        reasons: reasons_text(&model.compiled, score),
+        reasons: stored_reasons(&model.compiled, score),
         scored_at,
         inputs_digest: None,
     }
@@ -316,17 +360,28 @@ mod tests {
     use super::*;
     use leadq_core::scoring::Reason;
 
-    #[test]
-    fn reasons_text_is_the_reasons_document_written_out() {
+    /// The example model with a description, in characters JSON must
+    /// escape, on one rule of each kind.
+    fn described_model() -> CompiledModel {
         let mut model =
             CompiledModel::from_toml(include_str!("../../../examples/default-model.toml"))
                 .expect("the example model compiles");
-        // Descriptions, with characters JSON must escape, on one rule of each kind.
         model.fit[1].description = Some("says \"why\"\n\tin é and \u{1}".into());
         model.engagement[0].description = Some("a \\ b".into());
+        model
+    }
+
+    /// A score with the given reasons.
+    fn score_with(model: &CompiledModel, reasons: Vec<Reason>) -> Score {
         let cols = EventColumns::new(model.event_properties.len());
         let mut score = model.score(&Lead::default(), cols.view(), Timestamp(0));
-        score.reasons = (0..model.fit.len())
+        score.reasons = reasons;
+        score
+    }
+
+    /// One reason for every rule of `model`, with varied numbers.
+    fn every_rule(model: &CompiledModel) -> Vec<Reason> {
+        (0..model.fit.len())
             .map(|i| (RuleKind::Fit, i))
             .chain((0..model.engagement.len()).map(|i| (RuleKind::Engagement, i)))
             .map(|(kind, i)| Reason {
@@ -337,12 +392,72 @@ mod tests {
                 events: i as u32,
                 capped: i % 2 == 0,
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn stored_reasons_are_shown_as_the_reasons_document() {
+        let model = described_model();
+        let score = score_with(&model, every_rule(&model));
         assert!(!score.reasons.is_empty());
         assert_eq!(
-            reasons_text(&model, &score),
-            reasons_json(&model, &score).to_string()
+            shown_reasons(&stored_reasons(&model, &score)),
+            reasons_json(&model, &score)
         );
+    }
+
+    #[test]
+    fn stored_reasons_take_at_most_half_the_bytes_of_the_objects_they_show() {
+        let model = CompiledModel::from_toml(include_str!("../../../examples/default-model.toml"))
+            .expect("the example model compiles");
+        let score = score_with(&model, every_rule(&model));
+        let stored = stored_reasons(&model, &score).len();
+        let objects = reasons_json(&model, &score).to_string().len();
+        assert!(2 * stored <= objects, "{stored} bytes stored for {objects}");
+    }
+
+    #[test]
+    fn reasons_stored_as_objects_before_are_shown_as_they_were() {
+        let model = described_model();
+        let score = score_with(&model, every_rule(&model));
+        let objects = reasons_json(&model, &score);
+        assert_eq!(shown_reasons(&objects.to_string()), objects);
+        assert_eq!(shown_reasons("[]"), json!([]));
+        // What is neither form is shown, not dropped.
+        assert_eq!(shown_reasons("not json"), json!("not json"));
+        assert_eq!(shown_reasons(r#"[["x",1],"y"]"#), json!([["x", 1], "y"]));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_reasons_come_back_from_their_stored_form_as_the_document_they_show(
+            picks in proptest::collection::vec(
+                (proptest::bool::ANY, 0usize..64, -1e6f64..1e6, -1e6f64..1e6, 0u32..100_000, proptest::bool::ANY),
+                0..12,
+            ),
+            name in "\\PC{0,24}",
+            description in proptest::option::of("\\PC{0,40}"),
+        ) {
+            let mut model = described_model();
+            model.fit[0].name = name.clone();
+            model.engagement[1].description = description;
+            let reasons = picks
+                .into_iter()
+                .map(|(fit, i, points, raw_points, events, capped)| {
+                    let (kind, n) = if fit {
+                        (RuleKind::Fit, model.fit.len())
+                    } else {
+                        (RuleKind::Engagement, model.engagement.len())
+                    };
+                    Reason { kind, rule: (i % n) as u16, points, raw_points, events, capped }
+                })
+                .collect();
+            let score = score_with(&model, reasons);
+            proptest::prop_assert_eq!(
+                shown_reasons(&stored_reasons(&model, &score)),
+                reasons_json(&model, &score)
+            );
+        }
     }
 
     #[test]

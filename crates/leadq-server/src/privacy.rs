@@ -281,11 +281,10 @@ pub fn export_person(state: &AppState, email: &str) -> ApiResult<Json> {
         let mut row = serde_json::to_value(l).unwrap_or(Json::Null);
         row["fields"] = parse_json_text(&l.fields);
         if let Some(s) = row.get_mut("score").filter(|s| s.is_object()) {
-            s["reasons"] = parse_json_text(
-                &l.score
-                    .as_ref()
-                    .map_or_else(String::new, |s| s.reasons.clone()),
-            );
+            s["reasons"] = l
+                .score
+                .as_ref()
+                .map_or(Json::Null, |s| crate::engine::shown_reasons(&s.reasons));
         }
         let events: Vec<Json> = state
             .store
@@ -299,7 +298,7 @@ pub fn export_person(state: &AppState, email: &str) -> ApiResult<Json> {
             .iter()
             .map(|e| {
                 let mut v = serde_json::to_value(e).unwrap_or(Json::Null);
-                v["reasons"] = parse_json_text(&e.reasons);
+                v["reasons"] = crate::engine::shown_reasons(&e.reasons);
                 v["inputs"] = parse_json_text(&e.inputs);
                 v
             })

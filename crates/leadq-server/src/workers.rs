@@ -666,7 +666,7 @@ pub fn replay(state: &AppState, who: &Principal, id: &str, at_ms: i64) -> ApiRes
         && again.grade == entry.grade
         && again.priority == entry.priority
         && again.mql == entry.mql
-        && again.reasons == entry.reasons;
+        && engine::shown_reasons(&again.reasons) == engine::shown_reasons(&entry.reasons);
     Ok(json!({
         "lead_id": id,
         "at": crate::clock::rfc3339(at_ms),
@@ -676,7 +676,7 @@ pub fn replay(state: &AppState, who: &Principal, id: &str, at_ms: i64) -> ApiRes
         },
         "recomputed": {
             "fit": again.fit, "grade": again.grade, "engagement": again.engagement, "band": again.band, "priority": again.priority, "mql": again.mql,
-            "reasons": serde_json::from_str::<Json>(&again.reasons).unwrap_or(Json::Null),
+            "reasons": engine::shown_reasons(&again.reasons),
         },
         "matches": matches,
     }))

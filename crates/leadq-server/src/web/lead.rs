@@ -335,7 +335,10 @@ fn reasons(l: &LeadRow) -> Markup {
     let Some(s) = &l.score else {
         return html! { p.muted { "No score, so no reasons." } };
     };
-    let list: Vec<Json> = serde_json::from_str(&s.reasons).unwrap_or_default();
+    let list: Vec<Json> = match crate::engine::shown_reasons(&s.reasons) {
+        Json::Array(list) => list,
+        _ => Vec::new(),
+    };
     let num = |v: &Json| v.as_f64().map(|n| format!("{n:+}")).unwrap_or_default();
     html! {
         @if list.is_empty() {
