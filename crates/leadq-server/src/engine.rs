@@ -60,8 +60,9 @@ fn append_plain_document(buf: &mut Vec<u8>, lead: &LeadRow, answers: &[AnswerRow
     let Some(inner) = fields.strip_prefix('{').and_then(|f| f.strip_suffix('}')) else {
         return false;
     };
-    // A backslash could spell a key in escapes; such fields go the long way.
-    let plain = !fields.contains('\\')
+    // A backslash could spell a key in escapes, and a line break would split
+    // the document over two lines: such fields go the long way.
+    let plain = !fields.contains(['\\', '\n'])
         && !["\"lead_id\"", "\"stage\"", "\"owner\"", "\"created_at\""]
             .iter()
             .any(|k| fields.contains(k))
@@ -497,9 +498,59 @@ mod tests {
             r#"{"a":1"#,
             "[1]",
             r#"{"a":1}{"b":2}"#,
+            "{\"a\":\n1}",
         ] {
             row.fields = f.into();
             assert_eq!(written(&row), None, "{f}");
         }
+    }
+
+    #[test]
+    fn stored_fields_over_several_lines_or_not_json_clean_in_their_own_place() {
+        let model = CompiledModel::from_toml(include_str!("../../../examples/default-model.toml"))
+            .expect("the example model compiles");
+        let row = |id: &str, fields: &str| -> LeadRow {
+            serde_json::from_value(serde_json::json!({
+                "seq": 1, "id": id, "external_id": null, "email": null, "domain": null,
+                "company": null, "source": null, "campaign": null, "country": null,
+                "fields": fields, "stage": "new", "stage_reason": null, "owner": null,
+                "score": null, "created_at": 1_700_000_000_000_i64, "updated_at": 0,
+                "assigned_at": null, "first_response_at": null, "stage_changed_at": 0,
+                "mql_at": null, "sql_at": null, "closed_at": null, "version": 1
+            }))
+            .expect("a lead row")
+        };
+        let leads = vec![
+            row("L1", r#"{"company":"Acme","job_title":"CTO"}"#),
+            row("L2", r#"{"company":"Broken"}{"job_title":"CTO"}"#),
+            row("L3", r#"{"company":"Beta"}"#),
+            row("L4", r#"{"company":"Gamma", "#),
+            row("L5", "{\"company\":\n\"Delta\"}"),
+            row("L6", "{}"),
+        ];
+        // Fields that are not JSON count as empty; fields over two lines
+        // are read whole, and no lead takes another's place.
+        let cleaned = clean_leads(&leads, &[], &model, &Mapping::default());
+        let read: Vec<(String, Option<String>)> = cleaned
+            .into_iter()
+            .map(|r| {
+                let lead = r.expect("every lead cleans");
+                (
+                    lead.id.to_string(),
+                    lead.company.name.as_ref().map(|c| c.to_string()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            read,
+            [
+                ("L1".to_string(), Some("Acme".to_string())),
+                ("L2".to_string(), None),
+                ("L3".to_string(), Some("Beta".to_string())),
+                ("L4".to_string(), None),
+                ("L5".to_string(), Some("Delta".to_string())),
+                ("L6".to_string(), None),
+            ]
+        );
     }
 }
