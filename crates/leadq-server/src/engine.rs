@@ -186,7 +186,8 @@ pub fn event_columns(events: &[EventRow], model: &CompiledModel) -> EventColumns
     cols
 }
 
-/// Reasons as stored and shown: one object per rule that fired.
+/// Reasons as shown (by the API, the history, the UI and exports): one
+/// object per rule that fired. What a score stores is [`stored_reasons`].
 pub fn reasons_json(model: &CompiledModel, score: &Score) -> Json {
     Json::Array(
         score
