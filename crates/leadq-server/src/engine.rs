@@ -186,45 +186,12 @@ pub fn event_columns(events: &[EventRow], model: &CompiledModel) -> EventColumns
     cols
 }
 
-/// Reasons as shown (by the API, the history, the UI and exports): one
-/// object per rule that fired. What a score stores is [`stored_reasons`].
-pub fn reasons_json(model: &CompiledModel, score: &Score) -> Json {
-    Json::Array(
-        score
-            .reasons
-            .iter()
-            .map(|r| {
-                let (kind, description) = match r.kind {
-                    RuleKind::Fit => ("fit", model.fit[r.rule as usize].description.clone()),
-                    RuleKind::Engagement => (
-                        "engagement",
-                        model.engagement[r.rule as usize].description.clone(),
-                    ),
-                };
-                let mut o = json!({
-                    "kind": kind,
-                    "rule": model.rule_name(r),
-                    "points": round2(r.points),
-                });
-                if r.kind == RuleKind::Engagement {
-                    o["raw_points"] = json!(round2(r.raw_points));
-                    o["events"] = json!(r.events);
-                    o["capped"] = json!(r.capped);
-                }
-                if let Some(d) = description {
-                    o["description"] = json!(d);
-                }
-                o
-            })
-            .collect(),
-    )
-}
-
 /// Reasons in the form a score stores them: one array per rule that fired,
 /// `["f", rule, points]` for a fit rule and `["e", rule, points,
 /// raw_points, events, capped]` for an engagement rule, with the rule's
 /// description after them when it has one. [`shown_reasons`] turns them
-/// back into [`reasons_json`]'s objects.
+/// back into one object per rule (`kind`, `rule`, `points`, and for
+/// engagement `raw_points`, `events`, `capped`; `description` when set).
 ///
 /// Why not the objects themselves: a re-score writes one of these per lead
 /// into the ledger, and without the keys they take half the bytes (the
@@ -272,7 +239,7 @@ pub fn stored_reasons(model: &CompiledModel, score: &Score) -> String {
     String::from_utf8(buf).expect("serde_json writes UTF-8")
 }
 
-/// Stored reasons as they are shown: [`reasons_json`]'s objects. Takes the
+/// Stored reasons as they are shown: one object per rule. Takes the
 /// form [`stored_reasons`] writes and the object form scores were stored in
 /// before it (kept as it is), so every ledger entry reads the same way.
 /// Text that is not JSON comes back as a string, and an element of neither
@@ -285,6 +252,18 @@ pub fn shown_reasons(stored: &str) -> Json {
         return parsed;
     };
     Json::Array(items.into_iter().map(shown_reason).collect())
+}
+
+/// Whether two stored reasons say the same: as text when both are in the
+/// form [`stored_reasons`] writes, as shown when one was stored as objects
+/// before it.
+pub fn same_reasons(a: &str, b: &str) -> bool {
+    let as_objects = |r: &str| r.starts_with("[{");
+    if as_objects(a) || as_objects(b) {
+        shown_reasons(a) == shown_reasons(b)
+    } else {
+        a == b
+    }
 }
 
 fn shown_reason(item: Json) -> Json {
@@ -362,6 +341,41 @@ mod tests {
     use super::*;
     use leadq_core::scoring::Reason;
 
+    /// Reasons as shown (by the API, the history, the UI and exports), built
+    /// as a tree straight from the score: what [`shown_reasons`] of
+    /// [`stored_reasons`] must give.
+    fn reasons_json(model: &CompiledModel, score: &Score) -> Json {
+        Json::Array(
+            score
+                .reasons
+                .iter()
+                .map(|r| {
+                    let (kind, description) = match r.kind {
+                        RuleKind::Fit => ("fit", model.fit[r.rule as usize].description.clone()),
+                        RuleKind::Engagement => (
+                            "engagement",
+                            model.engagement[r.rule as usize].description.clone(),
+                        ),
+                    };
+                    let mut o = json!({
+                        "kind": kind,
+                        "rule": model.rule_name(r),
+                        "points": round2(r.points),
+                    });
+                    if r.kind == RuleKind::Engagement {
+                        o["raw_points"] = json!(round2(r.raw_points));
+                        o["events"] = json!(r.events);
+                        o["capped"] = json!(r.capped);
+                    }
+                    if let Some(d) = description {
+                        o["description"] = json!(d);
+                    }
+                    o
+                })
+                .collect(),
+        )
+    }
+
     /// The example model with a description, in characters JSON must
     /// escape, on one rule of each kind.
     fn described_model() -> CompiledModel {
@@ -428,6 +442,17 @@ mod tests {
         // What is neither form is shown, not dropped.
         assert_eq!(shown_reasons("not json"), json!("not json"));
         assert_eq!(shown_reasons(r#"[["x",1],"y"]"#), json!([["x", 1], "y"]));
+    }
+
+    #[test]
+    fn reasons_stored_as_objects_before_are_the_same_as_their_stored_form_now() {
+        let now = r#"[["f","Business email",8.0],["e","Visits",5.0,5.0,2,false]]"#;
+        let before = r#"[{"kind":"fit","rule":"Business email","points":8.0},{"kind":"engagement","rule":"Visits","points":5.0,"raw_points":5.0,"events":2,"capped":false}]"#;
+        assert!(same_reasons(before, now));
+        assert!(same_reasons(now, now));
+        let other = r#"[["f","Business email",8.0],["e","Visits",5.0,5.0,3,false]]"#;
+        assert!(!same_reasons(before, other));
+        assert!(!same_reasons(now, other));
     }
 
     proptest::proptest! {

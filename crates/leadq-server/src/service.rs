@@ -181,16 +181,6 @@ fn facts(lead: &Lead, grade: Option<&str>) -> Facts {
     }
 }
 
-/// Whether two stored reasons say the same. Both are in the stored form
-/// unless `old` was written before it: only then are they compared as shown.
-fn same_reasons(old: &str, new: &str) -> bool {
-    if old.starts_with("[{") {
-        engine::shown_reasons(old) == engine::shown_reasons(new)
-    } else {
-        old == new
-    }
-}
-
 /// What a ledger entry keeps to replay its score: the lead's fields as
 /// stored, its stage, owner, creation time and answers, the last event it
 /// counted and whether tracked behaviour was left out.
@@ -383,7 +373,7 @@ impl<'a> Service<'a> {
                     || old.priority != new.priority
                     || old.mql != new.mql
                     || old.model_version != new.model_version
-                    || !same_reasons(&old.reasons, &new.reasons)
+                    || !engine::same_reasons(&old.reasons, &new.reasons)
             }
         };
         // The digest follows the inputs of the lead's latest ledger entry.
@@ -1352,16 +1342,5 @@ mod tests {
             .map(Stage::as_str)
             .collect();
         assert_eq!(leadq_store::OPEN_STAGES, open.as_slice());
-    }
-
-    #[test]
-    fn reasons_stored_as_objects_before_are_the_same_as_their_stored_form_now() {
-        let now = r#"[["f","Business email",8.0],["e","Visits",5.0,5.0,2,false]]"#;
-        let before = r#"[{"kind":"fit","rule":"Business email","points":8.0},{"kind":"engagement","rule":"Visits","points":5.0,"raw_points":5.0,"events":2,"capped":false}]"#;
-        assert!(super::same_reasons(before, now));
-        assert!(super::same_reasons(now, now));
-        let other = r#"[["f","Business email",8.0],["e","Visits",5.0,5.0,3,false]]"#;
-        assert!(!super::same_reasons(before, other));
-        assert!(!super::same_reasons(now, other));
     }
 }

@@ -666,7 +666,7 @@ pub fn replay(state: &AppState, who: &Principal, id: &str, at_ms: i64) -> ApiRes
         && again.grade == entry.grade
         && again.priority == entry.priority
         && again.mql == entry.mql
-        && engine::shown_reasons(&again.reasons) == engine::shown_reasons(&entry.reasons);
+        && engine::same_reasons(&again.reasons, &entry.reasons);
     Ok(json!({
         "lead_id": id,
         "at": crate::clock::rfc3339(at_ms),
