@@ -15,7 +15,7 @@ mkdir -p "$OUT"
 command -v wrk >/dev/null || { apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }; }
 cargo build --release -p leadq
 cargo bench -p leadq-server --bench load --no-run
-BIN=target/release/leadq
+BIN=${LEADQ_BIN:-target/release/leadq}  # another build to compare with
 PG_URL=${LEADQ_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}
 
 start_demo() {  # $1 = label, rest = store flags; sets $pid and LEADQ_TOKEN

@@ -2326,16 +2326,18 @@ async fn lead_prediction(
     Path(id): Path<String>,
 ) -> ApiResult<JsonBody<Json>> {
     who.require(&[Role::Marketing, Role::Manager, Role::Rep])?;
-    let p = run(&state, move |s| {
+    let view = run(&state, move |s| {
         let lead = Service::new(s).lead_for(&who, &id)?;
-        s.store.prediction_of(&lead.id)?.ok_or_else(|| {
+        let p = s.store.prediction_of(&lead.id)?.ok_or_else(|| {
             ApiError::not_found(format!(
                 "prediction of lead {id} (no predictive model is trained yet)"
             ))
-        })
+        })?;
+        let factors = crate::predictive::factors_of(s, &lead, &p)?;
+        Ok(crate::predictive::prediction_view(&p, &factors))
     })
     .await?;
-    Ok(JsonBody(crate::predictive::prediction_view(&p)))
+    Ok(JsonBody(view))
 }
 
 // ---------------------------------------------------------------- consent and privacy

@@ -12,11 +12,12 @@ use crate::jobs::Progress;
 use crate::AppState;
 use axum::http::StatusCode;
 use leadq_predict::train::{self, CvReport};
-use leadq_predict::{leakage, Algorithm, Model, Prediction, TextTable, TrainOptions};
+use leadq_predict::{leakage, Algorithm, Factor, Model, TextTable, TrainOptions};
 use leadq_store::{JobRow, LeadRow, NewPredictiveModel, PredictionRow, PredictiveModelRow};
 use serde_json::{json, Map, Value as Json};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Fewest won and fewest lost leads a model is trained on: below this the
@@ -38,8 +39,8 @@ pub struct Loaded {
 /// The models predictions are made with.
 #[derive(Default)]
 pub struct Predictors {
-    pub champion: Option<Loaded>,
-    pub challenger: Option<Loaded>,
+    pub champion: Option<Arc<Loaded>>,
+    pub challenger: Option<Arc<Loaded>>,
 }
 
 fn load(row: Option<PredictiveModelRow>) -> Option<Loaded> {
@@ -58,8 +59,8 @@ impl Predictors {
         store: &dyn leadq_store::Store,
     ) -> Result<Predictors, leadq_store::StoreError> {
         Ok(Predictors {
-            champion: load(store.predictive_model_with_status("champion")?),
-            challenger: load(store.predictive_model_with_status("challenger")?),
+            champion: load(store.predictive_model_with_status("champion")?).map(Arc::new),
+            challenger: load(store.predictive_model_with_status("challenger")?).map(Arc::new),
         })
     }
 }
@@ -126,13 +127,8 @@ fn model_table(model: &Model, leads: &[&LeadRow]) -> TextTable {
     table_of(leads.iter().copied(), &headers)
 }
 
-fn predict(model: &Model, leads: &[&LeadRow]) -> ApiResult<Vec<Prediction>> {
-    model
-        .predict(&model_table(model, leads), TOP_FACTORS)
-        .map_err(|e| ApiError::internal(format!("predicting failed: {e}")))
-}
-
-/// The probabilities alone (no factors): what the shadow challenger needs.
+/// The probabilities alone, without factors: what is stored. A lead's
+/// factors are explained when its prediction is read (`factors_of`).
 fn probabilities(model: &Model, leads: &[&LeadRow]) -> ApiResult<Vec<f64>> {
     let x = model
         .features
@@ -151,9 +147,8 @@ pub fn predictions_of(state: &AppState, leads: &[&LeadRow]) -> ApiResult<Vec<Pre
     if leads.is_empty() {
         return Ok(Vec::new());
     }
-    let main = predict(&champion.model, leads)?;
+    let main = probabilities(&champion.model, leads)?;
     let shadow = match &predictors.challenger {
-        // Only its probability is kept: explaining it would be wasted.
         Some(c) => Some((c.row.version, probabilities(&c.model, leads)?)),
         None => None,
     };
@@ -162,16 +157,63 @@ pub fn predictions_of(state: &AppState, leads: &[&LeadRow]) -> ApiResult<Vec<Pre
         .iter()
         .zip(main)
         .enumerate()
-        .map(|(i, (lead, p))| PredictionRow {
+        .map(|(i, (lead, probability))| PredictionRow {
             lead_id: lead.id.clone(),
             champion_version: champion.row.version,
-            probability: p.probability,
-            factors: serde_json::to_string(&p.factors).unwrap_or_else(|_| "[]".into()),
+            probability,
             challenger_version: shadow.as_ref().map(|(v, _)| *v),
             challenger_probability: shadow.as_ref().map(|(_, ps)| ps[i]),
             scored_at: now,
         })
         .collect())
+}
+
+/// The model of `version`: the loaded champion or challenger, else the
+/// stored one (a retired model, until the re-scoring after a promotion has
+/// reached every lead). `None` when it is not stored or no longer reads.
+fn model_of_version(state: &AppState, version: i64) -> ApiResult<Option<Arc<Loaded>>> {
+    let predictors = state.predictors();
+    let loaded = [&predictors.champion, &predictors.challenger]
+        .into_iter()
+        .flatten()
+        .find(|m| m.row.version == version);
+    if let Some(m) = loaded {
+        return Ok(Some(m.clone()));
+    }
+    let row = state
+        .store
+        .predictive_models()?
+        .into_iter()
+        .find(|m| m.version == version);
+    Ok(load(row).map(Arc::new))
+}
+
+/// The top factors of `lead`'s prediction `p`, explained now by the model
+/// version that made it from the lead's fields as stored. Those are the
+/// fields it was predicted from: every write that changes a lead's fields
+/// predicts it again, in the same transaction. Explaining (TreeSHAP over
+/// every tree) costs several times the probability, and most predictions
+/// are never opened, so it is done here rather than with each write.
+/// Empty when that version is no longer stored.
+pub fn factors_of(state: &AppState, lead: &LeadRow, p: &PredictionRow) -> ApiResult<Vec<Factor>> {
+    let Some(m) = model_of_version(state, p.champion_version)? else {
+        return Ok(Vec::new());
+    };
+    let explained = m
+        .model
+        .predict(&model_table(&m.model, &[lead]), TOP_FACTORS)
+        .map_err(|e| ApiError::internal(format!("explaining the prediction failed: {e}")))?;
+    let Some(explained) = explained.into_iter().next() else {
+        return Ok(Vec::new());
+    };
+    if (explained.probability - p.probability).abs() > 1e-9 {
+        // Only a failed prediction at the lead's last write leaves the
+        // stored probability behind its fields; the factors are those of
+        // the fields.
+        tracing::warn!(lead = %lead.id, stored = p.probability, now = explained.probability,
+            "a lead's fields changed since its stored prediction");
+    }
+    Ok(explained.factors)
 }
 
 /// Predicts `leads` with the loaded champion (and challenger) and stores
@@ -492,12 +534,12 @@ pub fn model_view(row: &PredictiveModelRow) -> Json {
     })
 }
 
-/// A stored prediction as the API shows it.
-pub fn prediction_view(p: &PredictionRow) -> Json {
+/// A stored prediction with its factors (`factors_of`) as the API shows it.
+pub fn prediction_view(p: &PredictionRow, factors: &[Factor]) -> Json {
     json!({
         "lead_id": p.lead_id,
         "probability": p.probability,
-        "factors": serde_json::from_str::<Json>(&p.factors).unwrap_or_else(|_| json!([])),
+        "factors": factors,
         "champion_version": p.champion_version,
         "challenger_version": p.challenger_version,
         "challenger_probability": p.challenger_probability,

@@ -303,11 +303,14 @@ pub fn export_person(state: &AppState, email: &str) -> ApiResult<Json> {
                 v
             })
             .collect();
-        let prediction = state.store.prediction_of(id)?.map(|p| {
-            let mut v = serde_json::to_value(&p).unwrap_or(Json::Null);
-            v["factors"] = parse_json_text(&p.factors);
-            v
-        });
+        let prediction = match state.store.prediction_of(id)? {
+            Some(p) => {
+                let mut v = serde_json::to_value(&p).unwrap_or(Json::Null);
+                v["factors"] = json!(crate::predictive::factors_of(state, l, &p)?);
+                Some(v)
+            }
+            None => None,
+        };
         leads.push(json!({
             "lead": row,
             "events": events,

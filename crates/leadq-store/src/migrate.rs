@@ -73,6 +73,11 @@ const SQLITE: &[Migration] = &[
         name: "0013_lead_fields_apart",
         sql: include_str!("../migrations/sqlite/0013_lead_fields_apart.sql"),
     },
+    Migration {
+        version: 14,
+        name: "0014_factors_explained_when_read",
+        sql: include_str!("../migrations/sqlite/0014_factors_explained_when_read.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -140,6 +145,11 @@ const POSTGRES: &[Migration] = &[
         version: 13,
         name: "0013_lead_fields_apart",
         sql: include_str!("../migrations/postgres/0013_lead_fields_apart.sql"),
+    },
+    Migration {
+        version: 14,
+        name: "0014_factors_explained_when_read",
+        sql: include_str!("../migrations/postgres/0014_factors_explained_when_read.sql"),
     },
 ];
 

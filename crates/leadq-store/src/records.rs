@@ -432,9 +432,10 @@ pub struct NewPredictiveModel {
 pub struct PredictionRow {
     pub lead_id: String,
     pub champion_version: i64,
+    /// The champion's probability. Its top factors are not kept: they
+    /// follow from the model version and the lead's fields, and the service
+    /// explains a lead when its prediction is read.
     pub probability: f64,
-    /// JSON array of the top factors (`leadq-predict`'s `Factor`).
-    pub factors: String,
     pub challenger_version: Option<i64>,
     pub challenger_probability: Option<f64>,
     pub scored_at: i64,

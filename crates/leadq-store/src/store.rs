@@ -653,8 +653,8 @@ fn apply_one(
 /// Inserts or replaces one lead's prediction.
 fn put_prediction(tx: &mut dyn Tx, p: &PredictionRow) -> Result<(), StoreError> {
     tx.exec(
-        "INSERT INTO lead_predictions (lead_id, champion_version, probability, factors, challenger_version, challenger_probability, scored_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (lead_id) DO UPDATE SET champion_version = excluded.champion_version, probability = excluded.probability, factors = excluded.factors, challenger_version = excluded.challenger_version, challenger_probability = excluded.challenger_probability, scored_at = excluded.scored_at",
-        &p![p.lead_id.clone(), p.champion_version, p.probability, p.factors.clone(), p.challenger_version, p.challenger_probability, p.scored_at],
+        "INSERT INTO lead_predictions (lead_id, champion_version, probability, challenger_version, challenger_probability, scored_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (lead_id) DO UPDATE SET champion_version = excluded.champion_version, probability = excluded.probability, challenger_version = excluded.challenger_version, challenger_probability = excluded.challenger_probability, scored_at = excluded.scored_at",
+        &p![p.lead_id.clone(), p.champion_version, p.probability, p.challenger_version, p.challenger_probability, p.scored_at],
     )?;
     Ok(())
 }
@@ -920,16 +920,16 @@ fn predictive_of(r: &Row) -> PredictiveModelRow {
     }
 }
 
-const PREDICTION_COLS: &str = "lead_id, champion_version, probability, factors, challenger_version, challenger_probability, scored_at";
+const PREDICTION_COLS: &str =
+    "lead_id, champion_version, probability, challenger_version, challenger_probability, scored_at";
 fn prediction_of(r: &Row) -> PredictionRow {
     PredictionRow {
         lead_id: r.text(0),
         champion_version: r.int(1),
         probability: r.real(2),
-        factors: r.text(3),
-        challenger_version: r.opt_int(4),
-        challenger_probability: r.opt_real(5),
-        scored_at: r.int(6),
+        challenger_version: r.opt_int(3),
+        challenger_probability: r.opt_real(4),
+        scored_at: r.int(5),
     }
 }
 

@@ -2740,7 +2740,6 @@ fn prediction(lead_id: &str, version: i64, p: f64) -> PredictionRow {
         lead_id: lead_id.into(),
         champion_version: version,
         probability: p,
-        factors: "[{\"feature\":\"industry\"}]".into(),
         challenger_version: None,
         challenger_probability: None,
         scored_at: 5_000,

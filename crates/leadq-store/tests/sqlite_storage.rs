@@ -222,27 +222,69 @@ fn a_leads_fields_live_beside_its_row_are_left_alone_by_a_rescore_and_go_with_th
     assert_eq!(documents, vec![r#"{"industry":"Retail"}"#.to_string()]);
 }
 
+/// A database file with the SQLite migrations up to `version` applied, as
+/// a build of that time left it.
+fn file_migrated_to(path: &std::path::Path, version: i64) -> Connection {
+    let conn = Connection::open(path).expect("create file");
+    conn.execute_batch(
+        "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+    )
+    .expect("migrations table");
+    for m in leadq_store::migrations("sqlite")
+        .iter()
+        .filter(|m| m.version <= version)
+    {
+        conn.execute_batch(m.sql).expect(m.name);
+        conn.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, 0)",
+            rusqlite::params![m.version, m.name],
+        )
+        .expect("recorded");
+    }
+    conn
+}
+
+#[test]
+fn a_database_made_when_factors_were_stored_keeps_every_prediction_without_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("leadq.db");
+    {
+        let conn = file_migrated_to(&path, 13);
+        conn.execute(
+            "INSERT INTO lead_predictions (lead_id, champion_version, probability, factors, challenger_version, challenger_probability, scored_at) VALUES ('old-1', 3, 0.625, '[{\"feature\":\"industry\"}]', 4, 0.5, 77)",
+            [],
+        )
+        .expect("an old prediction");
+    }
+    let store = leadq_store::open(None, dir.path()).expect("store opens and migrates");
+    let kept = store.prediction_of("old-1").expect("read").expect("kept");
+    assert_eq!(
+        (
+            kept.champion_version,
+            kept.probability,
+            kept.challenger_version,
+            kept.challenger_probability,
+            kept.scored_at
+        ),
+        (3, 0.625, Some(4), Some(0.5), 77)
+    );
+    let conn = Connection::open(&path).expect("open");
+    let columns: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('lead_predictions')")
+        .expect("prepare")
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .map(|c| c.expect("name"))
+        .collect();
+    assert!(!columns.iter().any(|c| c == "factors"), "{columns:?}");
+}
+
 #[test]
 fn a_database_made_before_the_fields_moved_keeps_every_leads_fields_when_migrated() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("leadq.db");
     {
-        let conn = Connection::open(&path).expect("create file");
-        conn.execute_batch(
-            "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
-        )
-        .expect("migrations table");
-        for m in leadq_store::migrations("sqlite")
-            .iter()
-            .filter(|m| m.version <= 12)
-        {
-            conn.execute_batch(m.sql).expect(m.name);
-            conn.execute(
-                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, 0)",
-                rusqlite::params![m.version, m.name],
-            )
-            .expect("recorded");
-        }
+        let conn = file_migrated_to(&path, 12);
         for (id, fields) in [
             ("old-1", r#"{"country":"DE"}"#),
             ("old-2", r#"{"country":"FR"}"#),

@@ -48,7 +48,7 @@ struct LeadData {
     /// with the answer: `Authority (user)`.
     gate_short: Vec<String>,
     /// The stored predictive probability of the lead, if a model is trained.
-    prediction: Option<leadq_store::PredictionRow>,
+    prediction: Option<(leadq_store::PredictionRow, Vec<leadq_predict::Factor>)>,
     nurture: super::nurture::NurtureData,
     tasks: Vec<leadq_store::TaskRow>,
     now: i64,
@@ -119,7 +119,13 @@ pub async fn page(
             gate_short: shortfall(setting.as_deref(), &extra, &answers),
             answers,
             reps: s.store.list_reps()?,
-            prediction: s.store.prediction_of(&lead.id)?,
+            prediction: match s.store.prediction_of(&lead.id)? {
+                Some(p) => {
+                    let factors = crate::predictive::factors_of(s, &lead, &p)?;
+                    Some((p, factors))
+                }
+                None => None,
+            },
             nurture: super::nurture::load(s, &lead.id)?,
             tasks: super::tasks::load(s, &lead.id)?,
             now: s.clock.now_ms(),
@@ -375,15 +381,15 @@ fn reasons(l: &LeadRow) -> Markup {
     }
 }
 
-/// A stored probability, as `leadq predict` writes it (`probability`,
-/// `factor_N`, `factor_N_value`, `factor_N_effect`), when the lead's
-/// fields carry one. Nothing is computed here.
-/// The champion's probability and top factors from the stored prediction,
-/// with the challenger's beside it as a shadow; without one, a probability
-/// imported with the lead's fields (as `leadq predict` writes them).
-fn predictive(fields: &Map<String, Json>, stored: Option<&leadq_store::PredictionRow>) -> Markup {
-    if let Some(p) = stored {
-        let factors: Vec<Json> = serde_json::from_str(&p.factors).unwrap_or_default();
+/// The champion's probability from the stored prediction with its top
+/// factors, and the challenger's beside it as a shadow; without one, a
+/// probability imported with the lead's fields (`probability`, `factor_N`,
+/// `factor_N_value`, `factor_N_effect`, as `leadq predict` writes them).
+fn predictive(
+    fields: &Map<String, Json>,
+    stored: Option<&(leadq_store::PredictionRow, Vec<leadq_predict::Factor>)>,
+) -> Markup {
+    if let Some((p, factors)) = stored {
         return html! {
             p #champion-probability {
                 "Probability of converting: " strong { (format!("{:.0}%", p.probability * 100.0)) }
@@ -399,10 +405,10 @@ fn predictive(fields: &Map<String, Json>, stored: Option<&leadq_store::Predictio
                     table {
                         caption { "Top factors" }
                         thead { tr { th scope="col" { "Factor" } th scope="col" { "Value" } th scope="col" class="num" { "Effect" } } }
-                        tbody { @for f in &factors { tr {
-                            td { (f.get("feature").and_then(Json::as_str).unwrap_or("")) }
-                            td { (f.get("value").and_then(Json::as_str).unwrap_or("")) }
-                            td.num { (format!("{:+.3}", f.get("contribution").and_then(Json::as_f64).unwrap_or(0.0))) }
+                        tbody { @for f in factors { tr {
+                            td { (f.feature) }
+                            td { (f.value) }
+                            td.num { (format!("{:+.3}", f.contribution)) }
                         } } }
                     }
                 }

@@ -12,6 +12,21 @@ async fn prediction(ctx: &Ctx, id: &str) -> Value {
         .expect(StatusCode::OK)
 }
 
+/// Promotes model `id` and waits for the re-scoring it starts; the promoted
+/// model and the finished job.
+async fn promote(ctx: &Ctx, id: i64) -> (Value, Value) {
+    let out = ctx
+        .post(
+            &format!("/api/v1/predictive/models/{id}/promote"),
+            &ctx.marketing,
+            json!(null),
+        )
+        .await
+        .expect(StatusCode::ACCEPTED);
+    let job = ctx.wait_job(out["job"]["id"].as_str().unwrap()).await;
+    (out["model"].clone(), job)
+}
+
 #[tokio::test]
 async fn training_learns_a_field_that_drives_conversion_and_predicts_it_higher() {
     let ctx = Ctx::new();
@@ -204,16 +219,8 @@ async fn promoting_the_challenger_swaps_it_with_the_champion() {
     .await
     .expect_error(StatusCode::NOT_FOUND, "not_found");
 
-    let out = ctx
-        .post(
-            &format!("/api/v1/predictive/models/{second}/promote"),
-            &ctx.marketing,
-            json!(null),
-        )
-        .await
-        .expect(StatusCode::ACCEPTED);
-    assert_eq!(out["model"]["status"], "champion");
-    let job = ctx.wait_job(out["job"]["id"].as_str().unwrap()).await;
+    let (model, job) = promote(&ctx, second).await;
+    assert_eq!(model["status"], "champion");
     assert_eq!(job["result"]["predicted"], 300);
 
     let body = predictive_models(&ctx).await;
@@ -320,4 +327,91 @@ async fn scheduled_retraining_trains_only_when_the_newest_model_is_old_enough() 
     assert_eq!(done["result"]["version"], 2);
     let models = predictive_models(&ctx).await;
     assert_eq!(models["models"][0]["trained_by"], "scheduler");
+}
+
+/// What the stored model of `version` says of lead `id`'s stored fields:
+/// the oracle for the factors the API explains when a prediction is read.
+fn explained_by_version(ctx: &Ctx, version: i64, id: &str) -> leadq_predict::Prediction {
+    let stored = ctx
+        .state
+        .store
+        .predictive_models()
+        .unwrap()
+        .into_iter()
+        .find(|m| m.version == version)
+        .expect("the version is stored");
+    let model = leadq_predict::Model::from_json(&stored.model).expect("the model reads");
+    let fields: serde_json::Map<String, Value> =
+        serde_json::from_str(&ctx.state.store.lead(id).unwrap().unwrap().fields).unwrap();
+    let headers: Vec<String> = model
+        .features
+        .features
+        .iter()
+        .map(|f| f.name.clone())
+        .collect();
+    let row = headers
+        .iter()
+        .map(|h| {
+            fields
+                .get(h)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    let table = leadq_predict::TextTable {
+        headers,
+        rows: vec![row],
+    };
+    model.predict(&table, 3).unwrap().remove(0)
+}
+
+fn factors_as_json(p: &leadq_predict::Prediction) -> Value {
+    serde_json::to_value(&p.factors).unwrap()
+}
+
+#[tokio::test]
+async fn a_predictions_factors_are_explained_when_read_by_the_model_version_that_made_it() {
+    let ctx = Ctx::new();
+    seed_outcomes(&ctx, "o", 300, t0() - 86_400_000);
+    train_predictive(&ctx, json!({})).await;
+    let now = prediction(&ctx, "o-0000").await;
+    let v1 = explained_by_version(&ctx, 1, "o-0000");
+    assert_eq!(now["probability"].as_f64(), Some(v1.probability));
+    assert_eq!(now["factors"], factors_as_json(&v1));
+    assert_eq!(now["factors"][0]["feature"], "industry");
+
+    // A logistic challenger is promoted; until the re-scoring reaches a
+    // lead, its prediction is still version 1's, and so is its explanation.
+    train_predictive(&ctx, json!({ "algorithm": "logistic" })).await;
+    let second = predictive_models(&ctx).await["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["version"] == 2)
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    promote(&ctx, second).await;
+    let v2 = explained_by_version(&ctx, 2, "o-0000");
+    assert_ne!(factors_as_json(&v1), factors_as_json(&v2));
+    let promoted = prediction(&ctx, "o-0000").await;
+    assert_eq!(promoted["champion_version"], 2);
+    assert_eq!(promoted["factors"], factors_as_json(&v2));
+
+    let mut behind = ctx.state.store.prediction_of("o-0000").unwrap().unwrap();
+    behind.champion_version = 1;
+    behind.probability = v1.probability;
+    let mut gone = behind.clone();
+    gone.lead_id = "o-0001".into();
+    gone.champion_version = 99;
+    gone.probability = 0.375;
+    ctx.state.store.put_predictions(vec![behind, gone]).unwrap();
+    let old = prediction(&ctx, "o-0000").await;
+    assert_eq!(old["champion_version"], 1);
+    assert_eq!(old["factors"], factors_as_json(&v1));
+    // A version no longer stored shows its probability without factors.
+    let orphan = prediction(&ctx, "o-0001").await;
+    assert_eq!(orphan["probability"].as_f64(), Some(0.375));
+    assert_eq!(orphan["factors"], json!([]));
 }
