@@ -63,6 +63,23 @@ fn entry(lead_id: &str, reasons: &str) -> LedgerEntry {
     }
 }
 
+/// `.cargo/config.toml` builds the bundled SQLite for a store whose writer,
+/// checkpointer and readers are threads of one process; a build without it
+/// puts every connection's pages behind one mutex.
+#[test]
+fn the_embedded_sqlite_keeps_a_page_cache_per_connection_and_no_memory_statistics() {
+    let conn = Connection::open_in_memory().expect("open");
+    let used = |option: &str| -> i64 {
+        conn.query_row("SELECT sqlite_compileoption_used(?1)", [option], |r| {
+            r.get(0)
+        })
+        .expect("compile option")
+    };
+    assert_eq!(used("ENABLE_MEMORY_MANAGEMENT"), 0);
+    assert_eq!(used("DEFAULT_MEMSTATUS=0"), 1);
+    assert_eq!(used("THREADSAFE=1"), 1);
+}
+
 #[test]
 fn reasons_recorded_in_the_ledger_are_not_stored_again_in_the_lead_row() {
     let dir = tempfile::tempdir().expect("tempdir");
