@@ -1335,12 +1335,11 @@ mod tests {
     use leadq_core::lifecycle::Stage;
 
     #[test]
-    fn the_stores_open_stages_are_exactly_the_stages_not_closed() {
-        let open: Vec<&str> = Stage::ALL
-            .into_iter()
-            .filter(|s| !s.is_closed())
-            .map(Stage::as_str)
-            .collect();
-        assert_eq!(leadq_store::OPEN_STAGES, open.as_slice());
+    fn the_stores_open_and_closed_stages_are_exactly_the_stages_not_closed_and_closed() {
+        let (closed, open): (Vec<Stage>, Vec<Stage>) =
+            Stage::ALL.into_iter().partition(|s| s.is_closed());
+        let names = |stages: Vec<Stage>| stages.into_iter().map(Stage::as_str).collect::<Vec<_>>();
+        assert_eq!(leadq_store::OPEN_STAGES, names(open).as_slice());
+        assert_eq!(leadq_store::CLOSED_STAGES, names(closed).as_slice());
     }
 }

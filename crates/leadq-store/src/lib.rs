@@ -15,7 +15,7 @@ mod store;
 
 pub use migrate::{migrations, Migration};
 pub use records::*;
-pub use store::{SqlStore, OPEN_STAGES};
+pub use store::{SqlStore, CLOSED_STAGES, OPEN_STAGES};
 
 use std::path::Path;
 use std::sync::Arc;

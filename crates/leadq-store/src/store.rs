@@ -876,6 +876,20 @@ pub const OPEN_STAGES: &[&str] = &[
     "recycled",
 ];
 
+/// The stages that end a lead's run (`Stage::is_closed`, held to it by the
+/// same test).
+pub const CLOSED_STAGES: &[&str] = &["won", "lost", "disqualified"];
+
+/// `stages` as the quoted list of a SQL `IN (…)`: they are constants of
+/// this crate, never input.
+fn sql_list(stages: &[&str]) -> String {
+    stages
+        .iter()
+        .map(|s| format!("'{s}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 const EVENT_COLS: &str = "seq, lead_id, kind, at, props, idempotency_key, received_at";
 fn event_of(r: &Row) -> EventRow {
     EventRow {
@@ -1265,7 +1279,7 @@ impl<B: Backend> Store for SqlStore<B> {
         let mut conds: Vec<String> = Vec::new();
         let mut params: Vec<SqlValue> = Vec::new();
         if f.open_only {
-            conds.push("stage NOT IN ('won', 'lost', 'disqualified')".into());
+            conds.push(format!("stage NOT IN ({})", sql_list(CLOSED_STAGES)));
         }
         let mut push = |cond: &str, v: SqlValue, params: &mut Vec<SqlValue>| {
             params.push(v);
@@ -1435,12 +1449,13 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     fn open_leads_by_owner(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        self.r(|tx| {
+        let sql = format!(
+            "SELECT owner, COUNT(*) FROM leads WHERE owner IS NOT NULL AND stage NOT IN ({}) GROUP BY owner",
+            sql_list(CLOSED_STAGES)
+        );
+        self.r(move |tx| {
             Ok(tx
-                .query(
-                    "SELECT owner, COUNT(*) FROM leads WHERE owner IS NOT NULL AND stage NOT IN ('won', 'lost', 'disqualified') GROUP BY owner",
-                    &[],
-                )?
+                .query(&sql, &[])?
                 .iter()
                 .map(|r| (r.text(0), r.int(1)))
                 .collect())
@@ -1454,7 +1469,7 @@ impl<B: Backend> Store for SqlStore<B> {
         static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
             format!(
                 "SELECT COUNT(*) FROM (SELECT 1 FROM leads WHERE owner = $1 AND stage IN ({}) LIMIT $2) AS open_leads",
-                OPEN_STAGES.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ")
+                sql_list(OPEN_STAGES)
             )
         });
         let caps = caps.to_vec();

@@ -498,15 +498,24 @@ pub fn seed_outcomes(ctx: &Ctx, prefix: &str, n: usize, closed_at: i64) {
 }
 
 pub fn store_rows(ctx: &Ctx, rows: Vec<LeadChange>) {
-    let store = ctx.state.store.clone();
-    // The synchronous store must not run on an async thread.
-    std::thread::spawn(move || {
+    on_store(ctx, move |store| {
         for r in store.apply(rows).expect("apply") {
             r.expect("insert");
         }
-    })
-    .join()
-    .expect("the seeding thread");
+    });
+}
+
+/// Runs `f` with the store on a thread of its own: the synchronous store
+/// must not run on an async thread (the PostgreSQL client cannot block on
+/// one).
+pub fn on_store<R: Send + 'static>(
+    ctx: &Ctx,
+    f: impl FnOnce(&dyn leadq_store::Store) -> R + Send + 'static,
+) -> R {
+    let store = ctx.state.store.clone();
+    std::thread::spawn(move || f(store.as_ref()))
+        .join()
+        .expect("the store thread")
 }
 
 pub async fn train_predictive(ctx: &Ctx, body: Value) -> Value {

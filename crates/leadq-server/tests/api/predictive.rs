@@ -332,17 +332,20 @@ async fn scheduled_retraining_trains_only_when_the_newest_model_is_old_enough() 
 /// What the stored model of `version` says of lead `id`'s stored fields:
 /// the oracle for the factors the API explains when a prediction is read.
 fn explained_by_version(ctx: &Ctx, version: i64, id: &str) -> leadq_predict::Prediction {
-    let stored = ctx
-        .state
-        .store
-        .predictive_models()
-        .unwrap()
+    let id = id.to_string();
+    let (stored, lead) = on_store(ctx, move |store| {
+        let models = store.predictive_models().unwrap();
+        (
+            models,
+            store.lead(&id).unwrap().expect("the lead is stored"),
+        )
+    });
+    let stored = stored
         .into_iter()
         .find(|m| m.version == version)
         .expect("the version is stored");
     let model = leadq_predict::Model::from_json(&stored.model).expect("the model reads");
-    let fields: serde_json::Map<String, Value> =
-        serde_json::from_str(&ctx.state.store.lead(id).unwrap().unwrap().fields).unwrap();
+    let fields: serde_json::Map<String, Value> = serde_json::from_str(&lead.fields).unwrap();
     let headers: Vec<String> = model
         .features
         .features
@@ -399,14 +402,18 @@ async fn a_predictions_factors_are_explained_when_read_by_the_model_version_that
     assert_eq!(promoted["champion_version"], 2);
     assert_eq!(promoted["factors"], factors_as_json(&v2));
 
-    let mut behind = ctx.state.store.prediction_of("o-0000").unwrap().unwrap();
+    let mut behind = on_store(&ctx, |store| {
+        store.prediction_of("o-0000").unwrap().unwrap()
+    });
     behind.champion_version = 1;
     behind.probability = v1.probability;
     let mut gone = behind.clone();
     gone.lead_id = "o-0001".into();
     gone.champion_version = 99;
     gone.probability = 0.375;
-    ctx.state.store.put_predictions(vec![behind, gone]).unwrap();
+    on_store(&ctx, move |store| {
+        store.put_predictions(vec![behind, gone]).unwrap()
+    });
     let old = prediction(&ctx, "o-0000").await;
     assert_eq!(old["champion_version"], 1);
     assert_eq!(old["factors"], factors_as_json(&v1));
