@@ -194,17 +194,23 @@ fn model_of_version(state: &AppState, version: i64) -> ApiResult<Option<Arc<Load
 /// predicts it again, in the same transaction. Explaining (TreeSHAP over
 /// every tree) costs several times the probability, and most predictions
 /// are never opened, so it is done here rather than with each write.
-/// Empty when that version is no longer stored.
+/// Empty when that version is no longer stored, or the lead cannot be
+/// explained by it: the probability is still shown.
 pub fn factors_of(state: &AppState, lead: &LeadRow, p: &PredictionRow) -> ApiResult<Vec<Factor>> {
     let Some(m) = model_of_version(state, p.champion_version)? else {
         return Ok(Vec::new());
     };
-    let explained = m
+    let explained = match m
         .model
         .predict(&model_table(&m.model, &[lead]), TOP_FACTORS)
-        .map_err(|e| ApiError::internal(format!("explaining the prediction failed: {e}")))?;
-    let Some(explained) = explained.into_iter().next() else {
-        return Ok(Vec::new());
+    {
+        Ok(mut e) if !e.is_empty() => e.swap_remove(0),
+        Ok(_) => return Ok(Vec::new()),
+        Err(e) => {
+            tracing::warn!(lead = %lead.id, version = p.champion_version, error = %e,
+                "a lead's prediction could not be explained");
+            return Ok(Vec::new());
+        }
     };
     if (explained.probability - p.probability).abs() > 1e-9 {
         // Only a failed prediction at the lead's last write leaves the

@@ -47,7 +47,8 @@ struct LeadData {
     /// Criteria of that framework answered in a way that does not qualify,
     /// with the answer: `Authority (user)`.
     gate_short: Vec<String>,
-    /// The stored predictive probability of the lead, if a model is trained.
+    /// The stored predictive probability of the lead, if a model is trained,
+    /// with its top factors explained for this page.
     prediction: Option<(leadq_store::PredictionRow, Vec<leadq_predict::Factor>)>,
     nurture: super::nurture::NurtureData,
     tasks: Vec<leadq_store::TaskRow>,
