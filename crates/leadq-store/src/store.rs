@@ -1449,13 +1449,15 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     fn open_leads_by_owner(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        let sql = format!(
-            "SELECT owner, COUNT(*) FROM leads WHERE owner IS NOT NULL AND stage NOT IN ({}) GROUP BY owner",
-            sql_list(CLOSED_STAGES)
-        );
-        self.r(move |tx| {
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            format!(
+                "SELECT owner, COUNT(*) FROM leads WHERE owner IS NOT NULL AND stage NOT IN ({}) GROUP BY owner",
+                sql_list(CLOSED_STAGES)
+            )
+        });
+        self.r(|tx| {
             Ok(tx
-                .query(&sql, &[])?
+                .query(&SQL, &[])?
                 .iter()
                 .map(|r| (r.text(0), r.int(1)))
                 .collect())

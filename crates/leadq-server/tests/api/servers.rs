@@ -6,23 +6,11 @@ use crate::common::*;
 use leadq_server::workers::{beat, INTERRUPTED, JOB_LEASE};
 use leadq_store::JobRow;
 
-/// Runs `f` on the store from a plain thread (PostgreSQL's client blocks).
-async fn on_store<T: Send + 'static>(
-    ctx: &Ctx,
-    f: impl FnOnce(&dyn leadq_store::Store) -> T + Send + 'static,
-) -> T {
-    let store = ctx.state.store.clone();
-    tokio::task::spawn_blocking(move || f(store.as_ref()))
-        .await
-        .expect("the store call returns")
-}
-
 async fn stored_job(ctx: &Ctx, id: &str) -> JobRow {
     let id = id.to_string();
     on_store(ctx, move |s| {
         s.job(&id).expect("read").expect("the job is kept")
     })
-    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -58,7 +46,6 @@ async fn a_rescore_whose_server_stopped_beating_is_failed_and_run_again_by_a_ser
             s.beat_jobs(vec![(alive.id, 3, 8)], now).expect("beat");
             row.version.expect("a version")
         })
-        .await
     };
     let progress = ctx.state.jobs.start(own.clone());
     progress.done.store(4, std::sync::atomic::Ordering::Relaxed);
@@ -125,8 +112,7 @@ async fn a_model_published_and_a_webhook_added_on_one_server_reach_another_at_it
         on_store(&ctx, move |s| {
             let draft = s.create_model("v2", &source, "root", now).expect("a draft");
             s.publish_model(draft.id, now).expect("published");
-        })
-        .await;
+        });
         beat(&ctx.state).await.expect("the beat runs");
         assert_eq!(ctx.state.model().expect("a model").version(), before);
         return;
