@@ -6,6 +6,7 @@ use crate::IngestError;
 use leadq_core::CompiledModel;
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 /// Built-in lead fields an input column can feed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -208,6 +209,10 @@ const FIELDS: &[(InputField, &str, &[&str])] = &[
         ],
     ),
 ];
+
+/// The header key of each of [`FIELDS`]' canonical names, in its order.
+static FIELD_KEYS: LazyLock<Vec<String>> =
+    LazyLock::new(|| FIELDS.iter().map(|(_, n, _)| header_key(n)).collect());
 
 impl InputField {
     pub fn name(self) -> &'static str {
@@ -528,6 +533,13 @@ impl Mapping {
                 .position(|k| k.eq_ignore_ascii_case(t))
                 .map(Target::Answer)
         };
+        // Every lead posted to the API is planned on its own, so the keys
+        // compared with each header are folded once, not per header.
+        let custom_keys: Vec<String> = model
+            .custom_fields
+            .iter()
+            .map(|(n, _)| header_key(n))
+            .collect();
         let mut targets = Vec::with_capacity(headers.len());
         for h in headers {
             let explicit = self
@@ -553,16 +565,22 @@ impl Mapping {
                 Target::Answer(t)
             } else {
                 let key = header_key(h);
-                let snake = snake_case(h);
-                if let Some(i) = model
-                    .custom_fields
-                    .iter()
-                    .position(|(n, _)| *n == snake || header_key(n) == key)
-                {
+                let custom = (!model.custom_fields.is_empty())
+                    .then(|| {
+                        let snake = snake_case(h);
+                        model
+                            .custom_fields
+                            .iter()
+                            .zip(&custom_keys)
+                            .position(|((n, _), k)| *n == snake || *k == key)
+                    })
+                    .flatten();
+                if let Some(i) = custom {
                     Target::Custom(i)
-                } else if let Some((f, _, _)) = FIELDS
+                } else if let Some(((f, _, _), _)) = FIELDS
                     .iter()
-                    .find(|(_, n, syn)| header_key(n) == key || syn.contains(&key.as_str()))
+                    .zip(FIELD_KEYS.iter())
+                    .find(|((_, _, syn), k)| **k == key || syn.contains(&key.as_str()))
                 {
                     Target::Field(*f)
                 } else {

@@ -202,6 +202,9 @@ pub struct Gbdt {
     /// Per tree, its SHAP leaf table, built on the first explanation.
     #[serde(skip)]
     pub(crate) shap_tables: ShapTables,
+    /// Its trees flattened for scoring, built on the first `margins`.
+    #[serde(skip)]
+    pub(crate) flat_trees: FlatTrees,
 }
 
 /// The SHAP tables of a model's trees (`None` for a tree explained by
@@ -210,6 +213,18 @@ pub struct Gbdt {
 pub struct ShapTables(OnceLock<Vec<Option<LeafTable>>>);
 
 impl PartialEq for ShapTables {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+/// A model's trees flattened into one array, built once: flattening costs
+/// more than walking the trees for one row, so a server scoring a lead at a
+/// time must not flatten per call. A cache, so it takes no part in equality.
+#[derive(Debug, Clone, Default)]
+pub struct FlatTrees(OnceLock<FlatForest>);
+
+impl PartialEq for FlatTrees {
     fn eq(&self, _: &Self) -> bool {
         true
     }
@@ -729,6 +744,7 @@ impl Gbdt {
             n_features: nf,
             trees,
             shap_tables: ShapTables::default(),
+            flat_trees: FlatTrees::default(),
         }
     }
 
@@ -739,24 +755,26 @@ impl Gbdt {
 
     /// The margins of every row of `x`: the same numbers as `margin` row by
     /// row (each row's trees are added in the same order), but tree by tree
-    /// over a flattened copy of each tree, which scores a held-out fold
-    /// several times faster than walking the model's nodes row by row.
+    /// over the model's flattened forest (built by the first call and kept),
+    /// which scores a held-out fold several times faster than walking the
+    /// model's nodes row by row.
     pub fn margins(&self, x: &Matrix) -> Vec<f64> {
+        let forest = self
+            .flat_trees
+            .0
+            .get_or_init(|| FlatForest::of(&self.trees));
         let mut acc = vec![-0.0; x.rows];
-        let mut flat: Vec<FlatNode> = Vec::new();
-        let mut sets: Vec<[u64; 4]> = Vec::new();
-        for t in &self.trees {
-            flatten(t, &mut flat, &mut sets);
+        for &root in &forest.roots {
             for (r, a) in acc.iter_mut().enumerate() {
-                let mut i = 0;
+                let mut i = root as usize;
                 loop {
-                    let nd = &flat[i];
+                    let nd = &forest.nodes[i];
                     if nd.feature == u32::MAX {
                         *a += nd.value;
                         break;
                     }
                     let v = x.columns[nd.feature as usize][r];
-                    let set = (nd.set != u32::MAX).then(|| &sets[nd.set as usize]);
+                    let set = (nd.set != u32::MAX).then(|| &forest.sets[nd.set as usize]);
                     let go_left = flat_goes_left(v, nd.default_left, set, nd.value);
                     i = if go_left { nd.left } else { nd.right } as usize;
                 }
@@ -839,7 +857,9 @@ pub(crate) fn flat_goes_left(
 
 /// A node of a flattened tree: `feature` is `u32::MAX` for a leaf (whose
 /// value is `value`); otherwise `value` is the numeric threshold, or `set`
-/// indexes the bitset of a categorical split's left codes.
+/// indexes the bitset of a categorical split's left codes. `left` and
+/// `right` index the forest's node array.
+#[derive(Debug, Clone)]
 struct FlatNode {
     feature: u32,
     set: u32,
@@ -849,53 +869,73 @@ struct FlatNode {
     value: f64,
 }
 
-fn flatten(t: &Tree, flat: &mut Vec<FlatNode>, sets: &mut Vec<[u64; 4]>) {
-    flat.clear();
-    sets.clear();
-    for n in &t.nodes {
-        flat.push(match n {
-            Node::Leaf { value, .. } => FlatNode {
-                feature: u32::MAX,
-                set: u32::MAX,
-                left: 0,
-                right: 0,
-                default_left: false,
-                value: *value,
-            },
-            Node::Numeric {
-                feature,
-                threshold,
-                default_left,
-                left,
-                right,
-                ..
-            } => FlatNode {
-                feature: *feature as u32,
-                set: u32::MAX,
-                left: *left as u32,
-                right: *right as u32,
-                default_left: *default_left,
-                value: *threshold,
-            },
-            Node::Categorical {
-                feature,
-                left_codes,
-                default_left,
-                left,
-                right,
-                ..
-            } => {
-                sets.push(code_set(left_codes));
-                FlatNode {
-                    feature: *feature as u32,
-                    set: (sets.len() - 1) as u32,
-                    left: *left as u32,
-                    right: *right as u32,
-                    default_left: *default_left,
-                    value: 0.0,
-                }
+/// Every tree's nodes in one array (each tree's from `roots[t]` on, in
+/// the tree's own order) and the categorical splits' bitsets.
+#[derive(Debug, Clone)]
+pub(crate) struct FlatForest {
+    nodes: Vec<FlatNode>,
+    sets: Vec<[u64; 4]>,
+    roots: Vec<u32>,
+}
+
+impl FlatForest {
+    fn of(trees: &[Tree]) -> FlatForest {
+        let mut forest = FlatForest {
+            nodes: Vec::with_capacity(trees.iter().map(|t| t.nodes.len()).sum()),
+            sets: Vec::new(),
+            roots: Vec::with_capacity(trees.len()),
+        };
+        for t in trees {
+            let root = forest.nodes.len() as u32;
+            forest.roots.push(root);
+            for n in &t.nodes {
+                let node = match n {
+                    Node::Leaf { value, .. } => FlatNode {
+                        feature: u32::MAX,
+                        set: u32::MAX,
+                        left: 0,
+                        right: 0,
+                        default_left: false,
+                        value: *value,
+                    },
+                    Node::Numeric {
+                        feature,
+                        threshold,
+                        default_left,
+                        left,
+                        right,
+                        ..
+                    } => FlatNode {
+                        feature: *feature as u32,
+                        set: u32::MAX,
+                        left: root + *left as u32,
+                        right: root + *right as u32,
+                        default_left: *default_left,
+                        value: *threshold,
+                    },
+                    Node::Categorical {
+                        feature,
+                        left_codes,
+                        default_left,
+                        left,
+                        right,
+                        ..
+                    } => {
+                        forest.sets.push(code_set(left_codes));
+                        FlatNode {
+                            feature: *feature as u32,
+                            set: (forest.sets.len() - 1) as u32,
+                            left: root + *left as u32,
+                            right: root + *right as u32,
+                            default_left: *default_left,
+                            value: 0.0,
+                        }
+                    }
+                };
+                forest.nodes.push(node);
             }
-        });
+        }
+        forest
     }
 }
 
@@ -1089,6 +1129,21 @@ mod tests {
         let batch = m.margins(&xt);
         for (r, b) in batch.iter().enumerate() {
             assert_eq!(b.to_bits(), m.margin(&xt.row(r)).to_bits(), "row {r}");
+        }
+        // Later calls score from the forest the first one flattened, one
+        // row at a time as a server does, and a clone keeps it.
+        let copy = m.clone();
+        for r in (0..xt.rows).step_by(13) {
+            let one = Matrix {
+                columns: xt.columns.iter().map(|c| vec![c[r]]).collect(),
+                rows: 1,
+            };
+            assert_eq!(m.margins(&one)[0].to_bits(), batch[r].to_bits(), "row {r}");
+            assert_eq!(
+                copy.margins(&one)[0].to_bits(),
+                batch[r].to_bits(),
+                "row {r}"
+            );
         }
     }
 
@@ -1332,6 +1387,7 @@ mod tests {
             n_features: 2,
             trees: vec![tree],
             shap_tables: ShapTables::default(),
+            flat_trees: FlatTrees::default(),
         };
         // Expected value: (1·1 − 1·3)/4 = −0.5; a left row gets 1 − (−0.5).
         assert_eq!(m.expected_margin(), -0.5);
