@@ -12,6 +12,7 @@ it requires that login (after STARTTLS) and records it in the envelope.
 Usage: python3 smtp_sink.py DIR [--reject-first N] [--starttls | --tls] [--auth USER:PASSWORD]
 """
 
+import errno
 import json
 import os
 import socket
@@ -88,7 +89,6 @@ def main():
     if "--reject-first" in sys.argv:
         reject_first = int(sys.argv[sys.argv.index("--reject-first") + 1])
     os.makedirs(directory, exist_ok=True)
-    port = free_port()
     options = {}
     if "--starttls" in sys.argv:
         cert, key = self_signed(directory)
@@ -110,8 +110,20 @@ def main():
             return AuthResult(success=ok, handled=False, auth_data=auth_data.login if ok else None)
 
         options.update(authenticator=authenticator, auth_required=True)
-    controller = Controller(Sink(directory, reject_first), hostname="127.0.0.1", port=port, **options)
-    controller.start()
+    sink = Sink(directory, reject_first)
+    attempts = 20
+    for attempt in range(attempts):
+        # A free port can be taken by another test's server before this
+        # one binds it (making the certificates takes a while): take
+        # another.
+        port = free_port()
+        controller = Controller(sink, hostname="127.0.0.1", port=port, **options)
+        try:
+            controller.start()
+            break
+        except OSError as e:
+            if e.errno != errno.EADDRINUSE or attempt == attempts - 1:
+                raise
     print(f"PORT {port}", flush=True)
     try:
         # Runs until the test kills it or closes stdin.
